@@ -1,0 +1,1 @@
+"""Test helpers importable from any test as `helpers.<module>` (pytest pythonpath = tests)."""
