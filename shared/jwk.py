@@ -1,0 +1,363 @@
+"""JSON Web Keys (RFC 7517) for signature verification, and the issuer's key helpers.
+
+The algorithm comes from the key, never from the token (RFC 8725 §3.1, ATTACKS.md 3-4):
+a JWK's `alg` if published, else the single algorithm its type implies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from shared.b64 import b64url_decode, b64url_encode
+from shared.errors import KeyRejected, KeySetError
+
+RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+EC_CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+ALLOWED_ALGS = RSA_ALGS | frozenset(EC_CURVE_FOR_ALG) | {"EdDSA"}
+
+# Built once: hash and padding objects are immutable and reused on every verify.
+_HASH = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+_PKCS1 = padding.PKCS1v15()
+# RFC 7518 §3.5: PSS salt length equals the hash output length, MGF1 with the same hash.
+_PSS = {
+    bits: padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size) for bits, h in _HASH.items()
+}
+_ECDSA = {bits: ec.ECDSA(h) for bits, h in _HASH.items()}
+_CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+_ALG_FOR_CURVE = {crv: alg for alg, crv in EC_CURVE_FOR_ALG.items()}
+# Group orders: r and s must lie in [1, n-1] (CVE-2022-21449, "psychic signatures").
+_ORDER = {
+    "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "P-384": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+        "581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+    "P-521": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+        "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
+}
+_COORD_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
+# A published key set never carries these (RFC 7517 §9.1); their presence means a leak.
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_MIN_RSA_BITS = 2048
+_MAX_RSA_BITS = 16384  # bounds the verify cost an attacker-published key could impose
+_MIN_RSA_E = 65537  # FIPS 186-4 §B.3.1: 2^16 < e < 2^256, odd
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A verification key with its one algorithm pinned."""
+
+    kid: str | None
+    alg: str
+    kty: str
+    key: Any
+    _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False, default=None)
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        try:
+            self._check(signing_input, signature)
+        except (InvalidSignature, ValueError, TypeError, OverflowError):
+            return False
+        return True
+
+
+def _checker(key: Any, alg: str, crv: str | None) -> Callable[[bytes, bytes], None]:
+    """One closure per key so the hot path is a single call, no dispatch per token."""
+    if alg == "EdDSA":
+        return lambda data, sig: key.verify(sig, data)
+    bits = alg[2:]
+    if alg[0] == "R":
+        pad, h = _PKCS1, _HASH[bits]
+        return lambda data, sig: key.verify(sig, data, pad, h)
+    if alg[0] == "P":
+        pad, h = _PSS[bits], _HASH[bits]
+        return lambda data, sig: key.verify(sig, data, pad, h)
+    size, order, algo = _COORD_BYTES[crv], _ORDER[crv], _ECDSA[bits]
+
+    def check_ecdsa(data: bytes, sig: bytes) -> None:
+        # RFC 7518 §3.4: JWS carries raw R||S, each exactly the coordinate size.
+        if len(sig) != 2 * size:
+            raise InvalidSignature
+        r = int.from_bytes(sig[:size], "big")
+        s = int.from_bytes(sig[size:], "big")
+        if not (0 < r < order and 0 < s < order):
+            raise InvalidSignature
+        key.verify(encode_dss_signature(r, s), data, algo)
+
+    return check_ecdsa
+
+
+def _member(jwk: dict, name: str, required: bool = True) -> str | None:
+    value = jwk.get(name)
+    if value is None and not required and name not in jwk:
+        return None
+    if not isinstance(value, str):
+        raise KeyRejected(f"member {name!r} missing or not a string")
+    return value
+
+
+def _b64_member(jwk: dict, name: str) -> bytes:
+    try:
+        return b64url_decode(_member(jwk, name))
+    except ValueError as exc:
+        raise KeyRejected(f"member {name!r} is not base64url") from exc
+
+
+def _load_rsa(jwk: dict) -> Any:
+    n = int.from_bytes(_b64_member(jwk, "n"), "big")
+    e = int.from_bytes(_b64_member(jwk, "e"), "big")
+    if not _MIN_RSA_BITS <= n.bit_length() <= _MAX_RSA_BITS:
+        raise KeyRejected(f"RSA modulus of {n.bit_length()} bits")
+    if e < _MIN_RSA_E or e % 2 == 0 or e.bit_length() > 256:
+        raise KeyRejected("RSA public exponent unsafe")
+    try:
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    except ValueError as exc:
+        raise KeyRejected("RSA key invalid") from exc
+
+
+def _load_ec(jwk: dict, crv: str) -> Any:
+    size = _COORD_BYTES[crv]
+    x, y = _b64_member(jwk, "x"), _b64_member(jwk, "y")
+    # RFC 7518 §6.2.1.2-3: coordinates are full-length octet strings.
+    if len(x) != size or len(y) != size:
+        raise KeyRejected("EC coordinate of wrong length")
+    numbers = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(x, "big"), int.from_bytes(y, "big"), _CURVES[crv]
+    )
+    try:
+        # Refuses points off the curve (invalid-curve attacks).
+        return numbers.public_key()
+    except ValueError as exc:
+        raise KeyRejected("EC point not on the curve") from exc
+
+
+def _load_okp(jwk: dict) -> Any:
+    x = _b64_member(jwk, "x")
+    if len(x) != 32:
+        raise KeyRejected("Ed25519 key of wrong length")
+    try:
+        return ed25519.Ed25519PublicKey.from_public_bytes(x)
+    except ValueError as exc:
+        raise KeyRejected("Ed25519 key invalid") from exc
+
+
+def _check_usage(jwk: dict) -> None:
+    use = _member(jwk, "use", required=False)
+    if use is not None and use != "sig":
+        raise KeyRejected(f"use {use!r} is not 'sig'")
+    if "key_ops" in jwk:
+        ops = jwk["key_ops"]
+        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+            raise KeyRejected("key_ops is not a list of strings")
+        if "verify" not in ops:
+            raise KeyRejected("key_ops lacks 'verify'")
+
+
+def load_public_jwk(jwk: Any) -> PublicKey:
+    """A JWK fit for signature verification, or `KeyRejected` saying why not."""
+    if not isinstance(jwk, dict):
+        raise KeyRejected("JWK is not a JSON object")
+    kty = _member(jwk, "kty")
+    if kty == "oct":
+        raise KeyRejected("symmetric key (kty oct) never verifies")
+    if any(name in jwk for name in _PRIVATE_MEMBERS):
+        raise KeyRejected("private key material in a public key set")
+    kid = _member(jwk, "kid", required=False)
+    alg = _member(jwk, "alg", required=False)
+    _check_usage(jwk)
+    if alg is not None and alg not in ALLOWED_ALGS:
+        raise KeyRejected(f"alg {alg!r} not allowed")
+    crv = None
+    if kty == "RSA":
+        alg = alg or "RS256"
+        if alg not in RSA_ALGS:
+            raise KeyRejected(f"alg {alg!r} does not fit an RSA key")
+        key = _load_rsa(jwk)
+    elif kty == "EC":
+        crv = _member(jwk, "crv")
+        if crv not in _CURVES:
+            raise KeyRejected(f"unknown curve {crv!r}")
+        if (alg or _ALG_FOR_CURVE[crv]) != _ALG_FOR_CURVE[crv]:
+            raise KeyRejected(f"alg {alg!r} does not fit curve {crv}")
+        alg = _ALG_FOR_CURVE[crv]
+        key = _load_ec(jwk, crv)
+    elif kty == "OKP":
+        if _member(jwk, "crv") != "Ed25519":
+            raise KeyRejected("only the Ed25519 OKP curve is supported")
+        if (alg or "EdDSA") != "EdDSA":
+            raise KeyRejected(f"alg {alg!r} does not fit an Ed25519 key")
+        alg = "EdDSA"
+        key = _load_okp(jwk)
+    else:
+        raise KeyRejected(f"unsupported kty {kty!r}")
+    return PublicKey(kid=kid, alg=alg, kty=kty, key=key, _check=_checker(key, alg, crv))
+
+
+# RFC 7638 §3.2: the required members only, per key type.
+_THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "oct": ("k", "kty"),
+}
+
+
+def thumbprint(jwk: dict) -> str:
+    """RFC 7638 JWK thumbprint with SHA-256, base64url."""
+    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))
+    if members is None:
+        raise KeyRejected("thumbprint: unsupported kty")
+    if not all(isinstance(jwk.get(name), str) for name in members):
+        raise KeyRejected("thumbprint: required member missing or not a string")
+    canonical = json.dumps(
+        {name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True
+    )
+    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _int_b64(value: int, size: int | None = None) -> str:
+    length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
+    return b64url_encode(value.to_bytes(length, "big"))
+
+
+def _public_members(public_key: Any, alg: str) -> dict:
+    if isinstance(public_key, rsa.RSAPublicKey) and alg in RSA_ALGS:
+        numbers = public_key.public_numbers()
+        return {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and alg in EC_CURVE_FOR_ALG:
+        crv = EC_CURVE_FOR_ALG[alg]
+        if public_key.curve.name != _CURVES[crv].name:
+            raise KeyRejected(f"{alg} needs curve {crv}")
+        numbers, size = public_key.public_numbers(), _COORD_BYTES[crv]
+        return {
+            "kty": "EC",
+            "crv": crv,
+            "x": _int_b64(numbers.x, size),
+            "y": _int_b64(numbers.y, size),
+        }
+    if isinstance(public_key, ed25519.Ed25519PublicKey) and alg == "EdDSA":
+        raw = public_key.public_bytes_raw()
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    raise KeyRejected(f"alg {alg!r} does not fit a {type(public_key).__name__}")
+
+
+def public_jwk(public_key: Any, alg: str) -> dict:
+    """The JWK to publish: public members only, `kid` = RFC 7638 thumbprint, `use: sig`.
+
+    Accepts a private key too and publishes only its public half."""
+    if hasattr(public_key, "private_bytes"):
+        public_key = public_key.public_key()
+    jwk = _public_members(public_key, alg)
+    jwk["kid"] = thumbprint(jwk)
+    jwk["use"] = "sig"
+    jwk["alg"] = alg
+    return jwk
+
+
+def generate_private_key(alg: str, rsa_bits: int = 2048) -> Any:
+    """A fresh signing key for `alg` (RSA 2048/3072 for RS*/PS*, the alg's curve for ES*)."""
+    if alg in RSA_ALGS:
+        if rsa_bits not in (2048, 3072, 4096):
+            raise ValueError("RSA key size must be 2048, 3072 or 4096")
+        return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    if alg in EC_CURVE_FOR_ALG:
+        return ec.generate_private_key(_CURVES[EC_CURVE_FOR_ALG[alg]])
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"alg {alg!r} not allowed")
+
+
+def sign(private_key: Any, alg: str, signing_input: bytes) -> bytes:
+    """JWS signature bytes (RFC 7518 §3): ES* as raw R||S of the coordinate size."""
+    if alg in RSA_ALGS and isinstance(private_key, rsa.RSAPrivateKey):
+        bits = alg[2:]
+        pad = _PKCS1 if alg[0] == "R" else _PSS[bits]
+        return private_key.sign(signing_input, pad, _HASH[bits])
+    if alg in EC_CURVE_FOR_ALG and isinstance(private_key, ec.EllipticCurvePrivateKey):
+        crv = EC_CURVE_FOR_ALG[alg]
+        if private_key.curve.name != _CURVES[crv].name:
+            raise ValueError(f"{alg} needs curve {crv}")
+        r, s = decode_dss_signature(private_key.sign(signing_input, _ECDSA[alg[2:]]))
+        size = _COORD_BYTES[crv]
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign(signing_input)
+    raise ValueError(f"alg {alg!r} does not fit this private key")
+
+
+def private_key_pem(private_key: Any, password: bytes | None = None) -> bytes:
+    """PKCS#8 PEM for storage; the issuer encrypts it further under its KEK."""
+    algo = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algo
+    )
+
+
+def load_private_key_pem(pem: bytes, password: bytes | None = None) -> Any:
+    return serialization.load_pem_private_key(pem, password=password)
+
+
+class KeySet:
+    """A JWKS (RFC 7517 §5) reduced to the keys fit for verification.
+
+    `kid` is an opaque dictionary key: no path, SQL or shell meaning, and never a
+    "try every key" fallback (ATTACKS.md 6)."""
+
+    __slots__ = ("_by_kid", "_sole", "keys", "rejected")
+
+    def __init__(self, keys: tuple[PublicKey, ...], rejected: tuple[tuple[Any, str], ...]):
+        self.keys = keys
+        self.rejected = rejected
+        self._by_kid = {key.kid: key for key in keys if key.kid is not None}
+        self._sole = keys[0] if len(keys) == 1 else None
+
+    @classmethod
+    def from_jwks(cls, doc: Any) -> KeySet:
+        if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+            raise KeySetError('not a JWK Set: expected {"keys": [...]}')
+        entries = doc["keys"]
+        kids = [e.get("kid") for e in entries if isinstance(e, dict)]
+        # Two keys under one kid make the lookup ambiguous: use neither (ATTACKS.md 12).
+        duplicated = {k for k, n in Counter(k for k in kids if isinstance(k, str)).items() if n > 1}
+        keys: list[PublicKey] = []
+        rejected: list[tuple[Any, str]] = []
+        for entry in entries:
+            kid = entry.get("kid") if isinstance(entry, dict) else None
+            if isinstance(kid, str) and kid in duplicated:
+                rejected.append((kid, "duplicate kid"))
+                continue
+            try:
+                keys.append(load_public_jwk(entry))
+            except KeyRejected as exc:
+                rejected.append((kid if isinstance(kid, str) else None, exc.reason))
+        return cls(tuple(keys), tuple(rejected))
+
+    def get(self, kid: str | None) -> PublicKey | None:
+        if kid is None:
+            # Without a kid only an unambiguous set answers (RFC 7515 §4.1.4).
+            return self._sole
+        if not isinstance(kid, str) or not kid:
+            return None
+        return self._by_kid.get(kid)
