@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres lint bench lock clean
+.PHONY: install run test test-postgres test-serverless lint bench lock clean
 
 install: $(STAMP)
 
@@ -40,3 +40,11 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache issuer.db
+
+# serverless-offline leg: npm packages from package-lock.json, then the e2e tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --legacy-peer-deps --no-audit --no-fund
+	touch $@
+
+test-serverless: install node_modules/.installed
+	$(BIN)/python -m pytest -q -m serverless tests/e2e
