@@ -1,0 +1,119 @@
+"""JWS Compact Serialization (RFC 7515 §7.1): parse before any crypto, sign for the issuer.
+
+Every structural check runs before a key is looked up or a signature computed
+(ATTACKS.md 11), so malformed input costs microseconds and never reaches OpenSSL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from shared.b64 import b64url_decode, b64url_encode
+from shared.errors import TokenError
+from shared.jwk import PublicKey, sign
+
+MAX_TOKEN_BYTES = 8192
+
+
+class Jws(NamedTuple):
+    """A compact JWS whose payload is opaque bytes (RFC 7515)."""
+
+    header: dict
+    payload: bytes
+    signing_input: bytes
+    signature: bytes
+
+
+class Compact(NamedTuple):
+    """A compact JWS whose payload is a JWT claims set (RFC 7519 §7.2)."""
+
+    header: dict
+    claims: dict
+    signing_input: bytes
+    signature: bytes
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    # RFC 7515 §5.2 step 4 / RFC 8725 §3.4: a duplicated member name is either rejected
+    # or last-wins; last-wins lets two parsers disagree on `alg` or `sub`. Reject.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member name")
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _json_object(segment: bytes, what: str) -> dict:
+    try:
+        # Decode UTF-8 ourselves: json.loads(bytes) would also accept UTF-16/32.
+        value = json.loads(
+            segment.decode("utf-8"),
+            object_pairs_hook=_refuse_duplicates,
+            parse_constant=_refuse_constant,
+        )
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise TokenError("malformed", f"{what} is not valid UTF-8 JSON") from exc
+    if type(value) is not dict:
+        raise TokenError("malformed", f"{what} is not a JSON object")
+    return value
+
+
+def parse_jws(token: Any) -> Jws:
+    """Split and decode a compact JWS; `TokenError` on any structural fault."""
+    if type(token) is not str:
+        raise TokenError("malformed", "token is not a string")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise TokenError("too_large", f"token longer than {MAX_TOKEN_BYTES} bytes")
+    if token.startswith("{"):
+        raise TokenError("malformed", "JSON serialization where compact is expected")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("malformed", f"{len(parts)} segments, compact JWS has 3")
+    header_b64, payload_b64, signature_b64 = parts
+    try:
+        header_bytes = b64url_decode(header_b64)
+        payload = b64url_decode(payload_b64)
+        signature = b64url_decode(signature_b64)
+    except ValueError as exc:
+        raise TokenError("malformed", "segment is not strict base64url") from exc
+    header = _json_object(header_bytes, "header")
+    if type(header.get("alg")) is not str:
+        raise TokenError("malformed", "header alg missing or not a string")
+    # The alphabet check above makes the token ASCII, so this cannot fail.
+    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    return Jws(header, payload, signing_input, signature)
+
+
+def parse_compact(token: Any) -> Compact:
+    """`parse_jws` plus the payload as a JSON object (a JWT claims set)."""
+    jws = parse_jws(token)
+    claims = _json_object(jws.payload, "claims")
+    return Compact(jws.header, claims, jws.signing_input, jws.signature)
+
+
+def verify_compact(compact: Jws | Compact, key: PublicKey) -> None:
+    """Signature check with the algorithm pinned by the key (RFC 8725 §3.1)."""
+    if compact.header["alg"] != key.alg:
+        raise TokenError("alg_not_allowed", "token alg differs from the key's alg")
+    if not key.verify(compact.signing_input, compact.signature):
+        raise TokenError("bad_signature", "signature does not verify")
+
+
+def _compact_json(obj: dict) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_compact(header: dict, claims: dict, private_key: Any, alg: str) -> str:
+    """Sign `claims` as a compact JWS; `header["alg"]` is set from `alg`."""
+    if header.get("alg", alg) != alg:
+        raise ValueError("header alg differs from the signing alg")
+    header = {"alg": alg, **{k: v for k, v in header.items() if k != "alg"}}
+    signing_input = (
+        b64url_encode(_compact_json(header)) + "." + b64url_encode(_compact_json(claims))
+    )
+    signature = sign(private_key, alg, signing_input.encode("ascii"))
+    return signing_input + "." + b64url_encode(signature)
