@@ -1,0 +1,29 @@
+"""Alembic, configured in code: `upgrade(engine)` brings a database to head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+import migrations
+
+SCRIPT_LOCATION = str(Path(migrations.__file__).resolve().parent)
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if database_url:
+        # ConfigParser interpolation: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

@@ -1,0 +1,104 @@
+"""Tables (SQLAlchemy 2.0 typed mappings). One `Base.metadata` that Alembic compares
+against; new tables (the audit log) are added here as further classes.
+
+API schemas live elsewhere: a table is not a request body (STYLE.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, LargeBinary, MetaData, String, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can alter them on SQLite (batch mode) and PG alike.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite drops the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Client(Base):
+    """An OAuth client (RFC 6749 §2). Secrets are stored only as HMAC-SHA-256 hashes; at
+    most two are valid: the current one and, during a rotation's grace period, the
+    previous one until `previous_secret_valid_until`."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    default_scopes: Mapped[list[str]] = mapped_column(JSON)
+    audiences: Mapped[list[str]] = mapped_column(JSON)  # ordered: the first is the default
+    grant_types: Mapped[list[str]] = mapped_column(JSON)
+    token_lifetime: Mapped[int | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # "client_secret" (basic or post) now; "private_key_jwt" with `jwks` later (RFC 7523).
+    auth_method: Mapped[str] = mapped_column(String(32), default="client_secret")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+KEY_STATUSES = ("next", "active", "retiring", "retired")
+PUBLISHED_STATUSES = ("next", "active", "retiring")
+
+
+class SigningKey(Base):
+    """A token-signing key. Lifecycle: next (published, not signing) -> active (signing)
+    -> retiring (published until its tokens expire) -> retired (gone from the JWKS)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        # At most one active key, enforced by the database: two workers starting at once
+        # (or a rotation racing a start) cannot both make one.
+        Index(
+            "uq_signing_keys_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

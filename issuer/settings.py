@@ -1,0 +1,157 @@
+"""Issuer settings: `ISSUER_*` (and `POLICY_FILE`) from the environment, `.env` allowed.
+
+Built by `load_settings(environ)`, never at import (STYLE.md: no singletons), so tests,
+the CLI and Lambda each choose their own. Production refuses development defaults
+(full-stack-fastapi-template's rule: no placeholder secret reaches production).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import shared
+
+from .kek import KekError, decode_kek
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_DATABASE_URL = "sqlite:///./issuer.db"
+DEFAULT_KEK_FILE = ".tollgate/kek"
+DEFAULT_POLICY_FILE = str(Path(shared.__file__).resolve().parent / "example_policy.toml")
+SIGNING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
+# Tokens cannot be recalled from a stateless authorizer, so their life is bounded.
+MIN_TOKEN_LIFETIME = 60
+MAX_TOKEN_LIFETIME = 86400
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str = DEFAULT_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    key_encryption_key: bytes | None = None  # None: development file `kek_file`
+    kek_file: str = DEFAULT_KEK_FILE
+    env: str = "development"
+    signing_alg: str = "RS256"
+    token_lifetime: int = 3600
+    jwks_max_age: int = 300
+    policy_file: str = DEFAULT_POLICY_FILE
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url + "/oauth2/token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.url + "/.well-known/jwks.json"
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """`KEY=VALUE` lines (optional quotes, `#` comments, `export ` prefix); missing file: {}."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _issuer_url(raw: str) -> str:
+    # RFC 8414 §2: the issuer is a URL without query or fragment; no trailing slash so
+    # `iss` compares exactly with what verifiers are configured with.
+    url = raw.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"ISSUER_URL must be an http(s) URL without query or fragment: {raw!r}")
+    return url
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = ".env"
+) -> Settings:
+    """Settings from `environ` (default `os.environ`) over the `.env` file's values."""
+    env: dict[str, str] = dict(read_env_file(env_file)) if env_file else {}
+    env.update(os.environ if environ is None else environ)
+
+    issuer_env = env.get("ISSUER_ENV", "development") or "development"
+    if issuer_env not in ("development", "production"):
+        raise SettingsError(f"ISSUER_ENV must be development or production, got {issuer_env!r}")
+    alg = env.get("ISSUER_SIGNING_ALG") or "RS256"
+    if alg not in SIGNING_ALGS:
+        raise SettingsError(f"ISSUER_SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}")
+    kek = None
+    if env.get("ISSUER_KEY_ENCRYPTION_KEY"):
+        try:
+            kek = decode_kek(env["ISSUER_KEY_ENCRYPTION_KEY"])
+        except KekError as exc:
+            raise SettingsError(f"ISSUER_KEY_ENCRYPTION_KEY: {exc}") from None
+
+    settings = Settings(
+        url=_issuer_url(env.get("ISSUER_URL") or DEFAULT_URL),
+        database_url=env.get("ISSUER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        key_encryption_key=kek,
+        kek_file=env.get("ISSUER_KEK_FILE") or DEFAULT_KEK_FILE,
+        env=issuer_env,
+        signing_alg=alg,
+        token_lifetime=_int(
+            env, "ISSUER_TOKEN_LIFETIME", 3600, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
+        ),
+        jwks_max_age=_int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, 86400),
+        policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
+    )
+    if settings.production:
+        _refuse_development_defaults(settings, env)
+    return settings
+
+
+def _refuse_development_defaults(settings: Settings, env: Mapping[str, str]) -> None:
+    problems = []
+    if settings.key_encryption_key is None:
+        problems.append(
+            "ISSUER_KEY_ENCRYPTION_KEY is required (base64url of 32 random bytes; "
+            "the development key file is not used in production)"
+        )
+    if not env.get("ISSUER_URL"):
+        problems.append("ISSUER_URL is required (the public https URL, used as `iss`)")
+    elif urlsplit(settings.url).scheme != "https":
+        problems.append("ISSUER_URL must use https in production")
+    if not env.get("ISSUER_DATABASE_URL"):
+        problems.append("ISSUER_DATABASE_URL is required (the default is a local SQLite file)")
+    if not env.get("POLICY_FILE"):
+        problems.append("POLICY_FILE is required (the default is the shipped example policy)")
+    if problems:
+        raise SettingsError(
+            "ISSUER_ENV=production refuses development defaults:\n  - " + "\n  - ".join(problems)
+        )
