@@ -1,0 +1,148 @@
+"""API Gateway authorizer events -> one request shape.
+
+Three kinds, told apart by shape (API Gateway sends no other discriminator we can
+trust across payload versions):
+- REST API `TOKEN`: `{type: "TOKEN", authorizationToken, methodArn}`;
+- REST API `REQUEST` (and HTTP API payload 1.0, which is the same shape): `methodArn`,
+  `headers`, `multiValueHeaders`, `httpMethod`, `path`, `requestContext`;
+- HTTP API payload 2.0: `version: "2.0"`, `routeArn`, lower-cased `headers`,
+  `requestContext.http.method/path`.
+The method and path are read from the ARN for REST (that is what the IAM policy is
+matched against) and from `requestContext.http` for HTTP APIs (what a simple response
+decides on).
+"""
+
+from __future__ import annotations
+
+import re
+
+HTTP = "http"
+REQUEST = "request"
+TOKEN = "token"  # noqa: S105 (an event kind, not a secret)
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; auth-scheme is case-insensitive
+# (RFC 7235 §2.1). Anything else (Basic, a bare token, trailing junk) is refused.
+_BEARER = re.compile(r"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)")
+# A JWS the verifier would accept is at most 8 KiB; refuse longer headers before regex work.
+_MAX_AUTHORIZATION = 8 * 1024 + 64
+
+
+class Refused(Exception):
+    """A request refused before any token work; `code` is the reason code."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class AuthRequest:
+    """What the decision needs from an event, whatever its kind."""
+
+    __slots__ = ("arn_prefix", "authorization", "kind", "method", "path")
+
+    def __init__(
+        self, kind: str, authorization: object, arn_prefix: str, method: str, path: str
+    ) -> None:
+        self.kind = kind
+        self.authorization = authorization
+        self.arn_prefix = arn_prefix  # "arn:aws:execute-api:{region}:{account}:{api}/{stage}/"
+        self.method = method
+        self.path = path
+
+    @property
+    def route(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def split_arn(arn: object) -> tuple[str, str, str]:
+    """`arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}` ->
+    (prefix up to and including the stage's slash, METHOD, /path)."""
+    if type(arn) is not str or not arn.startswith("arn:"):
+        raise Refused("bad_event")
+    parts = arn.split("/", 3)
+    if len(parts) < 3 or parts[0].count(":") != 5 or not parts[1] or not parts[2]:
+        raise Refused("bad_event")
+    path = "/" + parts[3] if len(parts) == 4 else "/"
+    return f"{parts[0]}/{parts[1]}/", parts[2], path
+
+
+def parse_event(event: object) -> AuthRequest:
+    """The event's request, or `Refused("bad_event")` for a shape we do not know."""
+    if type(event) is not dict:
+        raise Refused("bad_event")
+    if event.get("version") == "2.0" and "routeArn" in event:
+        return _http_v2(event)
+    kind = event.get("type")
+    if kind == "TOKEN":
+        prefix, method, path = split_arn(event.get("methodArn"))
+        return AuthRequest(TOKEN, event.get("authorizationToken"), prefix, method, path)
+    if kind == "REQUEST" and "methodArn" in event:
+        prefix, method, path = split_arn(event.get("methodArn"))
+        return AuthRequest(REQUEST, _authorization(event), prefix, method, path)
+    raise Refused("bad_event")
+
+
+def _http_v2(event: dict) -> AuthRequest:
+    prefix, method, path = split_arn(event["routeArn"])
+    context = event.get("requestContext")
+    http = context.get("http") if type(context) is dict else None
+    if type(http) is dict:
+        method = http.get("method")
+        path = http.get("path") or event.get("rawPath")
+        if type(method) is not str or type(path) is not str or not path.startswith("/"):
+            raise Refused("bad_event")
+        path = _strip_stage(path, context.get("stage"))
+    return AuthRequest(HTTP, _authorization(event), prefix, method.upper(), path)
+
+
+def _strip_stage(path: str, stage: object) -> str:
+    # HTTP APIs put a named stage in front of the path ("/test/orders"); the policy's
+    # routes are stage-free. The $default stage adds nothing.
+    if type(stage) is str and stage and stage != "$default":
+        head = "/" + stage
+        if path == head:
+            return "/"
+        if path.startswith(head + "/"):
+            return path[len(head):]
+    return path
+
+
+def _authorization(event: dict) -> object:
+    """The Authorization header, names compared case-insensitively (RFC 7230 §3.2).
+    Two values (multiValueHeaders) make it ambiguous: refused, not guessed."""
+    headers = event.get("headers")
+    if type(headers) is not dict:
+        return None
+    name = "Authorization"
+    value = headers.get(name)
+    if value is None:
+        name = "authorization"
+        value = headers.get(name)
+        if value is None:
+            for key, candidate in headers.items():
+                if type(key) is str and key.lower() == "authorization":
+                    name, value = key, candidate
+                    break
+            else:
+                return None
+    multi = event.get("multiValueHeaders")
+    if type(multi) is dict:
+        values = multi.get(name)
+        if type(values) is list and len(values) > 1:
+            raise Refused("ambiguous_authorization")
+    return value
+
+
+def bearer_token(authorization: object) -> str:
+    """The token68 of `Bearer <token>`, or `Refused` saying why not."""
+    if authorization is None or authorization == "":
+        raise Refused("no_token")
+    if type(authorization) is not str:
+        raise Refused("bad_authorization")
+    if len(authorization) > _MAX_AUTHORIZATION:
+        raise Refused("too_large")
+    match = _BEARER.fullmatch(authorization)
+    if match is None:
+        raise Refused("bad_authorization")
+    return match[1]

@@ -1,0 +1,159 @@
+"""The authorizer's signing keys: a JWKS cache with a TTL and an unknown-kid cooldown.
+
+Filled from a file bundled at deploy (read at cold start, no network) and/or fetched
+lazily from the issuer's JWKS URI. The rules, after aws-jwt-verify's `SimpleJwksCache`:
+- fetched keys are trusted for `ttl` seconds, then refetched on the next lookup;
+- an unknown `kid` refetches at most once per `cooldown` (its "penalty box"), so a flood
+  of random kids costs one fetch per cooldown (ATTACKS.md 13);
+- a failed fetch (issuer down, bad document) is a `KeySetError`, logged and absorbed:
+  the keys already held keep serving, and tokens are refused only if no key fits;
+- unfit keys (`use: enc`, small RSA, duplicate kid, symmetric) never enter: `KeySet`
+  drops them and we log what it dropped.
+The fetcher and the clock are parameters so tests count fetches and move time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+from shared.errors import KeySetError
+from shared.jwk import KeySet, PublicKey
+
+Fetcher = Callable[[str], bytes]
+Clock = Callable[[], float]
+Log = Callable[..., None]
+
+FETCH_TIMEOUT = 2.0  # seconds: an authorizer waiting longer than this is already a 5xx
+MAX_JWKS_BYTES = 256 * 1024  # dozens of RSA-4096 keys; anything bigger is not a JWKS
+
+
+def fetch_jwks(uri: str, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_JWKS_BYTES) -> bytes:
+    """GET the JWKS with urllib (imported here: most cold starts never need it).
+    Redirects are followed only to http(s), never downgrading https to http."""
+    import urllib.error
+    import urllib.request
+
+    class _Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            target = newurl.lower()
+            allowed = ("https://",) if req.full_url.lower().startswith("https://") else (
+                "https://", "http://")
+            if not target.startswith(allowed):
+                raise KeySetError(f"JWKS redirect to a refused scheme: {newurl[:80]!r}")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    if not uri.lower().startswith(("https://", "http://")):
+        raise KeySetError("JWKS URI must be http(s)")
+    opener = urllib.request.build_opener(_Redirects)
+    # Scheme checked just above: http(s) only.
+    request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            body = response.read(max_bytes + 1)
+    except KeySetError:
+        raise
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise KeySetError(f"JWKS fetch failed: {type(exc).__name__}: {exc}") from None
+    if len(body) > max_bytes:
+        raise KeySetError(f"JWKS larger than {max_bytes} bytes")
+    return body
+
+
+def parse_jwks(body: bytes | str) -> KeySet:
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeySetError(f"JWKS is not JSON: {exc}") from None
+    return KeySet.from_jwks(doc)
+
+
+class JwksCache:
+    """`get(kid)` is the verifier's `key_lookup`.
+
+    The bundled file is a cold-start bootstrap, not a second authority: once a fetch
+    succeeds, the issuer's current document replaces it, so a key the issuer withdraws
+    stops verifying within one TTL even if an old deploy bundled it."""
+
+    def __init__(
+        self,
+        *,
+        uri: str | None = None,
+        file_keys: KeySet | None = None,
+        ttl: float = 300,
+        cooldown: float = 60,
+        fetcher: Fetcher = fetch_jwks,
+        clock: Clock = time.monotonic,
+        log: Log | None = None,
+    ) -> None:
+        self._uri = uri
+        self._ttl = ttl
+        self._cooldown = cooldown
+        self._fetch = fetcher
+        self._clock = clock
+        self._log = log or (lambda *args, **kwargs: None)
+        self._lock = threading.Lock()
+        self._keys = file_keys
+        # When the keys held were obtained (file read or fetch); None: nothing yet.
+        self._fresh_at: float | None = clock() if file_keys is not None else None
+        self._attempted_at: float | None = None  # last fetch attempt, good or bad
+        self.fetches = 0  # attempts, for tests and logs
+
+    @classmethod
+    def from_file(cls, path: str, **kwargs) -> JwksCache:
+        """Cold-start fill from a bundled JWKS file. A broken file is a deploy error:
+        it raises, so the cold start fails loudly instead of refusing every token."""
+        with open(path, "rb") as handle:
+            keys = parse_jwks(handle.read())
+        return cls(file_keys=keys, **kwargs)
+
+    @property
+    def has_keys(self) -> bool:
+        return self._keys is not None and bool(self._keys.keys)
+
+    @property
+    def keys(self) -> KeySet | None:
+        return self._keys
+
+    def get(self, kid: str | None) -> PublicKey | None:
+        if self._uri is not None and self._due(self._clock()):
+            self._refresh("ttl" if self._fresh_at is not None else "first_use")
+        keys = self._keys
+        key = keys.get(kid) if keys is not None else None
+        if key is None and self._uri is not None and self._cooled_down(self._clock()):
+            self._refresh("unknown_kid")
+            keys = self._keys
+            key = keys.get(kid) if keys is not None else None
+        return key
+
+    def _due(self, now: float) -> bool:
+        """Past the TTL (or never filled), and not inside a failed attempt's cooldown."""
+        if self._fresh_at is not None and now - self._fresh_at < self._ttl:
+            return False
+        return self._cooled_down(now)
+
+    def _cooled_down(self, now: float) -> bool:
+        return self._attempted_at is None or now - self._attempted_at >= self._cooldown
+
+    def _refresh(self, reason: str) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._attempted_at is not None and now - self._attempted_at < self._cooldown:
+                return  # another thread fetched while this one waited for the lock
+            self._attempted_at = now
+            self.fetches += 1
+            try:
+                keys = parse_jwks(self._fetch(self._uri))
+            except Exception as exc:
+                # KeySetError is the expected branch (issuer down, bad document); anything
+                # else is a fetcher bug. Either way the keys held keep serving.
+                level = "warning" if isinstance(exc, KeySetError) else "error"
+                serving = len(self._keys.keys) if self._keys is not None else 0
+                self._log(level, "jwks_fetch_failed", reason=reason,
+                          error=f"{type(exc).__name__}: {exc}", serving=serving)
+                return
+            self._keys, self._fresh_at = keys, now
+            self._log("info", "jwks_fetched", reason=reason, keys=len(keys.keys),
+                      rejected=[{"kid": kid, "reason": why} for kid, why in keys.rejected])

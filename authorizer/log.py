@@ -1,0 +1,51 @@
+"""Structured JSON log lines to stdout (CloudWatch reads one event per line).
+
+Not `logging`: importing it costs cold-start milliseconds, and its per-call machinery
+costs microseconds on a hot path whose budget is ten. The decision line is assembled from
+pieces escaped once (`encode_basestring` is json's C escaper), never from the token.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from json.encoder import encode_basestring as quote
+
+Write = Callable[[str], object]
+
+__all__ = ["DecisionLog", "quote"]
+
+
+class DecisionLog:
+    """`write` defaults to the current `sys.stdout.write`, looked up per line so that a
+    replaced stdout (tests, the local gateway) is honoured."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Write | None = None) -> None:
+        self._write = write
+
+    def _out(self, line: str) -> None:
+        (self._write or sys.stdout.write)(line)
+
+    def decision(
+        self, decision: str, reason: str, who: str, route: str, micros: int
+    ) -> None:
+        """`who` is the pre-escaped `"client_id":...,"jti":...` fragment (or empty)."""
+        self._out(
+            f'{{"event":"decision","decision":"{decision}","reason":"{reason}",{who}'
+            f'"route":{quote(route)},"us":{micros}}}\n'
+        )
+
+    def event(self, level: str, event: str, **fields: object) -> None:
+        """Rare lines (cold start, key fetches): plain json.dumps is fine here."""
+        record = {"level": level, "event": event, **fields}
+        self._out(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+
+
+def who_fragment(client_id: str | None, jti: str | None) -> str:
+    """The identity part of a decision line, escaped once per verified token."""
+    if client_id is None and jti is None:
+        return ""
+    return f'"client_id":{quote(client_id or "")},"jti":{quote(jti or "")},'

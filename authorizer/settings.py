@@ -1,0 +1,127 @@
+"""Authorizer settings, read once from the environment at cold start.
+
+Modelled on starlette's `Config`: stdlib only, and a missing or malformed value fails the
+cold start with a message that names the variable, so a misconfigured Lambda never
+reaches its first request (where every answer would be a puzzling 401).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+RESPONSE_KINDS = ("simple", "iam")
+# Both sides run on NTP-synced clocks; 30 s covers skew while keeping the window in
+# which an expired token still passes short (RFC 7519 §4.1.4 "some small leeway").
+DEFAULT_LEEWAY = 30
+MAX_LEEWAY = 300
+# How long fetched keys are trusted before a refetch: bounds how long a key the issuer
+# has withdrawn keeps verifying here (SPEC "Keys": the verifiers' cache horizon).
+DEFAULT_JWKS_TTL = 300
+# aws-jwt-verify's "penalty box": at most one refetch per cooldown for unknown kids.
+DEFAULT_JWKS_COOLDOWN = 60
+# Where Lambda unpacks the deployment package; the policy may be bundled there.
+_TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
+_POLICY_FILENAME = "policy.toml"
+# Explicitly switching the URI off (file-only deployments without egress).
+_DISABLED = frozenset({"", "none", "off"})
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; raised at cold start (module import)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    issuer: str
+    audiences: tuple[str, ...]
+    jwks_uri: str | None
+    jwks_file: str | None
+    policy_file: str | None
+    leeway: int = DEFAULT_LEEWAY
+    response: str = "simple"
+    jwks_ttl: int = DEFAULT_JWKS_TTL
+    jwks_cooldown: int = DEFAULT_JWKS_COOLDOWN
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        issuer = _required(env, "AUTHORIZER_ISSUER")
+        audiences = tuple(a.strip() for a in _required(env, "AUTHORIZER_AUDIENCE").split(","))
+        audiences = tuple(dict.fromkeys(a for a in audiences if a))
+        if not audiences:
+            raise ConfigError("Config 'AUTHORIZER_AUDIENCE' names no audience.")
+        jwks_file = env.get("AUTHORIZER_JWKS_FILE") or None
+        jwks_uri = _jwks_uri(env, issuer, jwks_file)
+        response = env.get("AUTHORIZER_RESPONSE", "simple").strip().lower() or "simple"
+        if response not in RESPONSE_KINDS:
+            raise ConfigError(
+                f"Config 'AUTHORIZER_RESPONSE' has value {response!r}, expected one of "
+                f"{', '.join(RESPONSE_KINDS)}."
+            )
+        return cls(
+            issuer=issuer,
+            audiences=audiences,
+            jwks_uri=jwks_uri,
+            jwks_file=jwks_file,
+            policy_file=_policy_file(env, cwd),
+            leeway=_seconds(env, "AUTHORIZER_LEEWAY", DEFAULT_LEEWAY, 0, MAX_LEEWAY),
+            response=response,
+            jwks_ttl=_seconds(env, "AUTHORIZER_JWKS_TTL", DEFAULT_JWKS_TTL, 1, 86_400),
+            jwks_cooldown=_seconds(
+                env, "AUTHORIZER_JWKS_COOLDOWN", DEFAULT_JWKS_COOLDOWN, 0, 86_400
+            ),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"Config '{name}' is missing, and has no default.")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(
+            f"Config '{name}' has value {raw!r}, expected a whole number of seconds."
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"Config '{name}' has value {value}, expected {low}..{high} seconds.")
+    return value
+
+
+def _jwks_uri(env: Mapping[str, str], issuer: str, jwks_file: str | None) -> str | None:
+    raw = env.get("AUTHORIZER_JWKS_URI")
+    if raw is not None and raw.strip().lower() in _DISABLED:
+        if not jwks_file:
+            raise ConfigError(
+                "Config 'AUTHORIZER_JWKS_URI' is switched off and 'AUTHORIZER_JWKS_FILE' "
+                "is missing: there would be no keys."
+            )
+        return None
+    uri = raw.strip() if raw is not None else issuer.rstrip("/") + "/.well-known/jwks.json"
+    # Only http(s): a file:// or ftp:// JWKS URI would read the Lambda's own filesystem.
+    if not uri.lower().startswith(("https://", "http://")):
+        raise ConfigError(f"Config 'AUTHORIZER_JWKS_URI' has value {uri!r}, expected http(s).")
+    return uri
+
+
+def _policy_file(env: Mapping[str, str], cwd: str | None) -> str | None:
+    explicit = env.get("POLICY_FILE")
+    if explicit:
+        return explicit
+    for root in (env.get(_TASK_ROOT_ENV), cwd if cwd is not None else os.getcwd()):
+        if root:
+            candidate = os.path.join(root, _POLICY_FILENAME)
+            if os.path.isfile(candidate):
+                return candidate
+    return None
