@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
-_ALPHABET = re.compile(r"[A-Za-z0-9_-]*\Z")
+# Map the url alphabet onto the standard one, and '+', '/', '=' onto a character that
+# binascii's strict mode refuses: so only `A-Za-z0-9-_` survive, in one C pass.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+_PADDING = (b"", b"", b"==", b"=")
 # Last character of a 2-char tail carries 4 unused bits; of a 3-char tail, 2 unused bits.
 # Only characters whose unused bits are zero are canonical (RFC 4648 §3.5).
-_CANONICAL_LAST = {
-    2: frozenset("AQgw"),
-    3: frozenset("AEIMQUYcgkosw048"),
-}
+_CANONICAL_LAST = (None, None, frozenset(b"AQgw"), frozenset(b"AEIMQUYcgkosw048"))
 
 
 def b64url_encode(data: bytes) -> str:
@@ -28,14 +27,16 @@ def b64url_decode(text: str) -> bytes:
     """Decode unpadded base64url; `ValueError` on anything non-canonical."""
     if not isinstance(text, str):
         raise ValueError("base64url input must be str")
-    if not _ALPHABET.match(text):
-        raise ValueError("base64url: character outside the url-safe alphabet")
-    tail = len(text) % 4
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ValueError("base64url: non-ASCII character") from exc
+    tail = len(raw) % 4
     if tail == 1:
         raise ValueError("base64url: impossible length")
-    if tail and text[-1] not in _CANONICAL_LAST[tail]:
-        raise ValueError("base64url: non-zero trailing bits")
+    if tail and raw[-1] not in _CANONICAL_LAST[tail]:
+        raise ValueError("base64url: non-canonical last character")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # unreachable after the checks; kept as a guard
-        raise ValueError("base64url: undecodable") from exc
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[tail], strict_mode=True)
+    except binascii.Error as exc:
+        raise ValueError("base64url: character outside the url-safe alphabet") from exc

@@ -47,14 +47,14 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
+# Built once: json.loads(..., object_pairs_hook=...) would build a decoder per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+
+
 def _json_object(segment: bytes, what: str) -> dict:
     try:
         # Decode UTF-8 ourselves: json.loads(bytes) would also accept UTF-16/32.
-        value = json.loads(
-            segment.decode("utf-8"),
-            object_pairs_hook=_refuse_duplicates,
-            parse_constant=_refuse_constant,
-        )
+        value = _DECODER.decode(segment.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise TokenError("malformed", f"{what} is not valid UTF-8 JSON") from exc
     if type(value) is not dict:
