@@ -128,6 +128,16 @@ class PublicKey:
     key: Any
     _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False, default=None)
 
+    @classmethod
+    def from_key(cls, key: Any, alg: str, kid: str | None = None) -> PublicKey:
+        """Wrap a key object the caller already trusts (the issuer's own key), skipping
+        the JWK policy checks but not the alg/key-type fit (`KeyRejected`)."""
+        if hasattr(key, "private_bytes"):
+            key = key.public_key()
+        kty = _public_members(key, alg)["kty"]
+        crv = EC_CURVE_FOR_ALG.get(alg)
+        return cls(kid=kid, alg=alg, kty=kty, key=key, _check=_checker(key, alg, crv))
+
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         try:
             self._check(signing_input, signature)
