@@ -1,0 +1,57 @@
+"""`create_app(settings)`: the issuer's FastAPI application, built on demand (no app at
+import). `app_factory()` is the uvicorn `--factory` target for several workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from .errors import install_error_handlers
+from .keys import ensure_active_key
+from .logs import log_event
+from .routes import health, token, well_known
+from .services import Services, build_services
+from .settings import Settings, load_settings
+
+log = logging.getLogger("issuer.app")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            # Make the first signing key now rather than on the first token request.
+            await run_in_threadpool(
+                ensure_active_key, services.sessions, services.kek, settings.signing_alg
+            )
+        except SQLAlchemyError as exc:
+            # Not fatal: /healthz reports the database, token requests answer 503, and the
+            # key is made on the first request once the database is there (migrated).
+            log_event(log, "startup_database_error", logging.ERROR, error=type(exc).__name__)
+        yield
+        services.engine.dispose()
+
+    app = FastAPI(
+        title="tollgate issuer",
+        summary="OAuth 2.0 client credentials token issuer",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(token.router)
+    app.include_router(well_known.router)
+    app.include_router(health.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    return create_app(load_settings())

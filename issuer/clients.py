@@ -1,0 +1,188 @@
+"""Clients: server-made ids and secrets, HMAC-SHA-256 secret hashes, registration rules.
+
+Secrets are 256-bit random values, not passwords, so a keyed hash (HMAC under a key
+derived from the KEK) is enough and fast; a slow password hash would only hand attackers
+a cheap denial of service on the token endpoint. Ids and secrets use only RFC 3986
+unreserved characters so Basic authentication reads the same whether or not a client
+form-urlencodes them (RFC 6749 §2.3.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Client, utcnow
+from .scopes import ADMIN_SCOPE, PolicyView, api_scopes, is_scope_token
+from .settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+def new_client_id() -> str:
+    return "c_" + secrets.token_urlsafe(16)
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits, base64url: unreserved characters only
+
+
+class SecretHasher:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        # Compared against for unknown clients so they cost what a known one costs (timing).
+        self._dummy = self.hash(secrets.token_urlsafe(32))
+
+    def hash(self, secret: str) -> str:
+        return hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def verify(self, client: Client | None, presented: str, now: datetime | None = None) -> bool:
+        """Constant-time check against the current and (in its grace period) previous
+        secret; with `client=None` the same work is done against a dummy hash."""
+        digest = self.hash(presented)
+        if client is None:
+            hmac.compare_digest(digest, self._dummy)
+            return False
+        now = now or utcnow()
+        ok = client.secret_hash is not None and hmac.compare_digest(digest, client.secret_hash)
+        previous = client.previous_secret_hash
+        until = client.previous_secret_valid_until
+        if previous is not None and until is not None and until > now:
+            ok = hmac.compare_digest(digest, previous) or ok
+        return ok
+
+
+class ClientError(ValueError):
+    """A registration that breaks a rule; the message says which."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    client_secret: str
+
+
+def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
+    if not scopes:
+        raise ClientError("at least one scope is required")
+    declared = set(policy.scopes_supported) | {ADMIN_SCOPE}  # type: ignore[call-overload]
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise ClientError(f"scope {scope!r} is not an RFC 6749 §3.3 scope token")
+        if scope not in declared:
+            raise ClientError(f"scope {scope!r} is not declared in the policy")
+    return list(dict.fromkeys(scopes))
+
+
+def _resolve_audiences(
+    scopes: Sequence[str], audiences: Sequence[str] | None, policy: PolicyView
+) -> list[str]:
+    api_scope_list = [s for s in scopes if s != ADMIN_SCOPE]
+    if not audiences:
+        # Derived from the scopes, in their order: the first scope's API is the default.
+        derived = []
+        for scope in api_scope_list:
+            api = policy.api_for_scope(scope)
+            if api is not None:
+                derived.append(api.audience)
+        return list(dict.fromkeys(derived))
+    audiences = list(dict.fromkeys(audiences))
+    for aud in audiences:
+        if policy.api_for_audience(aud) is None:
+            raise ClientError(f"audience {aud!r} is not an API in the policy")
+    for scope in api_scope_list:
+        api = policy.api_for_scope(scope)
+        if api is None or api.audience not in audiences:
+            raise ClientError(f"scope {scope!r} belongs to no API among the client's audiences")
+    return audiences
+
+
+def create_client(
+    session: Session,
+    hasher: SecretHasher,
+    policy: PolicyView,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    audiences: Sequence[str] | None = None,
+    default_scopes: Sequence[str] | None = None,
+    token_lifetime: int | None = None,
+) -> NewClient:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientError("name must be 1 to 200 characters")
+    scope_list = _check_scopes(scopes, policy)
+    audience_list = _resolve_audiences(scope_list, audiences, policy)
+    defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list
+    if not set(defaults) <= set(scope_list):
+        raise ClientError("default scopes must be among the client's scopes")
+    if token_lifetime is not None and not (
+        MIN_TOKEN_LIFETIME <= token_lifetime <= MAX_TOKEN_LIFETIME
+    ):
+        raise ClientError(
+            f"token lifetime must be {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME} seconds"
+        )
+    secret = new_client_secret()
+    client = Client(
+        client_id=new_client_id(),
+        name=name,
+        scopes=scope_list,
+        default_scopes=defaults,
+        audiences=audience_list,
+        grant_types=[CLIENT_CREDENTIALS],
+        token_lifetime=token_lifetime,
+        enabled=True,
+        auth_method="client_secret",
+        secret_hash=hasher.hash(secret),
+    )
+    session.add(client)
+    session.commit()
+    return NewClient(client=client, client_secret=secret)
+
+
+def get_client(session: Session, client_id: str) -> Client | None:
+    return session.get(Client, client_id)
+
+
+def list_clients(session: Session) -> list[Client]:
+    return list(session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """What may be shown about a client: never a secret or its hash."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "scopes": list(client.scopes),
+        "default_scopes": list(client.default_scopes),
+        "audiences": list(client.audiences),
+        "grant_types": list(client.grant_types),
+        "token_lifetime": client.token_lifetime,
+        "enabled": client.enabled,
+        "auth_method": client.auth_method,
+        "created_at": client.created_at.isoformat(),
+        "updated_at": client.updated_at.isoformat(),
+    }
+
+
+def audiences_for(client: Client, issuer_url: str) -> list[str]:
+    """The audiences a client may ask for: its APIs, plus the issuer itself for admins."""
+    auds = list(client.audiences)
+    if ADMIN_SCOPE in client.scopes and issuer_url not in auds:
+        auds.append(issuer_url)
+    return auds
+
+
+def scopes_of_audience(aud: str, issuer_url: str, policy: PolicyView) -> frozenset[str] | None:
+    if aud == issuer_url:
+        return frozenset({ADMIN_SCOPE})
+    api = policy.api_for_audience(aud)
+    return api_scopes(api) if api is not None else None

@@ -1,0 +1,1 @@
+"""The token endpoint's protocol logic (RFC 6749), framework-free apart from the form reader."""

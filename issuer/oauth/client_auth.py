@@ -1,0 +1,146 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3).
+
+Each method is a small object that says whether the request *presents* it and then
+authenticates. Exactly one must be present: two at once is `invalid_request` (RFC 6749
+§2.3: "MUST NOT use more than one authentication method in each request"), none is
+`invalid_client`. `private_key_jwt` (RFC 7523) slots in as a third method.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import unquote_plus
+
+from sqlalchemy.orm import Session
+
+from ..clients import SecretHasher, get_client
+from ..logs import log_event
+from ..models import Client
+from .errors import InvalidClient, InvalidRequest
+
+log = logging.getLogger("issuer.oauth")
+
+# Server-made ids are unreserved characters (RFC 3986 §2.3); anything else cannot exist,
+# so it is not looked up (but still costs the dummy HMAC, for equal timing).
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    form: Mapping[str, str]
+    authorization: str | None
+
+
+class ClientAuthMethod(Protocol):
+    name: str
+
+    def present(self, request: TokenRequest) -> bool: ...
+
+    def authenticate(self, request: TokenRequest, session: Session) -> Client: ...
+
+
+class SecretVerifier:
+    """Shared by the two secret methods: look up, compare in constant time, refuse alike."""
+
+    def __init__(self, hasher: SecretHasher) -> None:
+        self._hasher = hasher
+
+    def verify(self, session: Session, client_id: str, secret: str, method: str) -> Client:
+        client = get_client(session, client_id) if _CLIENT_ID.match(client_id) else None
+        if client is not None and client.auth_method != "client_secret":
+            client = None  # e.g. a private_key_jwt client: a secret never authenticates it
+        ok = self._hasher.verify(client, secret)
+        reason = None
+        if client is None:
+            reason = "unknown_client"
+        elif not ok:
+            reason = "wrong_secret"
+        elif not client.enabled:
+            reason = "disabled"
+        if client is None or reason is not None:
+            log_event(
+                log,
+                "client_authentication_failed",
+                logging.WARNING,
+                client_id=client_id[:64],
+                method=method,
+                reason=reason,
+            )
+            raise InvalidClient(debug=reason)
+        return client
+
+
+def _split_basic(header: str) -> tuple[str, str]:
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient(debug="authorization_scheme_not_basic")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClient(debug="basic_not_base64") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClient(debug="basic_without_colon")
+    # RFC 6749 §2.3.1: id and secret are form-urlencoded before base64; decode them.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+class ClientSecretBasic:
+    name = "client_secret_basic"
+
+    def __init__(self, verifier: SecretVerifier) -> None:
+        self._verifier = verifier
+
+    def present(self, request: TokenRequest) -> bool:
+        return request.authorization is not None
+
+    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+        client_id, secret = _split_basic(request.authorization or "")
+        body_id = request.form.get("client_id")
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("client_id in the body differs from the authenticated client")
+        return self._verifier.verify(session, client_id, secret, self.name)
+
+
+class ClientSecretPost:
+    name = "client_secret_post"
+
+    def __init__(self, verifier: SecretVerifier) -> None:
+        self._verifier = verifier
+
+    def present(self, request: TokenRequest) -> bool:
+        return "client_secret" in request.form
+
+    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+        client_id = request.form.get("client_id")
+        if client_id is None:
+            raise InvalidClient(debug="client_secret_without_client_id")
+        return self._verifier.verify(session, client_id, request.form["client_secret"], self.name)
+
+
+class ClientAuthenticator:
+    def __init__(self, methods: Sequence[ClientAuthMethod]) -> None:
+        self.methods = tuple(methods)
+
+    @property
+    def method_names(self) -> list[str]:
+        return [m.name for m in self.methods]
+
+    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+        presented = [m for m in self.methods if m.present(request)]
+        if len(presented) > 1:
+            raise InvalidRequest("use exactly one client authentication method")
+        if not presented:
+            raise InvalidClient(debug="no_client_authentication")
+        return presented[0].authenticate(request, session)
+
+
+def secret_authenticator(hasher: SecretHasher) -> ClientAuthenticator:
+    verifier = SecretVerifier(hasher)
+    return ClientAuthenticator([ClientSecretBasic(verifier), ClientSecretPost(verifier)])

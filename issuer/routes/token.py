@@ -1,0 +1,95 @@
+"""`POST /oauth2/token`: the client credentials grant (RFC 6749 §4.4, §5.1)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..deps import ServicesDep
+from ..keys import NoSigningKey, ensure_active_key
+from ..logs import log_event
+from ..oauth.client_auth import TokenRequest
+from ..oauth.client_credentials import check_grant_type, grant_client_credentials
+from ..oauth.errors import NO_STORE
+from ..oauth.form import read_form
+from ..scopes import join_scopes
+from ..services import Services
+from ..tokens import mint_access_token
+
+router = APIRouter(tags=["oauth2"])
+log = logging.getLogger("issuer.tokens")
+
+_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "scope": {"type": "string"},
+                        "resource": {"type": "string"},
+                        "audience": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _issue(services: Services, request: TokenRequest) -> dict:
+    settings = services.settings
+    check_grant_type(request.form)
+    with services.sessions() as session:
+        client = services.authenticator.authenticate(request, session)
+        grant = grant_client_credentials(
+            request.form, client, services.policy, settings.url, settings.token_lifetime
+        )
+        try:
+            signer = services.key_store.signer(session)
+        except NoSigningKey:
+            # First request on a database that was migrated but never started: bootstrap.
+            ensure_active_key(services.sessions, services.kek, settings.signing_alg)
+            signer = services.key_store.signer(session)
+    scope = join_scopes(grant.scopes)
+    token = mint_access_token(
+        signer,
+        issuer=settings.url,
+        client_id=client.client_id,
+        audience=grant.audience,
+        scope=scope,
+        lifetime=grant.lifetime,
+    )
+    log_event(
+        log,
+        "token_issued",
+        client_id=client.client_id,
+        scope=scope,
+        aud=grant.audience,
+        jti=token.jti,
+        kid=signer.kid,
+        exp=token.exp,
+    )
+    return {
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": grant.lifetime,
+        "scope": scope,
+    }
+
+
+@router.post("/oauth2/token", openapi_extra=_FORM_SCHEMA, summary="Client credentials grant")
+async def token(request: Request, services: ServicesDep) -> JSONResponse:
+    form = await read_form(request)
+    token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
+    # Database and signing work is blocking: keep it off the event loop.
+    body = await run_in_threadpool(_issue, services, token_request)
+    return JSONResponse(body, headers=NO_STORE)

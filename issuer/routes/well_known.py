@@ -1,0 +1,46 @@
+"""Discovery: the JWK Set (RFC 7517) and authorization server metadata (RFC 8414)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..deps import ServicesDep, SessionDep
+from ..keys import published_jwks
+from ..scopes import ADMIN_SCOPE
+
+router = APIRouter(tags=["discovery"])
+
+# Members that would make a JWK a private key (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys")
+def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
+    doc = published_jwks(session)
+    # Belt and braces: whatever is stored, a private member is never served.
+    doc["keys"] = [
+        {name: value for name, value in key.items() if name not in PRIVATE_MEMBERS}
+        for key in doc["keys"]
+    ]
+    max_age = services.settings.jwks_max_age
+    return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={max_age}"})
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+def metadata(services: ServicesDep) -> JSONResponse:
+    settings = services.settings
+    scopes = [*services.policy.scopes_supported, ADMIN_SCOPE]
+    doc = {
+        "issuer": settings.url,
+        "token_endpoint": settings.token_endpoint,
+        "jwks_uri": settings.jwks_uri,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": services.authenticator.method_names,
+        "scopes_supported": list(dict.fromkeys(scopes)),
+        # RFC 8414 §2 makes this REQUIRED and strict validators (Authlib) refuse an
+        # empty list; "token" is the closest truthful value for a token-only server.
+        "response_types_supported": ["token"],
+        "service_documentation": settings.url + "/docs",
+    }
+    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=3600"})

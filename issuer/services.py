@@ -1,0 +1,46 @@
+"""What one running issuer holds: built once by `build_services(settings)`, kept on
+`app.state`, handed to routes through dependencies (no module-level state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.policy import Policy, load_policy
+
+from .clients import SecretHasher
+from .db import make_engine, make_session_factory
+from .kek import Kek, kek_from_settings
+from .keys import KeyStore
+from .oauth.client_auth import ClientAuthenticator, secret_authenticator
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    kek: Kek
+    hasher: SecretHasher
+    key_store: KeyStore
+    policy: Policy
+    authenticator: ClientAuthenticator
+
+
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    engine = engine or make_engine(settings.database_url)
+    kek = kek_from_settings(settings.key_encryption_key, settings.kek_file)
+    hasher = SecretHasher(kek.secret_hmac_key())
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        kek=kek,
+        hasher=hasher,
+        key_store=KeyStore(kek),
+        policy=load_policy(settings.policy_file),
+        authenticator=secret_authenticator(hasher),
+    )

@@ -1,0 +1,49 @@
+"""RFC 9068 JWT access tokens: the header and claims, signed with the active key."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from shared.jws import encode_compact
+
+from .keys import Signer
+
+# RFC 9068 §2.1: `typ` distinguishes access tokens from ID tokens and other JWTs.
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a media type, not a secret)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    jti: str
+    iat: int
+    exp: int
+
+
+def mint_access_token(
+    signer: Signer,
+    *,
+    issuer: str,
+    client_id: str,
+    audience: str,
+    scope: str,
+    lifetime: int,
+    now: int | None = None,
+) -> AccessToken:
+    iat = int(time.time()) if now is None else now
+    jti = secrets.token_urlsafe(16)
+    header = {"alg": signer.alg, "typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
+    claims = {
+        "iss": issuer,
+        "sub": client_id,  # RFC 9068 §2.2: for client credentials, the client itself
+        "aud": audience,
+        "exp": iat + lifetime,
+        "iat": iat,
+        "jti": jti,
+        "client_id": client_id,
+        "scope": scope,
+    }
+    token = encode_compact(header, claims, signer.private_key, signer.alg)
+    return AccessToken(token=token, jti=jti, iat=iat, exp=iat + lifetime)

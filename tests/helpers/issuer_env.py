@@ -1,0 +1,89 @@
+"""Build a test issuer: a policy file, settings, a migrated database, clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from issuer.app import create_app
+from issuer.clients import NewClient, create_client
+from issuer.db import make_engine
+from issuer.kek import new_kek_text
+from issuer.migrate import upgrade
+from issuer.services import Services, build_services
+from issuer.settings import Settings, load_settings
+
+ORDERS = "https://api.example.test/orders"
+BILLING = "https://api.example.test/billing"
+ISSUER_URL = "https://issuer.example.test"
+
+POLICY = f"""
+[apis.orders]
+audience = "{ORDERS}"
+
+[apis.orders.scopes]
+"orders:read" = "Read orders"
+"orders:write" = "Change orders"
+
+[[apis.orders.routes]]
+method = "GET"
+path = "/orders/*"
+scopes = ["orders:read"]
+
+[apis.billing]
+audience = "{BILLING}"
+
+[apis.billing.scopes]
+"billing:read" = "Read invoices"
+
+[[apis.billing.routes]]
+method = "GET"
+path = "/invoices"
+scopes = ["billing:read"]
+"""
+
+
+def write_policy(directory: Path) -> Path:
+    path = directory / "policy.toml"
+    path.write_text(POLICY, encoding="utf-8")
+    return path
+
+
+def make_settings(
+    database_url: str, policy_file: Path, url: str = ISSUER_URL, **env: str
+) -> Settings:
+    environ = {
+        "ISSUER_URL": url,
+        "ISSUER_DATABASE_URL": database_url,
+        "ISSUER_KEY_ENCRYPTION_KEY": new_kek_text(),
+        "POLICY_FILE": str(policy_file),
+        **env,
+    }
+    return load_settings(environ, env_file=None)
+
+
+@dataclass
+class TestIssuer:
+    settings: Settings
+    services: Services
+
+    def app(self):
+        return create_app(self.settings, self.services)
+
+    def client(self, scopes: list[str], **kwargs) -> NewClient:
+        with self.services.sessions() as session:
+            return create_client(
+                session,
+                self.services.hasher,
+                self.services.policy,
+                name=kwargs.pop("name", "test client"),
+                scopes=scopes,
+                **kwargs,
+            )
+
+
+def make_issuer(database_url: str, policy_file: Path, **env: str) -> TestIssuer:
+    settings = make_settings(database_url, policy_file, **env)
+    engine = make_engine(database_url)
+    upgrade(engine)
+    return TestIssuer(settings=settings, services=build_services(settings, engine))
