@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 import migrations
 
-SCRIPT_LOCATION = str(Path(migrations.__file__).resolve().parent)
+# __path__, not __file__: works for an editable (namespace-style) install too.
+SCRIPT_LOCATION = str(Path(next(iter(migrations.__path__))).resolve())
 
 
 def alembic_config(database_url: str | None = None) -> Config:

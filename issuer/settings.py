@@ -20,7 +20,8 @@ from .kek import KekError, decode_kek
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "sqlite:///./issuer.db"
 DEFAULT_KEK_FILE = ".tollgate/kek"
-DEFAULT_POLICY_FILE = str(Path(shared.__file__).resolve().parent / "example_policy.toml")
+# __path__, not __file__: works for an editable (namespace-style) install too.
+DEFAULT_POLICY_FILE = str(Path(next(iter(shared.__path__))).resolve() / "example_policy.toml")
 SIGNING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 # Tokens cannot be recalled from a stateless authorizer, so their life is bounded.
 MIN_TOKEN_LIFETIME = 60

@@ -1,0 +1,42 @@
+"""`issuer serve`: migrate, make the first signing key if none, run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from ..app import create_app
+from ..keys import ensure_active_key
+from ..migrate import upgrade
+from ..services import build_services
+from ..settings import Settings
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("serve", help="run the issuer's HTTP API")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.set_defaults(handler=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    services = build_services(settings)
+    upgrade(services.engine)
+    # Before any worker starts, so several workers never race to make the first key.
+    ensure_active_key(services.sessions, services.kek, settings.signing_alg)
+    if args.workers > 1:
+        services.engine.dispose()
+        # Each worker process builds its own app (and engine) from the same settings.
+        uvicorn.run(
+            "issuer.app:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+        )
+    else:
+        uvicorn.run(create_app(settings, services), host=args.host, port=args.port)
+    return 0
