@@ -1,0 +1,116 @@
+"""Route path patterns of the policy, and how a request path is matched against them.
+
+A pattern (SPEC "Policy") is "/" (the root) or "/"-separated segments, each one of:
+  - a literal: RFC 3986 §3.3 pchar, never "*" (an IAM glob metacharacter, so a method
+    ARN glob built from the pattern can not confuse it with a wildcard; "?" is not a
+    pchar anyway) and never "." or ".." (dot-segments, which clients remove, §5.2.4);
+  - "*" or "{name}": exactly one non-empty segment;
+  - "**": zero or more non-empty segments, only as the last segment.
+
+Patterns are kept normalised as a tuple of segments where "{name}" became ONE: the
+name documents the route, it changes nothing in what matches.
+"""
+
+from __future__ import annotations
+
+import string
+
+ONE = "*"
+TAIL = "**"
+
+# The verbs API Gateway puts in a method ARN; a method "*" rule means these seven.
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+# RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@", minus "*".
+_PCHAR = frozenset(string.ascii_letters + string.digits + "-._~" + "!$&'()+,;=" + ":@")
+_HEX = frozenset(string.hexdigits)
+_NAME_START = frozenset(string.ascii_letters + "_")
+_NAME_REST = _NAME_START | frozenset(string.digits)
+
+
+def parse_pattern(path: object) -> tuple[str, ...]:
+    """The normalised segments of a route path, or ValueError saying what is wrong."""
+    if not isinstance(path, str):
+        raise ValueError(f"path must be a string, not {type(path).__name__}")
+    if not path.startswith("/"):
+        raise ValueError(f"path {path!r} must start with '/'")
+    if path == "/":
+        return ()
+    raw = path[1:].split("/")
+    names: set[str] = set()
+    out: list[str] = []
+    for i, seg in enumerate(raw):
+        if seg == TAIL:
+            if i != len(raw) - 1:
+                raise ValueError(f"path {path!r}: '**' may only be the last segment")
+            out.append(TAIL)
+        elif seg == ONE:
+            out.append(ONE)
+        elif seg.startswith("{") and seg.endswith("}"):
+            name = seg[1:-1]
+            if not _is_name(name):
+                raise ValueError(f"path {path!r}: {seg!r} is not a valid '{{name}}' segment")
+            if name in names:
+                raise ValueError(f"path {path!r}: segment name {name!r} is used twice")
+            names.add(name)
+            out.append(ONE)
+        else:
+            problem = _literal_problem(seg)
+            if problem:
+                raise ValueError(f"path {path!r}: segment {seg!r} {problem}")
+            out.append(seg)
+    return tuple(out)
+
+
+def _is_name(name: str) -> bool:
+    return bool(name) and name[0] in _NAME_START and all(c in _NAME_REST for c in name)
+
+
+def _literal_problem(seg: str) -> str | None:
+    if not seg:
+        return "is empty (a '//' or a trailing '/')"
+    if seg in (".", ".."):
+        return "is a dot-segment, which clients remove before sending (RFC 3986 §5.2.4)"
+    if "*" in seg or "?" in seg:
+        return "mixes a wildcard into a literal (use a whole '*', '**' or '{name}' segment)"
+    i = 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "%":
+            if not (len(seg) >= i + 3 and seg[i + 1] in _HEX and seg[i + 2] in _HEX):
+                return "has a '%' that is not a percent-encoding (RFC 3986 §2.1)"
+            i += 3
+            continue
+        if c not in _PCHAR:
+            return f"has {c!r}, which is not allowed in a path segment (RFC 3986 §3.3)"
+        i += 1
+    return None
+
+
+def split_path(path: object) -> tuple[str, ...] | None:
+    """A request path's segments; None for a path no route can match.
+
+    Not a string, no leading "/", or an empty segment ("//", a trailing "/" other than
+    the root itself): such a path is simply not allowed, never an exception.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        return None
+    if path == "/":
+        return ()
+    segments = tuple(path[1:].split("/"))
+    return None if "" in segments else segments
+
+
+def matches(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:
+    """Whether the segments of a request path (from split_path) fall under the pattern."""
+    if pattern and pattern[-1] == TAIL:
+        head = pattern[:-1]
+        if len(segments) < len(head):
+            return False
+    else:
+        head = pattern
+        if len(segments) != len(head):
+            return False
+    # Literals never contain "*", so ONE is unambiguous; split_path made every segment
+    # non-empty, which is what ONE and TAIL require.
+    return all(p == ONE or p == s for p, s in zip(head, segments, strict=False))
