@@ -1,0 +1,75 @@
+"""Cold start: settings, keys, policy and verifier, built once per Lambda instance.
+
+Failures split by whose fault they are. A missing or malformed setting, an unreadable
+JWKS file or a broken policy file is a deploy error: it raises here, so the Lambda fails
+its init with a clear message. An unreachable issuer is not: keys are fetched lazily and
+tokens are refused (`jwks_unavailable`) until they arrive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from authorizer.decision import Authorizer
+from authorizer.jwks_cache import Fetcher, JwksCache, fetch_jwks
+from authorizer.log import DecisionLog
+from authorizer.settings import Settings
+from authorizer.token_cache import TokenCache
+from shared.claims import AccessTokenRules
+from shared.verify import AccessTokenVerifier
+
+
+def build_authorizer(
+    settings: Settings,
+    *,
+    fetcher: Fetcher = fetch_jwks,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    log: DecisionLog | None = None,
+    policy=None,
+) -> Authorizer:
+    """`policy` overrides the file named by the settings (tests, `authorizer check`)."""
+    log = log if log is not None else DecisionLog()
+    cache_options = {
+        "uri": settings.jwks_uri,
+        "ttl": settings.jwks_ttl,
+        "cooldown": settings.jwks_cooldown,
+        "fetcher": fetcher,
+        "clock": clock,
+        "log": log.event,
+    }
+    if settings.jwks_file:
+        keys = JwksCache.from_file(settings.jwks_file, **cache_options)
+        for kid, why in keys.keys.rejected:
+            log.event("warning", "jwk_rejected", source=settings.jwks_file, kid=kid, reason=why)
+    else:
+        keys = JwksCache(**cache_options)
+    if policy is None and settings.policy_file:
+        from shared.policy import load_policy  # tomllib and the policy model, only if used
+
+        policy = load_policy(settings.policy_file)
+    if policy is None:
+        log.event("warning", "no_policy",
+                  detail="no POLICY_FILE and no policy.toml: every valid token is denied")
+    else:
+        for aud in settings.audiences:
+            if policy.api_for_audience(aud) is None:
+                log.event("warning", "audience_not_in_policy", audience=aud)
+    rules = AccessTokenRules(
+        issuer=settings.issuer, audiences=frozenset(settings.audiences), leeway=settings.leeway
+    )
+    return Authorizer(
+        verifier=AccessTokenVerifier(rules, keys.get),
+        keys=keys,
+        audiences=settings.audiences,
+        policy=policy,
+        response=settings.response,
+        token_cache=TokenCache(max_age=settings.jwks_ttl, clock=wall_clock),
+        log=log,
+        wall_clock=wall_clock,
+    )
+
+
+def cold_start(environ: Mapping[str, str] | None = None, **overrides) -> Authorizer:
+    return build_authorizer(Settings.from_env(environ), **overrides)

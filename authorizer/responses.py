@@ -1,0 +1,83 @@
+"""Authorizer responses: the IAM policy (REST APIs, HTTP API payload 1.0/iam) and the
+HTTP API simple response, plus an evaluator of the IAM policies we return.
+
+IAM policy format: API Gateway Lambda authorizer output
+`{principalId, policyDocument{Version, Statement[{Action, Effect, Resource}]}, context}`.
+The policy is built from the token alone (never from the requested route) so API
+Gateway's authorizer cache, keyed by the token, cannot replay a decision for one route
+onto another (SPEC "Authorizer").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+VERSION = "2012-10-17"
+ACTION = "execute-api:Invoke"
+EVERYTHING = "*/*"  # after the stage: any method, any path (IAM `*` also spans `/`)
+
+
+def context_for(token) -> dict:
+    """API Gateway allows only string, number and boolean context values."""
+    return {
+        "client_id": token.client_id,
+        "scope": token.scope,
+        "sub": token.sub,
+        "jti": token.jti or "",
+        "aud": " ".join(token.aud),
+        "exp": token.exp,
+    }
+
+
+def iam_policy(
+    principal: str, prefix: str, allow: Iterable[str], deny: Iterable[str], context: dict
+) -> dict:
+    """`prefix` is `arn:aws:execute-api:{region}:{account}:{api}/{stage}/`; `allow` and
+    `deny` are resource suffixes (`GET/orders/*`). No allow at all: Deny everything."""
+    allow = [prefix + suffix for suffix in allow]
+    statements = []
+    if allow:
+        statements.append({"Action": ACTION, "Effect": "Allow", "Resource": allow})
+        deny = [prefix + suffix for suffix in deny]
+        if deny:
+            # Carves deeper paths out of the allows: IAM's `*` matches `/` too.
+            statements.append({"Action": ACTION, "Effect": "Deny", "Resource": deny})
+    else:
+        statements.append({"Action": ACTION, "Effect": "Deny", "Resource": [prefix + EVERYTHING]})
+    return {
+        "principalId": principal,
+        "policyDocument": {"Version": VERSION, "Statement": statements},
+        "context": context,
+    }
+
+
+def simple_response(authorized: bool, context: dict) -> dict:
+    """HTTP API payload 2.0 with `enableSimpleResponses`."""
+    return {"isAuthorized": authorized, "context": context}
+
+
+def _glob(pattern: str) -> re.Pattern:
+    # IAM resource globs: `*` any run of characters (including `/`), `?` one character.
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.DOTALL,
+    )
+
+
+def policy_allows(response: dict, method_arn: str) -> bool:
+    """How API Gateway applies our policy to one method ARN: an explicit Deny wins,
+    then an Allow is needed, otherwise denied. Used by `authorizer check` and tests."""
+    allowed = False
+    for statement in response["policyDocument"]["Statement"]:
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(_glob(a).fullmatch(ACTION) for a in actions):
+            continue
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(_glob(r).fullmatch(method_arn) for r in resources):
+            if statement["Effect"] == "Deny":
+                return False
+            allowed = True
+    return allowed

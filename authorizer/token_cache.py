@@ -1,0 +1,67 @@
+"""Verified tokens remembered by a warm Lambda, so a repeat costs a dict lookup.
+
+Bounded LRU (an `OrderedDict`): a flood of distinct tokens evicts the oldest entries,
+never grows memory without limit. Keyed by the token string itself: hashing it would
+cost more than the dictionary's own hash, and the cache never leaves the process.
+
+Horizon (why an entry may live as long as it does):
+- never past the token's `exp` (no leeway: inside the leeway the verifier still decides,
+  so the cache can only be stricter than the verifier, never looser);
+- never longer than `max_age`, which the authorizer sets to the JWKS TTL: a key the
+  issuer withdraws stops vouching for cached tokens on the same horizon as for new ones.
+  Revocation (RFC 7009) will need the same bound, or a revocation check on hits.
+Only verified tokens are stored; refusals are not (they are cheap or must be re-checked).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+MAX_ENTRIES = 10_000
+
+
+class TokenCache:
+    __slots__ = ("_clock", "_entries", "_lock", "max_age", "max_entries")
+
+    def __init__(
+        self,
+        max_entries: int = MAX_ENTRIES,
+        max_age: float = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._clock = clock
+        # token -> (expires_at, value)
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        # The local gateway may call from several threads; Lambda never contends.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> object | None:
+        with self._lock:
+            item = self._entries.get(token)
+            if item is None:
+                return None
+            if self._clock() >= item[0]:
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return item[1]
+
+    def put(self, token: str, value: object, exp: float) -> None:
+        expires_at = min(exp, self._clock() + self.max_age)
+        with self._lock:
+            self._entries[token] = (expires_at, value)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
