@@ -1,0 +1,1 @@
+"""Lambda entry points and deploy-time scripts (see serverless.yml)."""
