@@ -1,0 +1,47 @@
+"""Issuer fixtures. `db_kind` runs a test on SQLite and, when TOLLGATE_TEST_POSTGRES_URL
+is set, on PostgreSQL too (the postgres param carries the `postgres` mark)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers.issuer_db import DatabaseFactory
+from helpers.issuer_env import TestIssuer, make_issuer, write_policy
+
+DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    factory = DatabaseFactory(tmp_path_factory.mktemp("issuer-db"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def policy_file(tmp_path_factory):
+    return write_policy(tmp_path_factory.mktemp("policy"))
+
+
+@pytest.fixture(scope="module", params=DB_KINDS)
+def db_kind(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def issuer(db_kind, databases, policy_file) -> TestIssuer:
+    test_issuer = make_issuer(databases.new_url(db_kind), policy_file)
+    yield test_issuer
+    test_issuer.services.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def http(issuer):
+    with TestClient(issuer.app()) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def reader(issuer):
+    """A client allowed orders:read and orders:write (orders API) and billing:read."""
+    return issuer.client(["orders:read", "orders:write", "billing:read"], name="reader")
