@@ -128,6 +128,9 @@ def policy():
 class Harness:
     """An `Authorizer` built as the cold start builds it, with fakes injected."""
 
+    ISSUER = ISSUER
+    AUDIENCE = AUDIENCE
+
     def __init__(self, key, policy, env: dict | None = None, issuer: FakeIssuer | None = None,
                  jwks_file: str | None = None, wall_start: float | None = None) -> None:
         self.private, self.jwk = key
@@ -153,6 +156,11 @@ class Harness:
         body = good_claims(ISSUER, audience, scope=scope, now=self.wall())
         body.update(claims)
         return mint(key or self.private, alg, body, kid=kid)
+
+    def claims(self, scope: str = "orders:read", **overrides) -> dict:
+        body = good_claims(ISSUER, AUDIENCE, scope=scope, now=self.wall())
+        body.update(overrides)
+        return body
 
     def lines(self) -> list[dict]:
         return [json.loads(line) for line in self.out.getvalue().splitlines()]
@@ -256,3 +264,14 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def events():
     return RecordedEvent
+
+
+@pytest.fixture
+def fake_issuer():
+    """The FakeIssuer class: `fake_issuer(jwk, ...)` serves those keys and counts fetches."""
+    return FakeIssuer
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock
