@@ -33,6 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+# The same IAM matcher the policy compiler is proven against: linear, no regex.
+from shared.iam import glob_match
+
 ARN_PREFIX = "arn:aws:execute-api:local:000000000000:local/dev"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's REST payload limit
 UPSTREAM_TIMEOUT = 29.0  # API Gateway's default integration timeout
@@ -44,14 +47,6 @@ HOP_BY_HOP = frozenset(
 CONTEXT_HEADER_PREFIX = "x-authorizer-"
 
 Authorize = Callable[[dict, Any], dict]
-
-
-def glob_match(glob: str, resource: str) -> bool:
-    """IAM resource matching: `*` any run of characters (slashes too), `?` one character."""
-    pattern = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob
-    )
-    return re.fullmatch(pattern, resource, re.DOTALL) is not None
 
 
 def method_arn(method: str, path: str) -> str:
