@@ -37,6 +37,12 @@ class TokenRequest:
     authorization: str | None
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    client: Client
+    method: str  # e.g. client_secret_basic: logged with the issued token
+
+
 class ClientAuthMethod(Protocol):
     name: str
 
@@ -132,13 +138,14 @@ class ClientAuthenticator:
     def method_names(self) -> list[str]:
         return [m.name for m in self.methods]
 
-    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+    def authenticate(self, request: TokenRequest, session: Session) -> Authenticated:
         presented = [m for m in self.methods if m.present(request)]
         if len(presented) > 1:
             raise InvalidRequest("use exactly one client authentication method")
         if not presented:
             raise InvalidClient(debug="no_client_authentication")
-        return presented[0].authenticate(request, session)
+        method = presented[0]
+        return Authenticated(method.authenticate(request, session), method.name)
 
 
 def secret_authenticator(hasher: SecretHasher) -> ClientAuthenticator:

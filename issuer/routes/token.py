@@ -49,7 +49,8 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     settings = services.settings
     check_grant_type(request.form)
     with services.sessions() as session:
-        client = services.authenticator.authenticate(request, session)
+        authenticated = services.authenticator.authenticate(request, session)
+        client = authenticated.client
         grant = grant_client_credentials(
             request.form, client, services.policy, settings.url, settings.token_lifetime
         )
@@ -76,6 +77,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         aud=grant.audience,
         jti=token.jti,
         kid=signer.kid,
+        auth_method=authenticated.method,
         exp=token.exp,
     )
     return {
