@@ -275,3 +275,19 @@ def fake_issuer():
 @pytest.fixture
 def fake_clock():
     return FakeClock
+
+
+@pytest.fixture
+def lambda_env(monkeypatch, tmp_path, rsa_key):
+    """The Lambda's environment for in-process cold starts: the test policy and bundled
+    keys in files, the JWKS URI switched off (no network)."""
+    policy_path = tmp_path / "policy.toml"
+    policy_path.write_text(POLICY_TOML)
+    jwks_path = tmp_path / "jwks.json"
+    jwks_path.write_text(json.dumps({"keys": [rsa_key[1]]}))
+    values = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE,
+              "AUTHORIZER_JWKS_FILE": str(jwks_path), "AUTHORIZER_JWKS_URI": "",
+              "POLICY_FILE": str(policy_path)}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
