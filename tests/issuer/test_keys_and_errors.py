@@ -1,0 +1,95 @@
+"""Signing keys are decrypted once per process and reloaded only when the active kid
+changes; every RFC 6749 §5.2 error renders as the RFC says."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from issuer.errors import oauth_error_response
+from issuer.keys import KeyStore, ensure_active_key, new_signing_key, published_jwks
+from issuer.models import SigningKey
+from issuer.oauth import errors as oauth_errors
+
+
+class CountingKek:
+    def __init__(self, kek):
+        self._kek = kek
+        self.decrypts = 0
+
+    def decrypt(self, blob, kid):
+        self.decrypts += 1
+        return self._kek.decrypt(blob, kid)
+
+
+def test_key_store_loads_once_and_follows_rotation(issuer):
+    services = issuer.services
+    kek = CountingKek(services.kek)
+    store = KeyStore(kek)
+    first_kid = ensure_active_key(services.sessions, services.kek, "RS256")
+    assert ensure_active_key(services.sessions, services.kek, "RS256") == first_kid
+    with services.sessions() as session:
+        for _ in range(5):
+            assert store.signer(session).kid == first_kid
+    assert kek.decrypts == 1
+
+    # Another process rotates: a new key becomes active, the old one retires.
+    with services.sessions() as session:
+        new = new_signing_key(services.kek, "ES256", "next")
+        session.add(new)
+        session.commit()
+        session.execute(
+            update(SigningKey).where(SigningKey.kid == first_kid).values(status="retiring")
+        )
+        session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
+        session.commit()
+        signer = store.signer(session)
+        assert (signer.kid, signer.alg) == (new.kid, "ES256")
+        assert store.signer(session).kid == new.kid
+        assert {k["kid"] for k in published_jwks(session)["keys"]} == {first_kid, new.kid}
+        session.execute(
+            update(SigningKey).where(SigningKey.kid == first_kid).values(status="retired")
+        )
+        session.commit()
+        assert [k["kid"] for k in published_jwks(session)["keys"]] == [new.kid]
+    assert kek.decrypts == 2
+
+
+def test_private_key_is_encrypted_at_rest(issuer):
+    with issuer.services.sessions() as session:
+        row = session.query(SigningKey).first()
+        assert b"PRIVATE KEY" not in row.private_key_encrypted
+        assert not {"d", "p", "q"} & set(row.public_jwk)
+
+
+ERRORS = [
+    ("InvalidRequest", "invalid_request", 400),
+    ("InvalidClient", "invalid_client", 401),
+    ("InvalidGrant", "invalid_grant", 400),
+    ("UnauthorizedClient", "unauthorized_client", 400),
+    ("UnsupportedGrantType", "unsupported_grant_type", 400),
+    ("InvalidScope", "invalid_scope", 400),
+    ("InvalidTarget", "invalid_target", 400),
+    ("TemporarilyUnavailable", "temporarily_unavailable", 503),
+]
+
+
+@pytest.mark.parametrize(("name", "code", "status"), ERRORS, ids=[e[1] for e in ERRORS])
+def test_error_rendering(name, code, status):
+    exc = getattr(oauth_errors, name)(debug="server-side only")
+    response = oauth_error_response(exc)
+    assert response.status_code == status
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    body = response.body.decode()
+    assert f'"error":"{code}"' in body and "server-side only" not in body
+    challenge = response.headers.get("www-authenticate")
+    assert (challenge == 'Basic realm="tollgate"') == (code == "invalid_client")
+
+
+def test_every_section_5_2_error_has_a_class():
+    codes = {cls.error for cls in oauth_errors.TOKEN_ENDPOINT_ERRORS}
+    assert codes >= {
+        "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+        "unsupported_grant_type", "invalid_scope",
+    }
