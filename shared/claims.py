@@ -110,8 +110,13 @@ def check_header(header: dict) -> None:
 def check_access_token(
     header: dict, claims: dict, rules: AccessTokenRules, now: float
 ) -> AccessToken:
-    """RFC 9068 §4 checks on an already signature-verified token."""
+    """RFC 9068 §4 checks (header and claims) on an already signature-verified token."""
     check_header(header)
+    return check_claims(claims, rules, now)
+
+
+def check_claims(claims: dict, rules: AccessTokenRules, now: float) -> AccessToken:
+    """The claims half of RFC 9068 §4, for callers that checked the header already."""
     iss = _string(claims, "iss", required=True)
     if iss != rules.issuer:  # exact comparison, no normalisation (RFC 9068 §4 step 3)
         raise TokenError("wrong_issuer", "iss is not the configured issuer")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.claims import AccessToken, AccessTokenRules, check_access_token, check_header
+from shared.claims import AccessToken, AccessTokenRules, check_claims, check_header
 from shared.errors import TokenError
 from shared.jwk import ALLOWED_ALGS, PublicKey
 from shared.jws import Compact, Jws, parse_compact
@@ -62,9 +62,4 @@ class AccessTokenVerifier:
         # typ and crit need no key: refuse them before any key lookup or crypto.
         check_header(compact.header)
         verify_signature(compact, self._key_lookup)
-        return check_access_token(
-            compact.header,
-            compact.claims,
-            self.rules,
-            time.time() if now is None else now,
-        )
+        return check_claims(compact.claims, self.rules, time.time() if now is None else now)
