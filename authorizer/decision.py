@@ -22,29 +22,71 @@ from collections.abc import Callable
 
 from authorizer.events import HTTP, AuthRequest, Refused, bearer_token, parse_event
 from authorizer.log import DecisionLog, who_fragment
-from authorizer.responses import context_for, iam_policy, simple_response
+from authorizer.responses import context_for, iam_response, policy_document, simple_response
 from authorizer.token_cache import TokenCache
 from shared.errors import TokenError
 
 ALLOW, DENY, UNAUTHORIZED = "allow", "deny", "unauthorized"
-# Per verified token, at most this many stages/routes keep a finished answer; more
-# (a client walking many paths) just recomputes, which is cheap without crypto.
-_MAX_ANSWERS_PER_TOKEN = 64
+# Bounds on the answers kept: per scope profile (routes, stages) and profiles overall. A
+# client walking many paths or a flood of scope sets just recomputes (no crypto).
+_MAX_ANSWERS = 256
+_MAX_PROFILES = 1024
+
+
+class Profile:
+    """What a set of scopes may do under the APIs of a set of audiences. Shared by every
+    token with the same (audiences, scopes): the expensive parts (IAM compile, route
+    matching) are done once per profile, not once per token."""
+
+    __slots__ = ("allow", "apis", "deny", "deny_reason", "documents", "routes", "scopes")
+
+    def __init__(self, apis: tuple, scopes: frozenset, compile_iam, has_policy: bool) -> None:
+        self.apis = apis
+        self.scopes = scopes
+        self.allow: tuple = ()
+        self.deny: tuple = ()
+        if apis:
+            compiled = compile_iam(apis, scopes)
+            self.allow, self.deny = compiled.allow, compiled.deny
+        if not has_policy:
+            self.deny_reason = "no_policy"
+        elif not apis:
+            self.deny_reason = "no_api"
+        elif not self.allow:
+            self.deny_reason = "no_route"
+        else:
+            self.deny_reason = "route_not_permitted"
+        self.documents: dict[str, dict] = {}  # arn prefix -> policyDocument
+        self.routes: dict[tuple[str, str], bool] = {}  # (method, path) -> allowed
+
+    def allows(self, method: str, path: str) -> bool:
+        key = (method, path)
+        allowed = self.routes.get(key)
+        if allowed is None:
+            allowed = any(api.allows(self.scopes, method, path) for api in self.apis)
+            _remember(self.routes, key, allowed)
+        return allowed
+
+    def document(self, prefix: str) -> dict:
+        doc = self.documents.get(prefix)
+        if doc is None:
+            # Depends on the scopes and the stage only, never on the route requested.
+            doc = policy_document(prefix, self.allow, self.deny)
+            _remember(self.documents, prefix, doc)
+        return doc
 
 
 class Grant:
-    """A verified token and what it may do, with the answers already given."""
+    """A verified token: its profile, identity, and the IAM answers already given."""
 
-    __slots__ = ("apis", "context", "iam", "routes", "scopes", "sub", "who")
+    __slots__ = ("context", "iam", "profile", "sub", "who")
 
-    def __init__(self, token, apis: tuple) -> None:
+    def __init__(self, token, profile: Profile) -> None:
+        self.profile = profile
         self.sub = token.sub
-        self.scopes = token.scopes
-        self.apis = apis
         self.context = context_for(token)
         self.who = who_fragment(token.client_id, token.jti)
         self.iam: dict[str, dict] = {}  # arn prefix -> IAM policy response
-        self.routes: dict[tuple[str, str], bool] = {}  # (method, path) -> allowed
 
 
 class Outcome:
@@ -86,6 +128,8 @@ class Authorizer:
             from shared.iam import compile_iam  # only with a policy: keeps cold start small
 
             self._compile = compile_iam
+        # (API names, scopes) -> Profile; names hash cheaply where Api objects do not.
+        self._profiles: dict[tuple, Profile] = {}
 
     # -- the Lambda entry ------------------------------------------------------------
 
@@ -131,64 +175,49 @@ class Authorizer:
     # -- the decision ----------------------------------------------------------------
 
     def decide(self, request: AuthRequest) -> Outcome:
-        token = bearer_token(request.authorization)
+        token = bearer_token(request.authorization, self._tokens)
         grant = self._tokens.get(token)
         if grant is None:
             grant = self._verify(token)
-        route = (request.method, request.path)
-        allowed = grant.routes.get(route)
-        if allowed is None:
-            allowed = self._route_allowed(grant, request.method, request.path)
-            _remember(grant.routes, route, allowed)
+        profile = grant.profile
+        allowed = profile.allows(request.method, request.path)
         if request.kind == HTTP and self._simple:
             response = simple_response(allowed, grant.context)
         else:
             response = grant.iam.get(request.arn_prefix)
             if response is None:
-                response = self._iam(grant, request.arn_prefix)
+                response = iam_response(grant.sub, profile.document(request.arn_prefix),
+                                        grant.context)
                 _remember(grant.iam, request.arn_prefix, response)
         if allowed:
             return Outcome(response, ALLOW, "granted", request.route, grant.who)
-        return Outcome(response, DENY, self._deny_reason(grant), request.route, grant.who)
+        return Outcome(response, DENY, profile.deny_reason, request.route, grant.who)
 
     def _verify(self, token: str) -> Grant:
         verified = self._verifier.verify(token, now=self._now())
-        apis: tuple = ()
-        if self._policy is not None:
-            found = []
-            for aud in verified.aud:
-                if aud in self._audiences:
-                    api = self._policy.api_for_audience(aud)
-                    if api is not None and api not in found:
-                        found.append(api)
-            apis = tuple(found)
-        grant = Grant(verified, apis)
+        grant = Grant(verified, self._profile(verified.aud, verified.scopes))
         self._tokens.put(token, grant, verified.exp)
         return grant
 
-    def _route_allowed(self, grant: Grant, method: str, path: str) -> bool:
-        return any(api.allows(grant.scopes, method, path) for api in grant.apis)
-
-    def _iam(self, grant: Grant, prefix: str) -> dict:
-        allow: tuple = ()
-        deny: tuple = ()
-        if grant.apis:
-            compiled = self._compile(grant.apis, grant.scopes)
-            allow, deny = compiled.allow, compiled.deny
-        # Depends on the token and the stage only, never on the route requested.
-        return iam_policy(grant.sub, prefix, allow, deny, grant.context)
-
-    def _deny_reason(self, grant: Grant) -> str:
-        if self._policy is None:
-            return "no_policy"
-        if not grant.apis:
-            return "no_api"
-        if not any(grant.routes.values()) and not self._compile(grant.apis, grant.scopes).allow:
-            return "no_route"
-        return "route_not_permitted"
+    def _profile(self, audiences: tuple[str, ...], scopes: frozenset) -> Profile:
+        apis: list = []
+        if self._policy is not None:
+            for aud in audiences:
+                if aud in self._audiences:
+                    api = self._policy.api_for_audience(aud)
+                    if api is not None and api not in apis:
+                        apis.append(api)
+        key = (tuple(api.name for api in apis), scopes)
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = Profile(tuple(apis), scopes, self._compile, self._policy is not None)
+            if len(self._profiles) >= _MAX_PROFILES:
+                self._profiles.clear()
+            self._profiles[key] = profile
+        return profile
 
 
 def _remember(answers: dict, key, value) -> None:
-    if len(answers) >= _MAX_ANSWERS_PER_TOKEN:
+    if len(answers) >= _MAX_ANSWERS:
         answers.clear()
     answers[key] = value

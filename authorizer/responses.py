@@ -30,9 +30,7 @@ def context_for(token) -> dict:
     }
 
 
-def iam_policy(
-    principal: str, prefix: str, allow: Iterable[str], deny: Iterable[str], context: dict
-) -> dict:
+def policy_document(prefix: str, allow: Iterable[str], deny: Iterable[str]) -> dict:
     """`prefix` is `arn:aws:execute-api:{region}:{account}:{api}/{stage}/`; `allow` and
     `deny` are resource suffixes (`GET/orders/*`). No allow at all: Deny everything."""
     allow = [prefix + suffix for suffix in allow]
@@ -45,11 +43,13 @@ def iam_policy(
             statements.append({"Action": ACTION, "Effect": "Deny", "Resource": deny})
     else:
         statements.append({"Action": ACTION, "Effect": "Deny", "Resource": [prefix + EVERYTHING]})
-    return {
-        "principalId": principal,
-        "policyDocument": {"Version": VERSION, "Statement": statements},
-        "context": context,
-    }
+    return {"Version": VERSION, "Statement": statements}
+
+
+def iam_response(principal: str, document: dict, context: dict) -> dict:
+    """The REST authorizer output. `document` is shared by every token with the same
+    scopes: nobody mutates responses (the Lambda runtime only serialises them)."""
+    return {"principalId": principal, "policyDocument": document, "context": context}
 
 
 def simple_response(authorized: bool, context: dict) -> dict:

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench [section ...]` (see bench/__main__.py)."""
