@@ -14,8 +14,8 @@ The fetcher and the clock are parameters so tests count fetches and move time.
 
 from __future__ import annotations
 
+import _thread
 import json
-import threading
 import time
 from collections.abc import Callable
 
@@ -94,7 +94,7 @@ class JwksCache:
         self._fetch = fetcher
         self._clock = clock
         self._log = log or (lambda *args, **kwargs: None)
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # _thread: no `threading` import at cold start
         self._keys = file_keys
         # When the keys held were obtained (file read or fetch); None: nothing yet.
         self._fresh_at: float | None = clock() if file_keys is not None else None
