@@ -256,7 +256,8 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
                 return self._reply(502, {"message": "Bad Gateway"})
             self.send_response(status)
             for name, value in resp_headers:
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                # Server/Date/Content-Length are this server's own to send (not twice).
+                if name.lower() not in HOP_BY_HOP | {"content-length", "server", "date"}:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
