@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,6 @@ ISSUER = "https://issuer.example.com"
 AUDIENCE = "https://api.example.com/orders"
 OTHER_AUDIENCE = "https://api.example.com/billing"
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
-VECTORS = Path(os.environ.get("AUTHZ_TEST_VECTORS") or VECTORS)  # TEMP
 POWERTOOLS = VECTORS / "aws-powertools-events" / "tests" / "events"
 GO_EVENTS = VECTORS / "aws-lambda-go-events" / "events" / "testdata"
 
