@@ -37,7 +37,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LookupError as exc:  # unknown client id and the like
         print(f"issuer: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

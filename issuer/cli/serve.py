@@ -36,6 +36,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             proxy_headers=True,
+            # A cold worker imports FastAPI/SQLAlchemy; on a busy small machine that can
+            # exceed uvicorn's 5 s default and get healthy workers killed in a loop.
+            timeout_worker_healthcheck=30,
         )
     else:
         uvicorn.run(create_app(settings, services), host=args.host, port=args.port)

@@ -1,0 +1,7 @@
+"""`python -m issuer.cli`: the same as the `issuer` console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""`issuer serve` end to end in a subprocess: migrates an empty database, makes the first
+key, serves; a client made by the CLI gets a token from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from helpers.issuer_server import bind_loopback
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_from_empty_database(tmp_path, policy_file):
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()  # uvicorn binds it itself; a tiny window, loopback only
+    env = {
+        **os.environ,
+        "ISSUER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+        "ISSUER_URL": f"http://127.0.0.1:{port}",
+        "POLICY_FILE": str(policy_file),
+    }
+    env.pop("ISSUER_KEY_ENCRYPTION_KEY", None)
+    env.pop("ISSUER_ENV", None)
+    cli = [sys.executable, "-m", "issuer.cli"]
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode()
+            assert time.monotonic() < deadline, "issuer serve did not come up"
+            time.sleep(0.2)
+        created = json.loads(
+            subprocess.run(
+                [*cli, "clients", "create", "--name", "e2e", "--scope", "orders:read", "--json"],
+                cwd=tmp_path, env=env, capture_output=True, check=True,
+            ).stdout
+        )
+        response = requests.post(
+            base + "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(created["client_id"], created["client_secret"]),
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        jwks = requests.get(base + "/.well-known/jwks.json", timeout=5).json()
+        assert len(jwks["keys"]) == 1
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=15)[0].decode()
+    assert created["client_secret"] not in output
+    assert response.json()["access_token"] not in output
+    assert "Traceback" not in output
