@@ -9,10 +9,10 @@ import json
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi.testclient import TestClient
+from helpers.issuer_env import ISSUER_URL, ORDERS, make_issuer, make_settings
 from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jwt as jwc_jwt
 
-from helpers.issuer_env import ISSUER_URL, ORDERS, make_issuer, make_settings
 from issuer.app import create_app
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
