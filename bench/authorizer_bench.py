@@ -61,14 +61,13 @@ def _event(token: str) -> dict:
 
 
 def _tokens(n: int):
-    from shared.jwk import generate_private_key, public_jwk, sign
-    from shared.jws import encode_compact  # noqa: F401  (keeps the shared signer warm)
-
-    private = generate_private_key("RS256")
-    jwk = public_jwk(private.public_key(), "RS256")
     import json
 
     from shared.b64 import b64url_encode
+    from shared.jwk import generate_private_key, public_jwk, sign
+
+    private = generate_private_key("RS256")
+    jwk = public_jwk(private.public_key(), "RS256")
 
     header = b64url_encode(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": jwk["kid"]},
                                       separators=(",", ":")).encode())
@@ -113,7 +112,6 @@ def decision_figures(n: int) -> dict:
         settings, fetcher=lambda uri: json.dumps({"keys": [jwk]}).encode(),
         log=DecisionLog(sink.write), policy=parse_policy(POLICY, "bench"))
     handler = authorizer.lambda_handler
-    warm = _tokens(1)[2]  # noqa: F841  (not used: warms the signer path only)
     events = [_event(t) for t in tokens]
     handler(events[0])  # cold path once: JWKS fetch, policy compile for this scope set
     first = _per_call(handler, events[1:])
