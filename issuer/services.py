@@ -15,6 +15,7 @@ from .db import make_engine, make_session_factory
 from .kek import Kek, kek_from_settings
 from .keys import KeyStore
 from .oauth.client_auth import ClientAuthenticator, secret_authenticator
+from .oauth.throttle import FailureThrottle
 from .settings import Settings
 
 
@@ -28,9 +29,12 @@ class Services:
     key_store: KeyStore
     policy: Policy
     authenticator: ClientAuthenticator
+    throttle: FailureThrottle
 
 
-def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+def build_services(
+    settings: Settings, engine: Engine | None = None, throttle: FailureThrottle | None = None
+) -> Services:
     engine = engine or make_engine(settings.database_url)
     kek = kek_from_settings(settings.key_encryption_key, settings.kek_file)
     hasher = SecretHasher(kek.secret_hmac_key())
@@ -43,4 +47,5 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         key_store=KeyStore(kek),
         policy=load_policy(settings.policy_file),
         authenticator=secret_authenticator(hasher),
+        throttle=throttle or FailureThrottle(),
     )

@@ -97,6 +97,16 @@ def _split_basic(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def claimed_client_id(request: TokenRequest) -> str | None:
+    """The client id a request claims, before any authentication (for throttling)."""
+    if request.authorization is not None:
+        try:
+            return _split_basic(request.authorization)[0]
+        except InvalidClient:
+            return None
+    return request.form.get("client_id")
+
+
 class ClientSecretBasic:
     name = "client_secret_basic"
 

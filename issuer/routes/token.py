@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from ..deps import ServicesDep
 from ..keys import NoSigningKey, ensure_active_key
 from ..logs import log_event
-from ..oauth.client_auth import TokenRequest
+from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.client_credentials import check_grant_type, grant_client_credentials
-from ..oauth.errors import NO_STORE
+from ..oauth.errors import NO_STORE, InvalidClient
 from ..oauth.form import read_form
 from ..scopes import join_scopes
 from ..services import Services
@@ -88,10 +88,24 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     }
 
 
+def _throttle_keys(request: Request, token_request: TokenRequest) -> list[str]:
+    keys = [f"addr:{request.client.host if request.client else '-'}"]
+    claimed = claimed_client_id(token_request)
+    if claimed:
+        keys.append(f"client:{claimed[:64]}")
+    return keys
+
+
 @router.post("/oauth2/token", openapi_extra=_FORM_SCHEMA, summary="Client credentials grant")
 async def token(request: Request, services: ServicesDep) -> JSONResponse:
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
-    # Database and signing work is blocking: keep it off the event loop.
-    body = await run_in_threadpool(_issue, services, token_request)
+    keys = _throttle_keys(request, token_request)
+    services.throttle.check(keys)
+    try:
+        # Database and signing work is blocking: keep it off the event loop.
+        body = await run_in_threadpool(_issue, services, token_request)
+    except InvalidClient:
+        services.throttle.record_failure(keys)
+        raise
     return JSONResponse(body, headers=NO_STORE)

@@ -10,6 +10,7 @@ from issuer.clients import NewClient, create_client
 from issuer.db import make_engine
 from issuer.kek import new_kek_text
 from issuer.migrate import upgrade
+from issuer.oauth.throttle import FailureThrottle
 from issuer.services import Services, build_services
 from issuer.settings import Settings, load_settings
 
@@ -82,8 +83,13 @@ class TestIssuer:
             )
 
 
-def make_issuer(database_url: str, policy_file: Path, **env: str) -> TestIssuer:
+def make_issuer(
+    database_url: str, policy_file: Path, throttle: FailureThrottle | None = None, **env: str
+) -> TestIssuer:
+    """An issuer on a migrated database. Its failure throttle is lenient unless one is
+    given: the refusal tests send many bad requests from one address on purpose."""
     settings = make_settings(database_url, policy_file, **env)
     engine = make_engine(database_url)
     upgrade(engine)
-    return TestIssuer(settings=settings, services=build_services(settings, engine))
+    throttle = throttle or FailureThrottle(limit=1_000_000)
+    return TestIssuer(settings=settings, services=build_services(settings, engine, throttle))
