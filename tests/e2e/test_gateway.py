@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-from helpers.procs import free_port
+from helpers.procs import free_port, running, wait_http
 from helpers.procs import http as request
 
 from authorizer import gateway as gw
@@ -276,3 +280,30 @@ def test_main_fails_clearly_when_the_port_is_taken(monkeypatch, capsys):
         rc = gw.main(["--upstream", "http://127.0.0.1:1", "--port", str(port)])
     assert rc == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+HANDLER_ENV = {
+    "AUTHORIZER_ISSUER": "http://127.0.0.1:9",
+    "AUTHORIZER_AUDIENCE": "https://api.example.com/orders",
+    "POLICY_FILE": str(Path(__file__).resolve().parents[2] / "shared" / "example_policy.toml"),
+}
+
+
+def test_the_lambda_handler_never_imports_the_gateway():
+    code = ("import sys, authorizer.handler; "
+            "print(sorted(m for m in sys.modules if 'gateway' in m))")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **HANDLER_ENV},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_authorizer_cli_runs_the_gateway_with_the_real_handler(upstream):
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("authorizer")), "gateway",
+            "--upstream", upstream, "--port", str(port)]
+    with running(argv, env=HANDLER_ENV) as proc:
+        wait_http(f"http://127.0.0.1:{port}/orders", proc=proc, ok=lambda s: s == 401)
+        # The real handler refuses a token that is not a JWT: 401 from the authorizer.
+        assert _call(f"http://127.0.0.1:{port}/orders", "not.a.jwt") == (
+            401, {"message": "Unauthorized"})
