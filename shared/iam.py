@@ -34,8 +34,10 @@ from shared.route_pattern import METHODS, ONE, TAIL
 
 # Placeholders for the wildcards of a glob while its variants are built.
 _ONE_MARK, _TAIL_MARK = "\x00", "\x01"
-# What a "*" can match in IAM but not in a route: nothing, or an empty segment.
-_EMPTY_SEGMENT_VARIANTS = ("", "/*", "*/", "*//*")
+# What a "*" can match in IAM but no route path can hold: an empty segment, at the start
+# ("GET//x"), inside ("GET/a//b") or at the end ("GET/a/"). Routes never match one, so
+# these denies are always safe; they replace every per-wildcard empty-segment variant.
+_EMPTY_SEGMENTS = ("{}//*", "{}/*//*", "{}/*/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +135,7 @@ def _compile_method(method: str, granted: tuple[tuple[str, ...], ...],
 
     def safe(glob: str) -> bool:
         """A Deny on this glob refuses no call a granted route permits."""
-        nfa = glob_nfa(glob)
-        try:
-            return not any(find_word((nfa, e)) is not None for e in exact)
-        except TooComplex:
-            return False
+        return not any(_meets(glob, method, p) for p in granted)
 
     allow = _minimal(g for p in granted for g in route_globs(method, p))
     candidates: list[str] = []
@@ -146,12 +144,25 @@ def _compile_method(method: str, granted: tuple[tuple[str, ...], ...],
         for template in _templates(method, p):
             candidates += _over_grant_denies(template, safe, depth)
     allow_nfas = [glob_nfa(a) for a in allow]
+    for form in _EMPTY_SEGMENTS:
+        g = form.format(method)
+        if any(find_word((glob_nfa(g), a)) is not None for a in allow_nfas) and safe(g):
+            candidates.append(g)
     for _api, route in refused:
         for g in route_globs(method, route.pattern):
             if any(find_word((glob_nfa(g), a)) is not None for a in allow_nfas) and safe(g):
                 candidates.append(g)
     deny = _minimal(candidates)
     return allow, deny, _residue(method, allow, deny, exact, refused)
+
+
+@lru_cache(maxsize=8192)
+def _meets(glob: str, method: str, pattern: tuple[str, ...]) -> bool:
+    """Whether the IAM glob matches some call the route (for this verb) permits."""
+    try:
+        return find_word((glob_nfa(glob), route_nfa(method, pattern))) is not None
+    except TooComplex:
+        return True  # unproven: a Deny there might refuse a permitted call
 
 
 def _over_grant_denies(template: str, safe, depth: int) -> list[str]:
@@ -172,7 +183,8 @@ def _over_grant_denies(template: str, safe, depth: int) -> list[str]:
             if safe(variant(text)):
                 out.append(variant(text))
                 break
-        out += [variant(t) for t in _EMPTY_SEGMENT_VARIANTS if safe(variant(t))]
+        if safe(variant("")):  # "*" matching nothing, e.g. "GET/" from "GET/*"
+            out.append(variant(""))
     return out
 
 

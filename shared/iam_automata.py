@@ -166,39 +166,58 @@ def find_word(must: Sequence[Nfa], must_not: Sequence[Nfa] = (),
     None when there is none (the intersection minus the union is empty). Raises
     TooComplex past `budget` product states, so a pathological policy costs bounded time.
     """
+    must = tuple(must)
     if not _compatible(must):
         return None  # cheap and common: literal prefixes or suffixes disagree
-    nfas = tuple(must) + tuple(must_not)
-    k = len(must)
+    # A `must_not` automaton whose literal prefix/suffix no `must` word can have is moot.
+    neg = tuple(n for n in must_not if _compatible((*must, n)))
     chars: set[str] = {"/"}
-    for nfa in nfas:
+    for nfa in must + neg:
         chars |= nfa.chars
     other = next(c for c in _OTHER if c not in chars)
+    # The `must_not` side is one subset construction over their disjoint union, its
+    # states (automaton index, state) pairs; memoised for this search.
+    memo: dict[tuple[frozenset[tuple[int, int]], str], frozenset[tuple[int, int]]] = {}
 
-    def accepted(state: tuple[frozenset[int], ...]) -> bool:
-        return all(state[i] & nfas[i].accept for i in range(k)) and not any(
-            state[i] & nfas[i].accept for i in range(k, len(nfas)))
+    def step_neg(pairs: frozenset[tuple[int, int]], c: str) -> frozenset[tuple[int, int]]:
+        out = memo.get((pairs, c))
+        if out is None:
+            acc = set()
+            for i, q in pairs:
+                for label, targets in neg[i].edges[q]:
+                    if label == c or label is ANY or (label is NOT_SLASH and c != "/"):
+                        acc.update((i, t) for t in targets)
+            out = memo[(pairs, c)] = frozenset(acc)
+        return out
 
-    start = tuple(n.start for n in nfas)
-    parent: dict[tuple[frozenset[int], ...], tuple[tuple[frozenset[int], ...], str] | None]
-    parent = {start: None}
+    State = tuple[tuple[frozenset[int], ...], frozenset[tuple[int, int]]]
+    start: State = (tuple(n.start for n in must),
+                    frozenset((i, q) for i, n in enumerate(neg) for q in n.start))
+    parent: dict[State, tuple[State, str] | None] = {start: None}
     frontier = [start]
     while frontier:
         nxt_frontier = []
         for state in frontier:
-            if accepted(state):
+            pos, negs = state
+            if all(s & n.accept for n, s in zip(must, pos, strict=True)) and not any(
+                    q in neg[i].accept for i, q in negs):
                 return _word(parent, state)
             # Characters no current state has a literal edge for all behave like
             # `other`: only "/", `other` and those literals need exploring from here.
             lits: set[str] = set()
-            for nfa, states in zip(nfas, state, strict=True):
+            for nfa, states in zip(must, pos, strict=True):
                 for q in states:
                     lits |= nfa.lits[q]
+            for i, q in negs:
+                lits |= neg[i].lits[q]
             lits.discard("/")
             for c in (other, "/", *sorted(lits)):  # `other` first: readable witnesses
-                nxt = tuple(_step(nfa, s, c) for nfa, s in zip(nfas, state, strict=True))
-                if any(not nxt[i] for i in range(k)) or nxt in parent:
-                    continue  # a `must` automaton died, or seen already
+                nxt_pos = tuple(_step(n, s, c) for n, s in zip(must, pos, strict=True))
+                if not all(nxt_pos):
+                    continue  # a `must` automaton died
+                nxt = (nxt_pos, step_neg(negs, c))
+                if nxt in parent:
+                    continue
                 parent[nxt] = (state, c)
                 if len(parent) > budget:
                     raise TooComplex(f"more than {budget} product states")

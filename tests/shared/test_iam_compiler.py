@@ -97,7 +97,7 @@ def test_example_policy_writer_grant_is_exact():
     orders = EXAMPLE.apis["orders"]
     grant = compile_iam([orders], frozenset({"orders:write"}))
     assert grant.allow == ("POST/orders", "PUT/orders/*")
-    assert grant.deny == ("PUT/orders/", "PUT/orders/*/*")
+    assert grant.deny == ("PUT/*/", "PUT/*//*", "PUT/orders/*/*")
     assert grant.inexact == ()
 
 
@@ -124,3 +124,15 @@ def test_routes_of_several_apis_are_compiled_together():
     assert "GET/items" in grant.allow and "POST/orders" in grant.allow
     assert iam_allows(grant, "GET", "/items/1/2")
     assert not iam_allows(grant, "GET", "/orders/1")
+
+
+def test_declared_route_not_granted_is_denied_by_its_own_glob():
+    # GET/a/*/* can not be denied (it would refuse the granted /a/{x}/c), so only the
+    # route's own glob GET/a/*/d carves /a/{x}/d out; undeclared /a/1/zz stays inexact.
+    a = api(("GET", "/a/{x}", "r"), ("GET", "/a/{x}/c", "r"), ("GET", "/a/{x}/d", "w"))
+    grant = compile_iam([a], frozenset({"r"}))
+    assert "GET/a/*/d" in grant.deny
+    assert iam_allows(grant, "GET", "/a/1/c")
+    assert not iam_allows(grant, "GET", "/a/1/d")
+    assert not any("/a/{x}/d" in line for line in grant.inexact)
+    assert iam_allows(grant, "GET", "/a/1/zz") and grant.inexact
