@@ -11,10 +11,10 @@ into the method-ARN globs API Gateway understands.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from shared.route_pattern import METHODS, matches, parse_pattern, split_path
 
@@ -150,10 +150,11 @@ class Policy:
         )
 
 
-def load_policy(path: str | Path) -> Policy:
-    source = str(path)
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    source = os.fspath(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:  # not pathlib: one module less on the cold start
+            data = f.read()
     except OSError as exc:
         raise PolicyError(source, f"cannot read the policy file: {exc.strerror}") from None
     try:

@@ -9,7 +9,7 @@ Segments come from a tiny alphabet so that literals, wildcards and IAM's slash-c
     non-empty; and every example `inexact` gives is a real over-grant.
 
 Examples per test: max(150, the loaded Hypothesis profile's max_examples), so a CI
-profile (`--hypothesis-profile=...` or HYPOTHESIS_PROFILE-style setup) can raise it.
+profile loaded with `pytest --hypothesis-profile=NAME` can raise it.
 """
 
 import re
