@@ -16,6 +16,7 @@ from .kek import Kek, kek_from_settings
 from .keys import KeyStore
 from .oauth.client_auth import ClientAuthenticator, secret_authenticator
 from .oauth.throttle import FailureThrottle
+from .oauth.throttle_db import DatabaseFailureStore
 from .settings import Settings
 
 
@@ -47,5 +48,5 @@ def build_services(
         key_store=KeyStore(kek),
         policy=load_policy(settings.policy_file),
         authenticator=secret_authenticator(hasher),
-        throttle=throttle or FailureThrottle(),
+        throttle=throttle or database_throttle(settings, sessions),
     )

@@ -42,6 +42,10 @@ class Settings:
     signing_alg: str = "RS256"
     token_lifetime: int = 3600
     jwks_max_age: int = 300
+    # Token endpoint brute-force brake (ATTACKS.md 15): failures per client id or address
+    # in a sliding window before 429.
+    throttle_limit: int = 10
+    throttle_window: int = 60
     policy_file: str = DEFAULT_POLICY_FILE
 
     @property
@@ -130,6 +134,8 @@ def load_settings(
             env, "ISSUER_TOKEN_LIFETIME", 3600, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
         ),
         jwks_max_age=_int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, 86400),
+        throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", 10, 1, 100_000),
+        throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", 60, 1, 86400),
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
     )
     if settings.production:

@@ -1,0 +1,212 @@
+"""Where a token request's time goes (investigation tool, not part of `make bench`).
+
+`python -m bench.profile_token [--alg RS256] [--db sqlite|postgres] [-n 400]` prints:
+1. a per-step breakdown: each step of the issuer's token path timed on its own with the
+   issuer's functions (form parse, Basic split, session + client lookup, HMAC check,
+   grant decisions, active-key lookup, signing, JSON/base64, log call, JSON response),
+   the thread-pool hop, and the whole request through the ASGI app in-process (the rest
+   is FastAPI/Starlette routing, dependency injection and middleware);
+2. with `--pyinstrument` (needs `pip install pyinstrument`, not in the lock), a
+   pyinstrument profile of the in-process requests with the thread-pool hop inlined so
+   the sampler sees the worker-thread work on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+
+from bench.issuer_setup import postgres_database, prepare, sqlite_url
+
+BODY = b"grant_type=client_credentials"
+
+
+def _median_us(fn, n: int) -> float:
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        samples.append((clock() - t0) / 1000)
+    return statistics.median(samples)
+
+
+async def _asgi_request(app, basic: str) -> int:
+    sent = []
+    body_sent = False
+
+    async def receive():
+        nonlocal body_sent
+        if body_sent:
+            await asyncio.sleep(3600)
+        body_sent = True
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/oauth2/token", "raw_path": b"/oauth2/token",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"127.0.0.1:8000"),
+                    (b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", str(len(BODY)).encode()),
+                    (b"authorization", basic.encode())],
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"]
+
+
+def breakdown(issuer, n: int) -> list[tuple[str, float]]:
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    from issuer.app import create_app
+    from issuer.logs import log_event
+    from issuer.models import Client
+    from issuer.oauth.client_auth import TokenRequest, _split_basic, claimed_client_id
+    from issuer.oauth.client_credentials import check_grant_type, grant_client_credentials
+    from issuer.oauth.errors import NO_STORE
+    from issuer.oauth.form import _check_content_type, parse_form
+    from issuer.routes.token import log as token_log
+    from issuer.settings import load_settings
+    from issuer.tokens import mint_access_token
+    from shared.jwk import sign
+
+    settings = load_settings(issuer.env, env_file=None)
+    app = create_app(settings)
+    services = app.state.services
+    basic = issuer.basic
+    form = parse_form(BODY)
+    request = TokenRequest(form=form, authorization=basic)
+    steps: list[tuple[str, float]] = []
+
+    def add(name, fn):
+        fn()
+        steps.append((name, _median_us(fn, n)))
+
+    add("form: content-type check + parse_qsl", lambda: (
+        _check_content_type("application/x-www-form-urlencoded"), parse_form(BODY)))
+    add("Basic header split (+ claimed id for the throttle)",
+        lambda: (_split_basic(basic), claimed_client_id(request)))
+    add("throttle check", lambda: services.throttle.check(["addr:127.0.0.1", "client:x"]))
+
+    def session_only():
+        with services.sessions() as session:
+            session.connection()
+
+    add("DB: session open + connection checkout + close", session_only)
+    client_id = issuer.client_id
+
+    def lookup():
+        with services.sessions() as session:
+            return session.get(Client, client_id)
+
+    add("DB: session + client lookup (session.get)", lookup)
+    with services.sessions() as session:
+        client = session.get(Client, client_id)
+        session.expunge(client)
+    secret = issuer.client_secret
+    add("HMAC-SHA-256 secret check (hasher.verify)", lambda: services.hasher.verify(client,
+                                                                                secret))
+    add("full client authentication (session + lookup + HMAC)", lambda: _auth(services,
+                                                                              request))
+    add("grant decisions (audience, scopes)", lambda: (check_grant_type(form),
+        grant_client_credentials(form, client, services.policy, settings.url,
+                                 settings.token_lifetime)))
+
+    def active_key():
+        with services.sessions() as session:
+            return services.key_store.signer(session)
+
+    add("DB: session + active-kid query (key_store.signer)", active_key)
+    signer = active_key()
+    add(f"sign only ({signer.alg}, shared.jwk.sign)",
+        lambda: sign(signer.private_key, signer.alg, b"x" * 400))
+    add("mint_access_token (claims, JSON, base64url, sign)", lambda: mint_access_token(
+        signer, issuer=settings.url, client_id=client_id, audience="a", scope="s",
+        lifetime=3600))
+    add("log_event token_issued (logger disabled under uvicorn defaults)",
+        lambda: log_event(token_log, "token_issued", client_id=client_id, scope="s"))
+    add("JSONResponse render", lambda: JSONResponse({"access_token": "x" * 700,
+        "token_type": "Bearer", "expires_in": 3600, "scope": "s"}, headers=NO_STORE))
+
+    from issuer.routes.token import _issue
+
+    add("_issue (everything in the worker thread), called inline",
+        lambda: _issue(services, request))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def hop():
+        loop.run_until_complete(run_in_threadpool(lambda: None))
+
+    add("thread-pool hop (run_in_threadpool of a no-op, incl. loop.run_until_complete)",
+        hop)
+    add("loop.run_until_complete of a no-op coroutine",
+        lambda: loop.run_until_complete(asyncio.sleep(0)))
+    add("whole request through the ASGI app (in-process, incl. run_until_complete)",
+        lambda: loop.run_until_complete(_asgi_request(app, basic)))
+    services.engine.dispose()
+    return steps
+
+
+def _auth(services, request):
+    with services.sessions() as session:
+        return services.authenticator.authenticate(request, session)
+
+
+def profile(issuer, n: int) -> None:
+    import pyinstrument
+
+    import issuer.routes.token as token_route
+    from issuer.app import create_app
+    from issuer.settings import load_settings
+
+    async def inline(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    token_route.run_in_threadpool = inline  # this process only: lets the sampler see it
+    app = create_app(load_settings(issuer.env, env_file=None))
+
+    async def many():
+        for _ in range(n):
+            assert await _asgi_request(app, issuer.basic) == 200
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(many())  # warm
+    profiler = pyinstrument.Profiler(interval=0.0002)
+    profiler.start()
+    loop.run_until_complete(many())
+    profiler.stop()
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_token")
+    parser.add_argument("--alg", default="RS256")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("-n", type=int, default=400)
+    parser.add_argument("--pyinstrument", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tollgate-prof-") as tmp, \
+            contextlib.ExitStack() as stack:
+        url = (stack.enter_context(postgres_database()) if args.db == "postgres"
+               else sqlite_url(tmp, args.alg))
+        issuer = prepare(url, args.alg)
+        if args.pyinstrument:
+            profile(issuer, args.n)
+            return
+        print(f"{args.alg} on {args.db}: median of {args.n} per step")
+        for name, us in breakdown(issuer, args.n):
+            print(f"  {us:9.1f} us  {name}")
+
+
+if __name__ == "__main__":
+    main()
