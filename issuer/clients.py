@@ -105,6 +105,78 @@ def _resolve_audiences(
     return audiences
 
 
+@dataclass(frozen=True)
+class ClientFields:
+    """Registration values that passed every rule, normalised (duplicates dropped)."""
+
+    name: str
+    scopes: list[str]
+    audiences: list[str]
+    default_scopes: list[str]
+    token_lifetime: int | None
+
+
+def check_client_fields(
+    policy: PolicyView,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    audiences: Sequence[str] | None = None,
+    default_scopes: Sequence[str] | None = None,
+    token_lifetime: int | None = None,
+) -> ClientFields:
+    """The rules for a client's fields, shared by registration and update; `ClientError`
+    names the offending value. Absent audiences are derived from the scopes' APIs, absent
+    default scopes are all the scopes."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientError("name must be 1 to 200 characters")
+    scope_list = _check_scopes(scopes, policy)
+    audience_list = _resolve_audiences(scope_list, audiences, policy)
+    defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list
+    for scope in defaults:
+        if scope not in scope_list:
+            raise ClientError(f"default scope {scope!r} is not among the client's scopes")
+    if token_lifetime is not None and not (
+        MIN_TOKEN_LIFETIME <= token_lifetime <= MAX_TOKEN_LIFETIME
+    ):
+        raise ClientError(
+            f"token lifetime must be {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME} seconds"
+        )
+    return ClientFields(name, scope_list, audience_list, defaults, token_lifetime)
+
+
+def new_client(
+    session: Session,
+    hasher: SecretHasher,
+    policy: PolicyView,
+    *,
+    now: datetime | None = None,
+    **fields: Any,
+) -> NewClient:
+    """A checked client added to `session`, not committed (the caller commits it with its
+    audit record). The secret exists only in the returned value, never in the row."""
+    checked = check_client_fields(policy, **fields)
+    now = now or utcnow()
+    secret = new_client_secret()
+    client = Client(
+        client_id=new_client_id(),
+        name=checked.name,
+        scopes=checked.scopes,
+        default_scopes=checked.default_scopes,
+        audiences=checked.audiences,
+        grant_types=[CLIENT_CREDENTIALS],
+        token_lifetime=checked.token_lifetime,
+        enabled=True,
+        auth_method="client_secret",
+        secret_hash=hasher.hash(secret),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(client)
+    return NewClient(client=client, client_secret=secret)
+
+
 def create_client(
     session: Session,
     hasher: SecretHasher,
@@ -116,36 +188,20 @@ def create_client(
     default_scopes: Sequence[str] | None = None,
     token_lifetime: int | None = None,
 ) -> NewClient:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ClientError("name must be 1 to 200 characters")
-    scope_list = _check_scopes(scopes, policy)
-    audience_list = _resolve_audiences(scope_list, audiences, policy)
-    defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list
-    if not set(defaults) <= set(scope_list):
-        raise ClientError("default scopes must be among the client's scopes")
-    if token_lifetime is not None and not (
-        MIN_TOKEN_LIFETIME <= token_lifetime <= MAX_TOKEN_LIFETIME
-    ):
-        raise ClientError(
-            f"token lifetime must be {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME} seconds"
-        )
-    secret = new_client_secret()
-    client = Client(
-        client_id=new_client_id(),
+    """Register and commit, without an audit record: for fixtures and benchmarks. Admin
+    changes go through `client_admin`, which audits them."""
+    new = new_client(
+        session,
+        hasher,
+        policy,
         name=name,
-        scopes=scope_list,
-        default_scopes=defaults,
-        audiences=audience_list,
-        grant_types=[CLIENT_CREDENTIALS],
+        scopes=scopes,
+        audiences=audiences,
+        default_scopes=default_scopes,
         token_lifetime=token_lifetime,
-        enabled=True,
-        auth_method="client_secret",
-        secret_hash=hasher.hash(secret),
     )
-    session.add(client)
     session.commit()
-    return NewClient(client=client, client_secret=secret)
+    return new
 
 
 def get_client(session: Session, client_id: str) -> Client | None:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .clients import ClientError
 from .logs import log_event
 from .oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 
@@ -44,6 +45,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _client_error(request: Request, exc: Exception) -> JSONResponse:
+    # A registration rule (policy scopes/audiences, defaults, lifetime): the same 422 shape
+    # as a body that does not validate, the message naming the offending value.
+    return JSONResponse(
+        {"detail": [{"loc": ["body"], "msg": str(exc), "type": "policy_error"}]},
+        status_code=422,
+    )
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -89,6 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         OAuthError: _oauth_error,
         RequestValidationError: _validation_error,
+        ClientError: _client_error,
         SQLAlchemyError: _database_error,
     }
     for exc_class, handler in handlers.items():

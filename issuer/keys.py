@@ -3,7 +3,10 @@
 The private half is AES-GCM encrypted under the KEK with the kid as associated data
 (`kek.py`). `KeyStore` keeps the decrypted active key in memory and reloads it only when
 the database names a different active kid (a rotation by another process), so a token
-request costs one indexed lookup, never a decrypt or key parse.
+request costs one indexed lookup, never a decrypt or key parse. It also holds the
+published keys as a `shared.jwk.KeySet` for verifying this issuer's own tokens (the admin
+guard), and makes due lifecycle transitions (`key_lifecycle.py`) lazily, at most once
+per `RECHECK` unless one is foreseeably due sooner.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -18,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.jwk import generate_private_key, public_jwk
+from shared.jwk import KeySet, generate_private_key, public_jwk
 
 from .kek import Kek
+from .key_lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys
 from .logs import log_event
 from .models import PUBLISHED_STATUSES, SigningKey, utcnow
 
@@ -38,7 +43,7 @@ class Signer:
     private_key: Any
 
 
-def new_signing_key(kek: Kek, alg: str, status: str) -> SigningKey:
+def new_signing_key(kek: Kek, alg: str, status: str, now: datetime | None = None) -> SigningKey:
     private_key = generate_private_key(alg)
     jwk = public_jwk(private_key, alg)
     der = private_key.private_bytes(
@@ -46,7 +51,7 @@ def new_signing_key(kek: Kek, alg: str, status: str) -> SigningKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    now = utcnow()
+    now = now or utcnow()
     return SigningKey(
         kid=jwk["kid"],
         alg=alg,
@@ -98,14 +103,20 @@ def published_jwks(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 class KeyStore:
-    """Holds the decrypted active signing key for this process."""
+    """This process's view of the keys: the decrypted active key, the published key set,
+    and (with a `schedule`) the lazy lifecycle transitions."""
 
-    def __init__(self, kek: Kek) -> None:
+    def __init__(self, kek: Kek, schedule: KeySchedule | None = None) -> None:
         self._kek = kek
+        self._schedule = schedule
         self._signer: Signer | None = None
         self._lock = threading.Lock()
+        self._check_after: datetime | None = None  # None: look at the next opportunity
+        self._public: tuple[datetime, KeySet] | None = None
 
-    def signer(self, session: Session) -> Signer:
+    def signer(self, session: Session, now: datetime | None = None) -> Signer:
+        if self._schedule is not None:
+            self.maintain(session, now or utcnow())
         kid = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
         if kid is None:
             raise NoSigningKey("no active signing key")
@@ -116,6 +127,37 @@ class KeyStore:
             if self._signer is None or self._signer.kid != kid:
                 self._signer = self._load(session, kid)
             return self._signer
+
+    def maintain(self, session: Session, now: datetime) -> list[Transition]:
+        """Make the transitions due at `now` (cheap when none can be: no query at all)."""
+        if self._schedule is None:
+            return []
+        check_after = self._check_after
+        if check_after is not None and now < check_after:
+            return []
+        # A session of its own: committing or rolling back must not touch the caller's.
+        with Session(session.get_bind(), expire_on_commit=False) as own:
+            done = advance(own, self._schedule, now)
+            due = due_at(published_keys(own), self._schedule)
+        self._check_after = min(due, now + RECHECK) if due is not None else now + RECHECK
+        if done:
+            self._public = None
+        return done
+
+    def invalidate(self) -> None:
+        """A key changed elsewhere in this process (a rotation): look again next time."""
+        self._check_after = None
+        self._public = None
+
+    def public_keys(self, session: Session, now: datetime) -> KeySet:
+        """The published keys as verifiers see them. Reloaded after the verifier cache TTL:
+        a key signs only after being published that long, so this set always knows it."""
+        ttl = self._schedule.publish_lead if self._schedule is not None else None
+        cached = self._public
+        if cached is None or ttl is None or not cached[0] <= now < cached[0] + ttl:
+            cached = (now, KeySet.from_jwks(published_jwks(session)))
+            self._public = cached
+        return cached[1]
 
     def _load(self, session: Session, kid: str) -> Signer:
         row = session.get(SigningKey, kid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, LargeBinary, MetaData, String, text
+from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, MetaData, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -92,6 +92,15 @@ class SigningKey(Base):
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
         ),
+        # At most one pending key: a second rotation while one is pending would only chain
+        # another promotion behind it.
+        Index(
+            "uq_signing_keys_one_next",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'next'"),
+            postgresql_where=text("status = 'next'"),
+        ),
     )
 
     kid: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -101,4 +110,27 @@ class SigningKey(Base):
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When it stopped signing: its last token expires at most a maximum lifetime later.
+    retiring_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditRecord(Base):
+    """One admin change (SPEC: who, what, when), written in the transaction of the change
+    itself. `changes` holds field names and public values only, never a secret or hash."""
+
+    __tablename__ = "audit_log"
+
+    # Autoincrement id: the order records were written in, and the paging cursor.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))  # admin client id, or cli:<user>
+    action: Mapped[str] = mapped_column(String(64))  # e.g. client.create, key.rotate
+    target: Mapped[str] = mapped_column(String(200))  # client id or kid
+    source: Mapped[str | None] = mapped_column(String(100))  # remote address, or "local"
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# Tables kept in their own modules register on this Base here, so that importing
+# `issuer.models` (Alembic's env, the migration test) always sees the whole schema.
+from . import models_revocation  # noqa: E402, F401

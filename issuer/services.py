@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +15,9 @@ from shared.policy import Policy, load_policy
 from .clients import SecretHasher
 from .db import make_engine, make_session_factory
 from .kek import Kek, kek_from_settings
+from .key_lifecycle import KeySchedule
 from .keys import KeyStore
+from .models import utcnow
 from .oauth.client_auth import ClientAuthenticator, secret_authenticator
 from .oauth.throttle import FailureThrottle
 from .oauth.throttle_db import DatabaseFailureStore
@@ -31,22 +35,30 @@ class Services:
     policy: Policy
     authenticator: ClientAuthenticator
     throttle: FailureThrottle
+    # The one clock for lifecycle decisions (key promotion, secret grace, token times), so
+    # tests move time instead of sleeping.
+    clock: Callable[[], datetime]
 
 
 def build_services(
-    settings: Settings, engine: Engine | None = None, throttle: FailureThrottle | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    throttle: FailureThrottle | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Services:
     engine = engine or make_engine(settings.database_url)
     kek = kek_from_settings(settings.key_encryption_key, settings.kek_file)
     hasher = SecretHasher(kek.secret_hmac_key())
+    clock = clock or utcnow
     return Services(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         kek=kek,
         hasher=hasher,
-        key_store=KeyStore(kek),
+        key_store=KeyStore(kek, KeySchedule.from_settings(settings)),
         policy=load_policy(settings.policy_file),
-        authenticator=secret_authenticator(hasher),
+        authenticator=secret_authenticator(hasher, clock),
         throttle=throttle or database_throttle(settings, sessions),
+        clock=clock,
     )

@@ -26,6 +26,7 @@ SIGNING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 # Tokens cannot be recalled from a stateless authorizer, so their life is bounded.
 MIN_TOKEN_LIFETIME = 60
 MAX_TOKEN_LIFETIME = 86400
+DAY = 86400
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,13 @@ class Settings:
     # in a sliding window before 429.
     throttle_limit: int = 10
     throttle_window: int = 60
+    # How long a verifier may keep a JWKS it fetched (the authorizer's TTL, and any HTTP
+    # cache honouring max-age): a new key is published this long before it signs, and a
+    # retired key stays published this long after its last token expired.
+    verifier_cache_ttl: int = 300
+    key_rotation_days: int = 30
+    # How long a client's previous secret keeps working after a rotation.
+    secret_rotation_grace: int = DAY
     policy_file: str = DEFAULT_POLICY_FILE
 
     @property
@@ -80,17 +88,31 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return values
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, low: int, high: int, unit: str = "seconds"
+) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer number of seconds, got {raw!r}") from None
+        raise SettingsError(f"{name} must be an integer number of {unit}, got {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _verifier_cache_ttl(env: Mapping[str, str], jwks_max_age: int) -> int:
+    # A verifier honouring the JWKS response's max-age keeps it that long, so the horizon
+    # the key lifecycle waits for can never be shorter than max-age.
+    ttl = _int(env, "ISSUER_VERIFIER_CACHE_TTL", max(300, jwks_max_age), 0, DAY)
+    if ttl < jwks_max_age:
+        raise SettingsError(
+            f"ISSUER_VERIFIER_CACHE_TTL ({ttl}) must be at least ISSUER_JWKS_MAX_AGE "
+            f"({jwks_max_age}): verifiers may cache the JWKS for max-age seconds"
+        )
+    return ttl
 
 
 def _issuer_url(raw: str) -> str:
@@ -116,6 +138,7 @@ def load_settings(
     alg = env.get("ISSUER_SIGNING_ALG") or "RS256"
     if alg not in SIGNING_ALGS:
         raise SettingsError(f"ISSUER_SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}")
+    max_age = _int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, DAY)
     kek = None
     if env.get("ISSUER_KEY_ENCRYPTION_KEY"):
         try:
@@ -133,7 +156,10 @@ def load_settings(
         token_lifetime=_int(
             env, "ISSUER_TOKEN_LIFETIME", 3600, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
         ),
-        jwks_max_age=_int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, 86400),
+        jwks_max_age=max_age,
+        verifier_cache_ttl=_verifier_cache_ttl(env, max_age),
+        key_rotation_days=_int(env, "ISSUER_KEY_ROTATION_DAYS", 30, 1, 365, "days"),
+        secret_rotation_grace=_int(env, "ISSUER_SECRET_ROTATION_GRACE", DAY, 0, 30 * DAY),
         throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", 10, 1, 100_000),
         throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", 60, 1, 86400),
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,

@@ -12,8 +12,9 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import unquote_plus
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from ..clients import SecretHasher, get_client
 from ..logs import log_event
-from ..models import Client
+from ..models import Client, utcnow
 from .errors import InvalidClient, InvalidRequest
 
 log = logging.getLogger("issuer.oauth")
@@ -54,14 +55,15 @@ class ClientAuthMethod(Protocol):
 class SecretVerifier:
     """Shared by the two secret methods: look up, compare in constant time, refuse alike."""
 
-    def __init__(self, hasher: SecretHasher) -> None:
+    def __init__(self, hasher: SecretHasher, clock: Callable[[], datetime] = utcnow) -> None:
         self._hasher = hasher
+        self._clock = clock  # decides whether a rotated-out secret is still in its grace
 
     def verify(self, session: Session, client_id: str, secret: str, method: str) -> Client:
         client = get_client(session, client_id) if _CLIENT_ID.match(client_id) else None
         if client is not None and client.auth_method != "client_secret":
             client = None  # e.g. a private_key_jwt client: a secret never authenticates it
-        ok = self._hasher.verify(client, secret)
+        ok = self._hasher.verify(client, secret, self._clock())
         reason = None
         if client is None:
             reason = "unknown_client"
@@ -158,6 +160,8 @@ class ClientAuthenticator:
         return Authenticated(method.authenticate(request, session), method.name)
 
 
-def secret_authenticator(hasher: SecretHasher) -> ClientAuthenticator:
-    verifier = SecretVerifier(hasher)
+def secret_authenticator(
+    hasher: SecretHasher, clock: Callable[[], datetime] = utcnow
+) -> ClientAuthenticator:
+    verifier = SecretVerifier(hasher, clock)
     return ClientAuthenticator([ClientSecretBasic(verifier), ClientSecretPost(verifier)])

@@ -76,6 +76,12 @@ class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
     default_description = "the service is temporarily unavailable; retry later"
+    # RFC 9110 §10.2.3: an outage (e.g. a database restart) is brief; say when to retry
+    # rather than let clients hammer or give up.
+    retry_after: ClassVar[int] = 2
+
+    def headers(self) -> dict[str, str]:
+        return {**NO_STORE, "Retry-After": str(self.retry_after)}
 
 
 class ServerError(OAuthError):

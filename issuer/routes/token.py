@@ -48,6 +48,7 @@ _FORM_SCHEMA = {
 def _issue(services: Services, request: TokenRequest) -> dict:
     settings = services.settings
     check_grant_type(request.form)
+    now = services.clock()
     with services.sessions() as session:
         authenticated = services.authenticator.authenticate(request, session)
         client = authenticated.client
@@ -55,11 +56,12 @@ def _issue(services: Services, request: TokenRequest) -> dict:
             request.form, client, services.policy, settings.url, settings.token_lifetime
         )
         try:
-            signer = services.key_store.signer(session)
+            # Also makes due key transitions (next -> active after its publication lead).
+            signer = services.key_store.signer(session, now)
         except NoSigningKey:
             # First request on a database that was migrated but never started: bootstrap.
             ensure_active_key(services.sessions, services.kek, settings.signing_alg)
-            signer = services.key_store.signer(session)
+            signer = services.key_store.signer(session, now)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
@@ -68,6 +70,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         audience=grant.audience,
         scope=scope,
         lifetime=grant.lifetime,
+        now=int(now.timestamp()),
     )
     log_event(
         log,
@@ -88,6 +91,11 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     }
 
 
+def _throttled_issue(services: Services, request: TokenRequest, keys: list[str]) -> dict:
+    services.throttle.check(keys)  # before authentication: a blocked key learns nothing
+    return _issue(services, request)
+
+
 def _throttle_keys(request: Request, token_request: TokenRequest) -> list[str]:
     keys = [f"addr:{request.client.host if request.client else '-'}"]
     claimed = claimed_client_id(token_request)
@@ -101,11 +109,11 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
     keys = _throttle_keys(request, token_request)
-    services.throttle.check(keys)
     try:
-        # Database and signing work is blocking: keep it off the event loop.
-        body = await run_in_threadpool(_issue, services, token_request)
+        # Database and signing work is blocking: keep it off the event loop (the throttle
+        # reads and writes the database too, on its failure path).
+        body = await run_in_threadpool(_throttled_issue, services, token_request, keys)
     except InvalidClient:
-        services.throttle.record_failure(keys)
+        await run_in_threadpool(services.throttle.record_failure, keys)
         raise
     return JSONResponse(body, headers=NO_STORE)

@@ -1,0 +1,1 @@
+"""The admin API's HTTP pieces: bearer-token guard (RFC 6750), request bodies."""

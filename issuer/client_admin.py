@@ -1,0 +1,164 @@
+"""Admin changes to clients, each committed together with its audit record.
+
+One function per admin verb, shared by the HTTP admin API and the CLI, so both apply the
+same rules and leave the same trail. A function either commits the change and its record
+or raises before committing anything (`ClientError`: a rule broken, nothing written).
+The token endpoint reads clients straight from the database on every request (there is
+no client cache to invalidate), so a change takes effect at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from .audit import Actor, record
+from .clients import (
+    ClientError,
+    NewClient,
+    SecretHasher,
+    check_client_fields,
+    new_client,
+    new_client_secret,
+)
+from .models import Client
+from .scopes import PolicyView
+
+# Fields an admin may change (SPEC: PATCH), and the public fields an audit record may show.
+UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled")
+
+
+def _public(client: Client) -> dict[str, Any]:
+    return {
+        "name": client.name,
+        "scopes": list(client.scopes),
+        "audiences": list(client.audiences),
+        "default_scopes": list(client.default_scopes),
+        "token_lifetime": client.token_lifetime,
+        "enabled": client.enabled,
+    }
+
+
+def register(
+    session: Session,
+    hasher: SecretHasher,
+    policy: PolicyView,
+    actor: Actor,
+    now: datetime,
+    **fields: Any,
+) -> NewClient:
+    new = new_client(session, hasher, policy, now=now, **fields)
+    changes = {**_public(new.client), "auth_method": new.client.auth_method}
+    record(session, actor, "client.create", new.client.client_id, changes, now=now)
+    session.commit()
+    return new
+
+
+def update(
+    session: Session,
+    policy: PolicyView,
+    client: Client,
+    fields: Mapping[str, Any],
+    actor: Actor,
+    now: datetime,
+) -> Client:
+    """Apply the given fields (absent ones keep their value) after checking the result as
+    a whole: new scopes must fit the (new or kept) audiences. Absent default scopes keep
+    those still among the scopes, or become all of them if none is left."""
+    unknown = set(fields) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    before = _public(client)
+    scopes = list(fields.get("scopes", client.scopes))
+    if "default_scopes" in fields:
+        defaults = fields["default_scopes"]
+    else:
+        defaults = [s for s in client.default_scopes if s in scopes] or None
+    audiences = fields["audiences"] if "audiences" in fields else client.audiences
+    checked = check_client_fields(
+        policy,
+        name=fields.get("name", client.name),
+        scopes=scopes,
+        audiences=audiences or None,  # none given or kept: derived from the scopes
+        default_scopes=defaults,
+        token_lifetime=fields.get("token_lifetime", client.token_lifetime),
+    )
+    after = {
+        "name": checked.name,
+        "scopes": checked.scopes,
+        "audiences": checked.audiences,
+        "default_scopes": checked.default_scopes,
+        "token_lifetime": checked.token_lifetime,
+        "enabled": bool(fields.get("enabled", client.enabled)),
+    }
+    diff = {k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v}
+    if not diff:
+        return client  # nothing changed: no write, no record
+    for name, value in after.items():
+        setattr(client, name, value)
+    client.updated_at = now
+    action = "client.update"
+    if set(diff) == {"enabled"}:
+        action = "client.enable" if after["enabled"] else "client.disable"
+    record(session, actor, action, client.client_id, diff, now=now)
+    session.commit()
+    return client
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    client_secret: str
+    previous_secret_valid_until: datetime | None
+
+
+def rotate_secret(
+    session: Session,
+    hasher: SecretHasher,
+    client: Client,
+    grace_seconds: int,
+    actor: Actor,
+    now: datetime,
+) -> SecretRotation:
+    """A new secret; the current one stays valid for `grace_seconds` (0: invalid at
+    once). Only the current secret is kept as the previous one, so a second rotation
+    within the grace period ends the older secret at once: never more than two valid."""
+    if client.auth_method != "client_secret":
+        raise ClientError("this client authenticates with private_key_jwt, not a secret")
+    secret = new_client_secret()
+    until = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
+    client.previous_secret_hash = client.secret_hash if until is not None else None
+    client.previous_secret_valid_until = until if client.previous_secret_hash else None
+    client.secret_hash = hasher.hash(secret)
+    client.updated_at = now
+    valid_until = client.previous_secret_valid_until
+    changes = {
+        "grace_seconds": grace_seconds,
+        "previous_valid_until": valid_until.isoformat() if valid_until else None,
+    }
+    record(session, actor, "client.rotate_secret", client.client_id, changes, now=now)
+    session.commit()
+    return SecretRotation(client_secret=secret, previous_secret_valid_until=valid_until)
+
+
+def delete(session: Session, client: Client, actor: Actor, now: datetime) -> None:
+    record(session, actor, "client.delete", client.client_id, {"name": client.name}, now=now)
+    session.delete(client)
+    session.commit()
+
+
+def client_page(
+    session: Session, limit: int, after: tuple[datetime, str] | None = None
+) -> list[Client]:
+    """Oldest first, keyset-paged on (created_at, client_id): stable while clients are
+    added or deleted between pages, unlike an offset."""
+    query = select(Client).order_by(Client.created_at, Client.client_id).limit(limit)
+    if after is not None:
+        created, cid = after
+        same_time = and_(Client.created_at == created, Client.client_id > cid)
+        query = query.where(or_(Client.created_at > created, same_time))
+    return list(session.scalars(query))

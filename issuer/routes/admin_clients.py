@@ -1,0 +1,130 @@
+"""`/admin/clients`: register, list, show, change, rotate the secret of, delete clients
+(SPEC, Admin API). Every change is committed with its audit record (`client_admin`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+
+from .. import client_admin
+from ..admin.guard import AdminDep, AdminRoute
+from ..admin.schemas import ClientCreate, ClientUpdate, SecretRotation
+from ..clients import client_view, get_client
+from ..deps import ServicesDep, SessionDep
+from ..models import Client
+from ..oauth.errors import NO_STORE
+from ..paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+
+router = APIRouter(
+    prefix="/admin/clients",
+    tags=["admin"],
+    route_class=AdminRoute,
+    # Documents the bearer scheme in /docs; AdminRoute does the checking.
+    dependencies=[Depends(HTTPBearer(auto_error=False))],
+)
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def _client_or_404(session: SessionDep, client_id: str) -> Client:
+    client = get_client(session, client_id[:64])
+    if client is None:
+        raise HTTPException(404, f"no client {client_id[:64]!r}")
+    return client
+
+
+ClientDep = Annotated[Client, Depends(_client_or_404)]
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created, cid = decode_cursor(cursor, 2)
+        return datetime.fromisoformat(created), str(cid)
+    except (ValueError, TypeError):
+        raise HTTPException(422, "cursor is not valid") from None
+
+
+@router.post("", status_code=201, summary="Register a client (the secret is shown once)")
+def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: SessionDep):
+    new = client_admin.register(
+        session,
+        services.hasher,
+        services.policy,
+        admin,
+        services.clock(),
+        name=body.name,
+        scopes=body.scopes,
+        audiences=body.audiences,
+        default_scopes=body.default_scopes,
+        token_lifetime=body.token_lifetime,
+    )
+    view = {**client_view(new.client), "client_secret": new.client_secret}
+    return JSONResponse(view, status_code=201, headers=NO_STORE)
+
+
+@router.get("", summary="List clients, oldest first (never a secret)")
+def list_clients(
+    admin: AdminDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> dict[str, Any]:
+    page = client_admin.client_page(session, limit, _after(cursor))
+    last = page[-1] if len(page) == limit else None
+    return {
+        "items": [client_view(c) for c in page],
+        "next_cursor": encode_cursor([last.created_at.isoformat(), last.client_id])
+        if last
+        else None,
+    }
+
+
+@router.get("/{client_id}", summary="Show a client (never its secret)")
+def show(admin: AdminDep, client: ClientDep) -> dict[str, Any]:
+    return client_view(client)
+
+
+@router.patch("/{client_id}", summary="Change name, scopes, audiences, defaults, lifetime, enabled")
+def patch(
+    body: ClientUpdate,
+    admin: AdminDep,
+    client: ClientDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    updated = client_admin.update(
+        session, services.policy, client, body.changes(), admin, services.clock()
+    )
+    return client_view(updated)
+
+
+@router.post("/{client_id}/secret", summary="Rotate the secret (the previous one has a grace)")
+def rotate_secret(
+    admin: AdminDep,
+    client: ClientDep,
+    services: ServicesDep,
+    session: SessionDep,
+    body: SecretRotation | None = None,
+):
+    grace = body.grace_seconds if body is not None else None
+    if grace is None:
+        grace = services.settings.secret_rotation_grace
+    rotated = client_admin.rotate_secret(
+        session, services.hasher, client, grace, admin, services.clock()
+    )
+    until = rotated.previous_secret_valid_until
+    payload = {
+        "client_id": client.client_id,
+        "client_secret": rotated.client_secret,
+        "previous_secret_valid_until": until.isoformat() if until else None,
+    }
+    return JSONResponse(payload, headers=NO_STORE)
+
+
+@router.delete("/{client_id}", status_code=204, summary="Delete a client")
+def delete(admin: AdminDep, client: ClientDep, services: ServicesDep, session: SessionDep):
+    client_admin.delete(session, client, admin, services.clock())
+    return Response(status_code=204)
