@@ -130,7 +130,3 @@ class AuditRecord(Base):
     source: Mapped[str | None] = mapped_column(String(100))  # remote address, or "local"
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-
-# Tables kept in their own modules register on this Base here, so that importing
-# `issuer.models` (Alembic's env, the migration test) always sees the whole schema.
-from . import models_revocation  # noqa: E402, F401
