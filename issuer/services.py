@@ -40,6 +40,13 @@ class Services:
     clock: Callable[[], datetime]
 
 
+def database_throttle(settings: Settings, sessions: sessionmaker[Session]) -> FailureThrottle:
+    # Counts in the database: every worker and Lambda instance brakes the same attacker.
+    return FailureThrottle(
+        settings.throttle_limit, settings.throttle_window, store=DatabaseFailureStore(sessions)
+    )
+
+
 def build_services(
     settings: Settings,
     engine: Engine | None = None,
@@ -49,11 +56,12 @@ def build_services(
     engine = engine or make_engine(settings.database_url)
     kek = kek_from_settings(settings.key_encryption_key, settings.kek_file)
     hasher = SecretHasher(kek.secret_hmac_key())
+    sessions = make_session_factory(engine)
     clock = clock or utcnow
     return Services(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         kek=kek,
         hasher=hasher,
         key_store=KeyStore(kek, KeySchedule.from_settings(settings)),

@@ -91,6 +91,11 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     }
 
 
+def _throttled_issue(services: Services, request: TokenRequest, keys: list[str]) -> dict:
+    services.throttle.check(keys)  # before authentication: a blocked key learns nothing
+    return _issue(services, request)
+
+
 def _throttle_keys(request: Request, token_request: TokenRequest) -> list[str]:
     keys = [f"addr:{request.client.host if request.client else '-'}"]
     claimed = claimed_client_id(token_request)
@@ -104,11 +109,11 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
     keys = _throttle_keys(request, token_request)
-    services.throttle.check(keys)
     try:
-        # Database and signing work is blocking: keep it off the event loop.
-        body = await run_in_threadpool(_issue, services, token_request)
+        # Database and signing work is blocking: keep it off the event loop (the throttle
+        # reads and writes the database too, on its failure path).
+        body = await run_in_threadpool(_throttled_issue, services, token_request, keys)
     except InvalidClient:
-        services.throttle.record_failure(keys)
+        await run_in_threadpool(services.throttle.record_failure, keys)
         raise
     return JSONResponse(body, headers=NO_STORE)

@@ -1,18 +1,26 @@
 """Brute force (ATTACKS.md 15): repeated failures for one client id or one address get
-429 with Retry-After; the brake lifts when the window passes (no permanent lockout)."""
+429 with Retry-After; the brake lifts when the window passes (no permanent lockout).
+Counts are shared through the database by every process; a good request pays no write."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_env import make_issuer
+from sqlalchemy import event, func, select
 
-from issuer.oauth.throttle import FailureThrottle, TooManyFailures
+from issuer.models_throttle import AuthFailure
+from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, TooManyFailures
+from issuer.oauth.throttle_db import DatabaseFailureStore
+
+FORM = {"grant_type": "client_credentials"}
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -36,6 +44,138 @@ def test_throttle_unit_window():
     throttle.check(["k"])  # window passed: not locked out forever
 
 
+def test_window_slides():
+    """Failures spread out: the block lasts until the oldest counted failure leaves."""
+    clock = Clock()
+    throttle = FailureThrottle(limit=3, window=60, clock=clock)
+    for _ in range(3):  # at t0, t0 + 20, t0 + 40
+        throttle.record_failure(["k"])
+        clock.now += 20
+    clock.now -= 20
+    with pytest.raises(TooManyFailures) as refused:
+        throttle.check(["k"])
+    assert refused.value.retry_after == 20  # first failure at t0, now t0+40
+    clock.now += 21
+    throttle.check(["k"])  # two failures left in the window: below the limit
+    throttle.record_failure(["k"])
+    with pytest.raises(TooManyFailures):
+        throttle.check(["k"])
+
+
+@pytest.fixture
+def db_issuer(databases, db_kind, policy_file):
+    issuer = make_issuer(databases.new_url(db_kind), policy_file)
+    yield issuer
+    issuer.services.engine.dispose()
+
+
+def _throttle(issuer, clock, limit=5, window=60):
+    return FailureThrottle(limit, window, clock, DatabaseFailureStore(issuer.services.sessions))
+
+
+def test_processes_share_counts_through_the_database(db_issuer):
+    """Two throttles = two workers on one database: failures add up across them, and a
+    key blocked on one is refused by the other before it authenticates."""
+    clock = Clock()
+    a, b = _throttle(db_issuer, clock), _throttle(db_issuer, clock)
+    keys = ["client:victim", "addr:203.0.113.9"]
+    for worker in (a, b, a, b):
+        worker.check(keys)
+        worker.record_failure(keys)
+    a.check(keys)  # 4 of 5
+    b.record_failure(keys)  # the fifth, on the other worker
+    for worker in (a, b):
+        with pytest.raises(TooManyFailures) as refused:
+            worker.check(keys)
+        assert refused.value.retry_after == 60
+    # A third worker that never saw this key lets one attempt through (documented bound:
+    # max(limit, workers)), and its failure teaches it the shared block.
+    c = _throttle(db_issuer, clock)
+    c.check(keys)
+    c.record_failure(keys)
+    with pytest.raises(TooManyFailures):
+        c.check(keys)
+    clock.now += 61
+    for worker in (a, b, c):
+        worker.check(keys)  # lifted everywhere once the window passed
+
+
+def test_failures_are_pruned(db_issuer):
+    clock = Clock()
+    throttle = _throttle(db_issuer, clock, window=10)
+    throttle.record_failure(["client:x"])
+    clock.now += 11
+    throttle.record_failure(["client:y"])  # prunes what left the window
+    with db_issuer.services.sessions() as session:
+        assert session.scalars(select(AuthFailure.key)).all() == ["client:y"]
+
+
+def _count_writes(engine):
+    writes = []
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return writes, lambda: event.remove(engine, "before_cursor_execute", before)
+
+
+def test_token_endpoint_with_database_counts(db_issuer):
+    """The whole endpoint on the database store, with an injected clock: 401s up to the
+    limit, then 429 + Retry-After for the guesser *and* the real secret (no oracle),
+    recovery after the window; a good request writes nothing."""
+    clock = Clock()
+    db_issuer.services = replace(db_issuer.services, throttle=_throttle(db_issuer, clock))
+    victim = db_issuer.client(["orders:read"])
+    cid, secret = victim.client.client_id, victim.client_secret
+    engine = db_issuer.services.engine
+    with TestClient(db_issuer.app()) as http:
+        writes, stop = _count_writes(engine)
+        try:
+            assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
+            assert writes == []  # success: no throttle write (nor any other)
+        finally:
+            stop()
+        for _ in range(5):
+            assert http.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
+        refused = http.post("/oauth2/token", data=FORM, auth=(cid, "guess"))
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "60"
+        assert refused.headers["cache-control"] == "no-store"
+        assert refused.json()["error"] == "temporarily_unavailable"
+        assert secret not in refused.text
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
+        with db_issuer.services.sessions() as session:
+            stored = session.scalar(select(func.count()).select_from(AuthFailure))
+        assert stored == 10  # 5 failures x (client key + address key); 429s not counted
+        clock.now += 61
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
+
+
+def test_address_key_brakes_guessing_across_client_ids(databases, policy_file):
+    clock = Clock()
+    issuer = make_issuer(
+        databases.new_url("sqlite"), policy_file, throttle=FailureThrottle(3, 60, clock)
+    )
+    with TestClient(issuer.app()) as http:
+        for n in range(3):
+            assert http.post("/oauth2/token", data=FORM, auth=(f"c{n}", "x")).status_code == 401
+        refused = http.post("/oauth2/token", data=FORM, auth=("another", "x"))
+        assert refused.status_code == 429
+    issuer.services.engine.dispose()
+
+
+def test_memory_store_is_bounded():
+    store = MemoryFailureStore(max_keys=10, per_key=3)
+    for n in range(25):
+        store.add([f"k{n}"], float(n))
+    for _ in range(5):
+        store.add(["hot"], 100.0)
+    assert store.newest("hot", 0.0, 10) == [100.0] * 3
+    assert len(store._times) <= 10
+
+
 def test_token_endpoint_slows_brute_force(databases, policy_file):
     clock = Clock()
     issuer = make_issuer(
@@ -43,16 +183,15 @@ def test_token_endpoint_slows_brute_force(databases, policy_file):
     )
     victim = issuer.client(["orders:read"])
     cid, secret = victim.client.client_id, victim.client_secret
-    form = {"grant_type": "client_credentials"}
     with TestClient(issuer.app()) as http:
         for _ in range(5):
-            assert http.post("/oauth2/token", data=form, auth=(cid, "guess")).status_code == 401
-        refused = http.post("/oauth2/token", data=form, auth=(cid, "guess"))
+            assert http.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
+        refused = http.post("/oauth2/token", data=FORM, auth=(cid, "guess"))
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) == 60
         assert "error" in refused.json() and secret not in refused.text
         # The real secret waits too while the brake is on (no oracle), then works.
-        assert http.post("/oauth2/token", data=form, auth=(cid, secret)).status_code == 429
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
         clock.now += 61
-        assert http.post("/oauth2/token", data=form, auth=(cid, secret)).status_code == 200
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
     issuer.services.engine.dispose()

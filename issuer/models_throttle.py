@@ -1,0 +1,36 @@
+"""The shared failure log behind the token endpoint's brute-force brake
+(`issuer.oauth.throttle`). Its own module so the throttle's table changes apart from the
+client and key tables; registered on the same `Base.metadata` (migrations/env.py
+imports it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base
+
+
+class AuthFailure(Base):
+    """One failed client authentication for one throttle key (`client:<id>` or
+    `addr:<ip>`). A row per failure rather than a counter: the window slides exactly and
+    concurrent workers only ever INSERT (no row lock to fight over). Rows per key stay
+    under the limit because blocked keys are refused before they can fail again; rows
+    older than the window are pruned."""
+
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(
+        # SQLite only autoincrements an INTEGER PRIMARY KEY.
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    key: Mapped[str] = mapped_column(String(100))
+    # Epoch seconds (float): compared across processes, so wall time, not monotonic.
+    at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_auth_failures_key_at", "key", "at"),  # the window read of one key
+        Index("ix_auth_failures_at", "at"),  # pruning
+    )

@@ -1,0 +1,40 @@
+"""`DatabaseFailureStore`: the throttle's failure log in the issuer's database, shared by
+every worker and Lambda instance (`issuer.models_throttle.AuthFailure`).
+
+Each call is its own short transaction on its own session: a failure must be counted
+even though the request that failed is answered with an error, and the throttle never
+holds a connection across the authentication work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..models_throttle import AuthFailure
+
+
+class DatabaseFailureStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add(self, keys: Sequence[str], at: float) -> None:
+        if not keys:
+            return
+        with self._sessions.begin() as session:
+            session.execute(insert(AuthFailure), [{"key": key, "at": at} for key in keys])
+
+    def newest(self, key: str, since: float, limit: int) -> list[float]:
+        query = (
+            select(AuthFailure.at)
+            .where(AuthFailure.key == key, AuthFailure.at > since)
+            .order_by(AuthFailure.at.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return sorted(session.scalars(query))
+
+    def prune(self, before: float) -> None:
+        with self._sessions.begin() as session:
+            session.execute(delete(AuthFailure).where(AuthFailure.at <= before))
