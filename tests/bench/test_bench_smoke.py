@@ -1,0 +1,75 @@
+"""`python -m bench --quick` runs every section and prints each expected row with a
+numeric ratio (a smoke run: the figures themselves are not checked here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = [
+    r"first-seen decision \(RS256",
+    r"repeat decision \(RS256",
+    r"first-seen decision \(ES256",
+    r"repeat decision \(ES256",
+    r"cold start: import authorizer\.handler",
+    r"cold start net of",
+    r"authorizer peak RSS after",
+    r"POST /oauth2/token throughput \(RS256, SQLite",
+    r"POST /oauth2/token p50 latency \(RS256, SQLite",
+    r"POST /oauth2/token p99 latency \(RS256, SQLite",
+    r"POST /oauth2/token throughput \(ES256, SQLite",
+    r"POST /oauth2/token p99 latency \(ES256, SQLite",
+    r"ceiling app p99 latency \(RS256",
+    r"ceiling app p99 latency \(ES256",
+    r"Mangum token invocation \(RS256, SQLite",
+    r"Mangum token invocation \(ES256, SQLite",
+]
+POSTGRES_ROWS = [
+    r"POST /oauth2/token throughput \(RS256, PostgreSQL",
+    r"POST /oauth2/token throughput \(ES256, PostgreSQL",
+    r"Mangum token invocation \(RS256, PostgreSQL",
+]
+
+
+def _postgres() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                             connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="module")
+def table() -> str:
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_every_row_is_printed_with_a_numeric_ratio(table: str) -> None:
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    expected = EXPECTED + (POSTGRES_ROWS if _postgres() else [])
+    for pattern in expected:
+        matching = [r for r in rows if re.search(pattern, r)]
+        assert matching, f"no row {pattern!r} in:\n{table}"
+        for row in matching:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert re.fullmatch(r"\d+\.\d{3}x", cells[5]), f"ratio not numeric: {row}"
+            assert re.match(r"[\d,.]+ ", cells[2]), f"value not numeric: {row}"
+
+
+@pytest.mark.slow
+def test_machine_line_names_cpu_and_python(table: str) -> None:
+    first = table.splitlines()[0]
+    assert "CPU" in first and "Python 3." in first and "quick" in first
