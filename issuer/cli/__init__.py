@@ -9,10 +9,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..clients import ClientError
 from ..kek import KekError
 from ..settings import SettingsError, load_settings
-from . import clients, db, serve
+from . import audit, clients, db, keys, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="issuer", description="tollgate OAuth 2.0 client credentials issuer"
     )
     groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (serve, db, clients):
+    for module in (serve, db, clients, keys, audit):
         module.register(groups)
     return parser
 
@@ -31,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.handler(settings, args) or 0)
-    except (SettingsError, KekError, ClientError) as exc:
+    except (SettingsError, KekError, ValueError) as exc:  # ValueError: ClientError, bad options
         print(f"issuer: {exc}", file=sys.stderr)
         return 2
     except LookupError as exc:  # unknown client id and the like

@@ -1,5 +1,7 @@
-"""`issuer clients create|list|show`: manage clients on the database directly (how the
-first admin client is made). A secret is printed once, by `create`, never again."""
+"""`issuer clients create|list|show|update|rotate-secret|disable|enable|delete`: manage
+clients on the database directly (how the first admin client is made). Changes go
+through `client_admin`, as the admin API's do, and are audited as `cli:<os user>`.
+A secret is printed once, by `create` or `rotate-secret`, never again."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import argparse
 import json
 from typing import Any
 
-from ..clients import client_view, create_client, get_client, list_clients
+from sqlalchemy.orm import Session
+
+from .. import client_admin
+from ..audit import cli_actor
+from ..clients import client_view, get_client, list_clients
+from ..models import Client
 from ..settings import Settings
 from .context import services_for
 
@@ -19,12 +26,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     create = verbs.add_parser("create", help="register a client; prints its secret once")
     create.add_argument("--name", required=True)
     create.add_argument("--scope", required=True, help='space-separated, e.g. "a:read a:write"')
-    create.add_argument(
-        "--audience", action="append", help="an API audience (repeatable; first is the default)"
-    )
-    create.add_argument("--default-scope", help="space-separated default scopes")
-    create.add_argument("--lifetime", type=int, help="token lifetime in seconds")
-    create.add_argument("--json", action="store_true")
+    _client_fields(create)
     create.set_defaults(handler=run_create)
 
     listing = verbs.add_parser("list", help="list clients (never secrets)")
@@ -36,6 +38,44 @@ def register(groups: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=run_show)
 
+    update = verbs.add_parser("update", help="change a client; only the options given")
+    update.add_argument("client_id")
+    update.add_argument("--name")
+    update.add_argument("--scope", help="space-separated; replaces the client's scopes")
+    _client_fields(update)
+    update.add_argument(
+        "--default-lifetime", action="store_true", help="use the issuer's token lifetime"
+    )
+    update.set_defaults(handler=run_update)
+
+    rotate = verbs.add_parser("rotate-secret", help="new secret; the old one has a grace")
+    rotate.add_argument("client_id")
+    rotate.add_argument(
+        "--grace", type=int, help="seconds the old secret keeps working (0: none; "
+        "default ISSUER_SECRET_ROTATION_GRACE)"
+    )
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=run_rotate_secret)
+
+    for verb, handler, text in (
+        ("disable", run_disable, "refuse the client's token requests"),
+        ("enable", run_enable, "accept the client's token requests again"),
+        ("delete", run_delete, "delete the client"),
+    ):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("client_id")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(handler=handler)
+
+
+def _client_fields(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audience", action="append", help="an API audience (repeatable; first is the default)"
+    )
+    parser.add_argument("--default-scope", help="space-separated default scopes")
+    parser.add_argument("--lifetime", type=int, help="token lifetime in seconds")
+    parser.add_argument("--json", action="store_true")
+
 
 def _print_view(view: dict[str, Any]) -> None:
     width = max(len(key) for key in view)
@@ -44,12 +84,28 @@ def _print_view(view: dict[str, Any]) -> None:
         print(f"{key:<{width}}  {shown}")
 
 
+def _output(args: argparse.Namespace, view: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(view, indent=2))
+    else:
+        _print_view(view)
+
+
+def _client(session: Session, client_id: str) -> Client:
+    client = get_client(session, client_id)
+    if client is None:
+        raise LookupError(f"no client {client_id!r}")
+    return client
+
+
 def run_create(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
-        new = create_client(
+        new = client_admin.register(
             session,
             services.hasher,
             services.policy,
+            cli_actor(),
+            services.clock(),
             name=args.name,
             scopes=args.scope.split(),
             audiences=args.audience,
@@ -57,10 +113,8 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
             token_lifetime=args.lifetime,
         )
         view = {**client_view(new.client), "client_secret": new.client_secret}
-    if args.json:
-        print(json.dumps(view, indent=2))
-    else:
-        _print_view(view)
+    _output(args, view)
+    if not args.json:
         print("\nThe client secret is shown only now; store it safely.")
     return 0
 
@@ -79,12 +133,76 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
-        client = get_client(session, args.client_id)
-        if client is None:
-            raise LookupError(f"no client {args.client_id!r}")
+        view = client_view(_client(session, args.client_id))
+    _output(args, view)
+    return 0
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.scope is not None:
+        changes["scopes"] = args.scope.split()
+    if args.audience:
+        changes["audiences"] = args.audience
+    if args.default_scope is not None:
+        changes["default_scopes"] = args.default_scope.split()
+    if args.lifetime is not None and args.default_lifetime:
+        raise ValueError("give --lifetime or --default-lifetime, not both")
+    if args.lifetime is not None or args.default_lifetime:
+        changes["token_lifetime"] = args.lifetime
+    return changes
+
+
+def _apply(settings: Settings, args: argparse.Namespace, changes: dict[str, Any]) -> int:
+    with services_for(settings) as services, services.sessions() as session:
+        client = _client(session, args.client_id)
+        client_admin.update(
+            session, services.policy, client, changes, cli_actor(), services.clock()
+        )
         view = client_view(client)
-    if args.json:
-        print(json.dumps(view, indent=2))
-    else:
-        _print_view(view)
+    _output(args, view)
+    return 0
+
+
+def run_update(settings: Settings, args: argparse.Namespace) -> int:
+    return _apply(settings, args, _changes(args))
+
+
+def run_disable(settings: Settings, args: argparse.Namespace) -> int:
+    return _apply(settings, args, {"enabled": False})
+
+
+def run_enable(settings: Settings, args: argparse.Namespace) -> int:
+    return _apply(settings, args, {"enabled": True})
+
+
+def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
+    grace = settings.secret_rotation_grace if args.grace is None else args.grace
+    if not 0 <= grace <= 30 * 86400:
+        raise ValueError("--grace must be 0 to 2592000 seconds")
+    with services_for(settings) as services, services.sessions() as session:
+        client = _client(session, args.client_id)
+        rotated = client_admin.rotate_secret(
+            session, services.hasher, client, grace, cli_actor(), services.clock()
+        )
+    until = rotated.previous_secret_valid_until
+    view = {
+        "client_id": args.client_id,
+        "client_secret": rotated.client_secret,
+        "previous_secret_valid_until": until.isoformat() if until else None,
+    }
+    _output(args, view)
+    if not args.json:
+        print("\nThe client secret is shown only now; store it safely.")
+    return 0
+
+
+def run_delete(settings: Settings, args: argparse.Namespace) -> int:
+    with services_for(settings) as services, services.sessions() as session:
+        client_admin.delete(
+            session, _client(session, args.client_id), cli_actor(), services.clock()
+        )
+    _output(args, {"client_id": args.client_id, "deleted": True})
     return 0

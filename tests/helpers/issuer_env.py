@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from issuer.app import create_app
@@ -84,7 +86,11 @@ class TestIssuer:
 
 
 def make_issuer(
-    database_url: str, policy_file: Path, throttle: FailureThrottle | None = None, **env: str
+    database_url: str,
+    policy_file: Path,
+    throttle: FailureThrottle | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **env: str,
 ) -> TestIssuer:
     """An issuer on a migrated database. Its failure throttle is lenient unless one is
     given: the refusal tests send many bad requests from one address on purpose."""
@@ -92,4 +98,5 @@ def make_issuer(
     engine = make_engine(database_url)
     upgrade(engine)
     throttle = throttle or FailureThrottle(limit=1_000_000)
-    return TestIssuer(settings=settings, services=build_services(settings, engine, throttle))
+    services = build_services(settings, engine, throttle, clock=clock)
+    return TestIssuer(settings=settings, services=services)
