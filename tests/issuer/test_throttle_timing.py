@@ -62,8 +62,9 @@ def test_unknown_client_and_wrong_secret_same_time(http, same_answers):
     m_wrong, m_unknown = statistics.median(wrong), statistics.median(unknown)
     ratio = max(m_wrong, m_unknown) / min(m_wrong, m_unknown)
     p = _rank_probability(wrong, unknown)
-    print(f"median wrong secret {m_wrong * 1e6:.0f} us, unknown client {m_unknown * 1e6:.0f} us, "
-          f"ratio {ratio:.3f}, P(wrong slower) {p:.3f}")
+    print(
+        f"median wrong secret {m_wrong * 1e6:.0f} us, unknown client {m_unknown * 1e6:.0f} us, "
+        f"ratio {ratio:.3f}, P(wrong slower) {p:.3f}"
+    )
     assert ratio < 1.15, (m_wrong, m_unknown)
     assert 0.3 < p < 0.7, p
-
