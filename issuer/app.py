@@ -14,7 +14,17 @@ from starlette.concurrency import run_in_threadpool
 from .errors import install_error_handlers
 from .keys import ensure_active_key
 from .logs import log_event
-from .routes import admin_audit, admin_clients, admin_keys, health, token, well_known
+from .routes import (
+    admin_audit,
+    admin_clients,
+    admin_keys,
+    health,
+    introspect,
+    revocation_list,
+    revoke,
+    token,
+    well_known,
+)
 from .services import Services, build_services
 from .settings import Settings, load_settings
 
@@ -48,6 +58,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(token.router)
+    app.include_router(introspect.router)
+    app.include_router(revoke.router)
+    app.include_router(revocation_list.router)
     app.include_router(well_known.router)
     app.include_router(health.router)
     for admin_router in (admin_clients.router, admin_keys.router, admin_audit.router):

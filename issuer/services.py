@@ -18,7 +18,8 @@ from .kek import Kek, kek_from_settings
 from .key_lifecycle import KeySchedule
 from .keys import KeyStore
 from .models import utcnow
-from .oauth.client_auth import ClientAuthenticator, secret_authenticator
+from .oauth.client_auth import ClientAuthenticator
+from .oauth.private_key_jwt import client_authenticator
 from .oauth.throttle import FailureThrottle
 from .oauth.throttle_db import DatabaseFailureStore
 from .settings import Settings
@@ -66,7 +67,7 @@ def build_services(
         hasher=hasher,
         key_store=KeyStore(kek, KeySchedule.from_settings(settings)),
         policy=load_policy(settings.policy_file),
-        authenticator=secret_authenticator(hasher, clock),
+        authenticator=client_authenticator(hasher, settings.url, settings.token_endpoint, clock),
         throttle=throttle or database_throttle(settings, sessions),
         clock=clock,
     )

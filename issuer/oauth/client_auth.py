@@ -3,7 +3,7 @@
 Each method is a small object that says whether the request *presents* it and then
 authenticates. Exactly one must be present: two at once is `invalid_request` (RFC 6749
 §2.3: "MUST NOT use more than one authentication method in each request"), none is
-`invalid_client`. `private_key_jwt` (RFC 7523) slots in as a third method.
+`invalid_client`. `private_key_jwt` (RFC 7523) is the third (`private_key_jwt.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Protocol
 from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session
+
+from shared.errors import TokenError
+from shared.jws import parse_compact
 
 from ..clients import SecretHasher, get_client
 from ..logs import log_event
@@ -106,6 +109,13 @@ def claimed_client_id(request: TokenRequest) -> str | None:
             return _split_basic(request.authorization)[0]
         except InvalidClient:
             return None
+    if "client_id" not in request.form and "client_assertion" in request.form:
+        # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss.
+        try:
+            iss = parse_compact(request.form["client_assertion"]).claims.get("iss")
+        except TokenError:
+            return None
+        return iss if isinstance(iss, str) else None
     return request.form.get("client_id")
 
 

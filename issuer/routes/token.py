@@ -15,6 +15,7 @@ from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.client_credentials import check_grant_type, grant_client_credentials
 from ..oauth.errors import NO_STORE, InvalidClient
 from ..oauth.form import read_form
+from ..revocation import earliest_iat
 from ..scopes import join_scopes
 from ..services import Services
 from ..tokens import mint_access_token
@@ -62,6 +63,8 @@ def _issue(services: Services, request: TokenRequest) -> dict:
             # First request on a database that was migrated but never started: bootstrap.
             ensure_active_key(services.sessions, services.kek, settings.signing_alg)
             signer = services.key_store.signer(session, now)
+        # Never inside a client revocation's second (issuer/revocation.py).
+        iat = earliest_iat(session, client.client_id, now)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
@@ -70,7 +73,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         audience=grant.audience,
         scope=scope,
         lifetime=grant.lifetime,
-        now=int(now.timestamp()),
+        now=iat,
     )
     log_event(
         log,

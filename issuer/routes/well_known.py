@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ..deps import ServicesDep, SessionDep
 from ..keys import published_jwks
+from ..oauth.private_key_jwt import ASSERTION_ALGS
 from ..scopes import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])
@@ -31,12 +32,21 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
 def metadata(services: ServicesDep) -> JSONResponse:
     settings = services.settings
     scopes = [*services.policy.scopes_supported, ADMIN_SCOPE]
+    auth_methods = services.authenticator.method_names
     doc = {
         "issuer": settings.url,
         "token_endpoint": settings.token_endpoint,
         "jwks_uri": settings.jwks_uri,
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": services.authenticator.method_names,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        # RFC 8414 §2: required once private_key_jwt is offered; asymmetric only.
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint": settings.url + "/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint": settings.url + "/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": list(dict.fromkeys(scopes)),
         # RFC 8414 §2 makes this REQUIRED and strict validators (Authlib) refuse an
         # empty list; "token" is the closest truthful value for a token-only server.

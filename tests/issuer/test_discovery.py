@@ -72,6 +72,7 @@ def test_metadata_passes_authlib_validation(http):
     assert doc["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     ]
     assert set(doc["scopes_supported"]) == {
         "orders:read", "orders:write", "billing:read", "issuer:admin"

@@ -1,0 +1,38 @@
+"""Access tokens this issuer minted, read back by introspection (RFC 7662) and revocation
+(RFC 7009): verified by the authorizer's own code (`shared.verify`) over the published
+keys, so the issuer never calls a token valid that API Gateway would refuse.
+
+The audience check accepts any audience this issuer mints for (the policy's APIs and the
+issuer itself, for admin tokens): a token is ours whichever API it was meant for.
+No leeway: "expired" here means what `exp` says (RFC 7662 §2.2 "active").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from shared.claims import AccessToken, AccessTokenRules
+from shared.errors import TokenError
+from shared.verify import AccessTokenVerifier
+
+from ..services import Services
+
+
+def issued_audiences(services: Services) -> frozenset[str]:
+    apis = services.policy.apis.values()
+    return frozenset({services.settings.url, *(api.audience for api in apis)})
+
+
+def verify_own_token(
+    services: Services, session: Session, token: str, now: datetime
+) -> AccessToken | None:
+    """The verified token, or None for anything that is not a live token of ours
+    (malformed, foreign, badly signed, expired): callers answer those alike."""
+    rules = AccessTokenRules(issuer=services.settings.url, audiences=issued_audiences(services))
+    keys = services.key_store.public_keys(session, now)
+    try:
+        return AccessTokenVerifier(rules, keys.get).verify(token, now.timestamp())
+    except TokenError:
+        return None

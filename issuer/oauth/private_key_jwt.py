@@ -1,0 +1,197 @@
+"""`private_key_jwt` client authentication (RFC 7523 §2.2, RFC 7521 §4.2).
+
+The client signs a short-lived JWT with a private key whose public half it registered
+(`Client.jwks`); it sends `client_assertion_type=urn:ietf:params:oauth:client-assertion-
+type:jwt-bearer` and `client_assertion=<JWT>`. The checks are RFC 7523 §3's:
+- `iss` and `sub` are both the client id (items 1, 2);
+- `aud` names this server: its issuer URL or its token endpoint URL (item 3);
+- `exp` is required, in the future and at most `max_lifetime` ahead; `nbf`/`iat`, when
+  present, not in the future (items 4, 5, 6);
+- `jti` is required and accepted once (item 7): the replay store's primary key makes a
+  second insert fail, so of two concurrent replays one loses;
+- the signature verifies with a key of the client's JWKS chosen by `kid`, the algorithm
+  coming from that key (RFC 8725 §3.1): `none`, HS* and key confusion never pass
+  (ATTACKS.md 1, 3, 17).
+Every failure is the same `invalid_client` as for a wrong secret; the reason goes to the
+log only. A secret never authenticates a `private_key_jwt` client, nor an assertion a
+secret client (`auth_method` decides).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.errors import KeySetError, TokenError
+from shared.jwk import ALLOWED_ALGS, KeySet
+from shared.jws import parse_compact
+from shared.verify import verify_signature
+
+from ..clients import SecretHasher, get_client
+from ..logs import log_event
+from ..models import Client, utcnow
+from ..models_revocation import ClientAssertionJti
+from .client_auth import ClientAuthenticator, TokenRequest, secret_authenticator
+from .errors import InvalidClient
+
+log = logging.getLogger("issuer.oauth")
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+PRIVATE_KEY_JWT = "private_key_jwt"
+# Signing algorithms accepted for assertions (RFC 8414 §2
+# token_endpoint_auth_signing_alg_values_supported): asymmetric only.
+ASSERTION_ALGS = sorted(ALLOWED_ALGS)
+# An assertion is a one-off proof: minutes, not hours (RFC 7523 §3 item 4 lets the server
+# bound it; a long-lived assertion is a bearer secret in all but name).
+MAX_ASSERTION_LIFETIME = 300
+LEEWAY = 30  # clock skew between client and server
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
+_MAX_JTI = 200  # the replay store's column
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _number(claims: dict, name: str, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None and not required and name not in claims:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise _Refused(f"{name}_not_a_number")
+    return value
+
+
+class PrivateKeyJwt:
+    name = PRIVATE_KEY_JWT
+
+    def __init__(
+        self,
+        issuer_url: str,
+        token_endpoint: str,
+        clock: Callable[[], datetime] = utcnow,
+        max_lifetime: int = MAX_ASSERTION_LIFETIME,
+        leeway: int = LEEWAY,
+    ) -> None:
+        self._audiences = frozenset({issuer_url, token_endpoint})
+        self._clock = clock
+        self._max_lifetime = max_lifetime
+        self._leeway = leeway
+
+    def present(self, request: TokenRequest) -> bool:
+        return "client_assertion" in request.form or "client_assertion_type" in request.form
+
+    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+        claimed = request.form.get("client_id")
+        try:
+            return self._authenticate(request, session)
+        except _Refused as refused:
+            log_event(
+                log,
+                "client_authentication_failed",
+                logging.WARNING,
+                client_id=(claimed or "")[:64] or None,
+                method=self.name,
+                reason=refused.reason,
+            )
+            raise InvalidClient(debug=refused.reason) from None
+
+    def _authenticate(self, request: TokenRequest, session: Session) -> Client:
+        form = request.form
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise _Refused("unsupported_assertion_type")
+        assertion = form.get("client_assertion")
+        if not assertion:
+            raise _Refused("no_assertion")
+        try:
+            compact = parse_compact(assertion)
+        except TokenError as exc:
+            raise _Refused(f"assertion_{exc.code}") from None
+        if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
+            raise _Refused("crit_unsupported")
+        claims = compact.claims
+        iss, sub = claims.get("iss"), claims.get("sub")
+        if type(iss) is not str or iss != sub or not _CLIENT_ID.match(iss):
+            raise _Refused("iss_sub_not_client_id")
+        # RFC 7521 §4.2: a client_id parameter, if sent, names the same client.
+        if "client_id" in form and form["client_id"] != iss:
+            raise _Refused("client_id_mismatch")
+
+        client = get_client(session, iss)
+        if client is None or client.auth_method != PRIVATE_KEY_JWT or not client.jwks:
+            raise _Refused("unknown_client")
+        try:
+            keys = KeySet.from_jwks(client.jwks)
+            # kid chosen key, alg from the key; none/HS* fall outside the allowlist.
+            verify_signature(compact, keys.get)
+        except KeySetError:
+            raise _Refused("client_jwks_unusable") from None
+        except TokenError as exc:
+            raise _Refused(exc.code) from None
+
+        now = self._clock()
+        exp = self._check_times(claims, now.timestamp())
+        self._check_audience(claims)
+        jti = claims.get("jti")
+        if type(jti) is not str or not 0 < len(jti) <= _MAX_JTI:
+            raise _Refused("jti_missing")
+        if not client.enabled:
+            raise _Refused("disabled")
+        self._consume(session, client.client_id, jti, exp, now)
+        return client
+
+    def _check_times(self, claims: dict, now: float) -> float:
+        leeway = self._leeway
+        exp = _number(claims, "exp", required=True)
+        assert exp is not None
+        if now >= exp + leeway:  # RFC 7519 §4.1.4: refused on or after exp
+            raise _Refused("expired")
+        if exp - now > self._max_lifetime + leeway:
+            raise _Refused("exp_too_far")
+        for name in ("iat", "nbf"):
+            value = _number(claims, name, required=False)
+            if value is not None and value > now + leeway:
+                raise _Refused(f"{name}_in_future")
+        return exp
+
+    def _check_audience(self, claims: dict) -> None:
+        aud = claims.get("aud")
+        audiences = [aud] if type(aud) is str else aud
+        if type(audiences) is not list or not any(
+            type(a) is str and a in self._audiences for a in audiences
+        ):
+            raise _Refused("wrong_audience")
+
+    def _consume(
+        self, session: Session, client_id: str, jti: str, exp: float, now: datetime
+    ) -> None:
+        """Record the jti until the assertion could no longer pass anyway (exp + leeway);
+        committed now, so even a request that fails later cannot reuse the assertion."""
+        until = datetime.fromtimestamp(exp, now.tzinfo) + timedelta(seconds=self._leeway)
+        session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
+        session.add(ClientAssertionJti(client_id=client_id, jti=jti, expires_at=until))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise _Refused("replayed") from None
+
+
+def client_authenticator(
+    hasher: SecretHasher,
+    issuer_url: str,
+    token_endpoint: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> ClientAuthenticator:
+    """All three methods of RFC 8414's `token_endpoint_auth_methods_supported`."""
+    secrets = secret_authenticator(hasher, clock)
+    return ClientAuthenticator([*secrets.methods, PrivateKeyJwt(issuer_url, token_endpoint, clock)])
