@@ -1,0 +1,131 @@
+"""The audit trail and secrecy over a full admin session: a change and its record are
+one transaction; no response (other than the one that shows a secret once), log line or
+audit record carries a client secret or a secret hash."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, db_state, token_for
+from sqlalchemy import select
+
+from issuer import client_admin
+from issuer.audit import Actor
+from issuer.audit import record as real_record
+from issuer.models import AuditRecord, Client
+
+
+@pytest.fixture
+def env(db_kind, databases, policy_file):
+    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
+    with TestClient(issuer.app()) as http:
+        admin = issuer.client([ADMIN], name="admin")
+        http.headers.update(bearer(token_for(http, admin.client.client_id, admin.client_secret)))
+        yield issuer, clock, http, admin
+    issuer.services.engine.dispose()
+
+
+def test_a_change_whose_audit_record_fails_is_not_made(env, monkeypatch):
+    issuer, _clock, http, _admin = env
+    cid = http.post("/admin/clients", json={"name": "x", "scopes": ["orders:read"]}).json()[
+        "client_id"
+    ]
+
+    def broken_record(session, actor, action, target, changes, now=None):
+        row = real_record(session, actor, action, target, changes, now)
+        row.actor = None  # NOT NULL: the database refuses the record at commit
+        return row
+
+    monkeypatch.setattr(client_admin, "record", broken_record)
+    before = db_state(issuer)
+    requests = [
+        ("POST", "/admin/clients", {"name": "y", "scopes": ["orders:read"]}),
+        ("PATCH", f"/admin/clients/{cid}", {"name": "renamed"}),
+        ("POST", f"/admin/clients/{cid}/secret", None),
+        ("DELETE", f"/admin/clients/{cid}", None),
+    ]
+    for method, path, body in requests:
+        response = http.request(method, path, json=body)
+        assert response.status_code == 503, response.text
+        assert "client_secret" not in response.text
+        assert db_state(issuer) == before
+
+
+def test_cli_and_api_records_name_their_actor(env):
+    issuer, clock, http, admin = env
+    with issuer.services.sessions() as session:
+        client_admin.register(session, issuer.services.hasher, issuer.services.policy,
+                              Actor("cli:ops", "local"), clock(), name="z",
+                              scopes=["orders:read"])
+    http.post("/admin/clients", json={"name": "w", "scopes": ["orders:read"]})
+    first, second = http.get("/admin/audit", params={"limit": 2}).json()["items"]
+    assert (first["actor"], second["actor"]) == (admin.client.client_id, "cli:ops")
+    assert first["id"] > second["id"]  # newest first
+    assert first["at"] == clock().isoformat()
+
+
+def test_no_secret_or_hash_anywhere_after_a_full_session(env, caplog):
+    issuer, clock, http, admin = env
+    caplog.set_level(logging.DEBUG)
+    secrets: dict[str, int] = {}  # secret -> index of the one response allowed to show it
+    seen: list[str] = []
+    hashes: set[str] = set()
+
+    def keep(response):
+        seen.append(response.text + json.dumps(dict(response.headers)))
+        return response
+
+    def shown_once(response):
+        keep(response)
+        secrets[response.json()["client_secret"]] = len(seen) - 1
+        collect_hashes()
+        return response.json()
+
+    def collect_hashes():
+        with issuer.services.sessions() as session:
+            for row in session.scalars(select(Client)):
+                hashes.update(h for h in (row.secret_hash, row.previous_secret_hash) if h)
+
+    secrets[admin.client_secret] = -1
+    created = shown_once(http.post("/admin/clients", json={
+        "name": "svc", "scopes": ["orders:read", "billing:read"]}))
+    cid = created["client_id"]
+    keep(http.get("/admin/clients"))
+    keep(http.get(f"/admin/clients/{cid}"))
+    keep(http.patch(f"/admin/clients/{cid}", json={"name": "svc2", "token_lifetime": 300}))
+    keep(http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                   auth=(cid, created["client_secret"])))
+    rotated = shown_once(http.post(f"/admin/clients/{cid}/secret", json={"grace_seconds": 60}))
+    again = shown_once(http.post(f"/admin/clients/{cid}/secret"))
+    for secret in (rotated["client_secret"], again["client_secret"], "wrong-" + cid):
+        keep(http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                       auth=(cid, secret)))
+    keep(http.post("/oauth2/token", data={"grant_type": "client_credentials",
+                                          "client_id": cid, "client_secret": "guess"}))
+    keep(http.patch(f"/admin/clients/{cid}", json={"enabled": False}))
+    keep(http.patch(f"/admin/clients/{cid}", json={"secret_hash": "x"}))  # refused, 422
+    keep(http.post("/admin/keys/rotate"))
+    keep(http.get("/admin/keys"))
+    clock.advance(60)
+    keep(http.delete(f"/admin/clients/{cid}"))
+    keep(http.get("/admin/audit", params={"limit": 100}))
+
+    with issuer.services.sessions() as session:
+        records = [
+            json.dumps([r.actor, r.action, r.target, r.source, r.changes])
+            for r in session.scalars(select(AuditRecord))
+        ]
+    assert len(records) >= 7
+    logs = [rec.getMessage() for rec in caplog.records]
+    assert any('"event": "token_issued"' in line for line in logs)
+    hashes.update(issuer.services.hasher.hash(s) for s in secrets)
+    for name, texts in (("response", seen), ("log", logs), ("audit", records)):
+        for i, text in enumerate(texts):
+            for secret, allowed in secrets.items():
+                if not (name == "response" and i == allowed):
+                    assert secret not in text, f"{name} {i} shows a secret"
+            for digest in hashes:
+                assert digest not in text, f"{name} {i} shows a secret hash"
