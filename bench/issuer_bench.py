@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -96,6 +97,7 @@ def load_run(argv: list[str], env: dict[str, str], cwd: str, port: int, basic: s
     try:
         _wait_ready(port, proc, log)
         sample = _token_request(port, basic)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         loadgen = subprocess.run(
             [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--body", BODY,
              "--header", "Content-Type: application/x-www-form-urlencoded",
@@ -104,6 +106,13 @@ def load_run(argv: list[str], env: dict[str, str], cwd: str, port: int, basic: s
             cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
             capture_output=True, text=True)
         result = json.loads(loadgen.stdout)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # The generator's CPU share of its run: near 1.0 would mean it, not the server,
+        # limits the rate (it is one Python process).
+        result["loadgen_cpu"] = (after.ru_utime + after.ru_stime - before.ru_utime
+                                 - before.ru_stime) / (warmup + duration)
+        print(f"bench:   {result['rps']:.0f} req/s, load generator CPU "
+              f"{result['loadgen_cpu']:.0%} of one core", file=sys.stderr, flush=True)
     finally:
         _stop(proc)
     bad = {k: v for k, v in result["statuses"].items() if k != "200"}
