@@ -27,6 +27,7 @@ from .clients import (
     new_client_secret,
 )
 from .models import Client
+from .revocation import revoke_client
 from .scopes import PolicyView
 
 # Fields an admin may change (SPEC: PATCH), and the public fields an audit record may show.
@@ -106,6 +107,9 @@ def update(
     if set(diff) == {"enabled"}:
         action = "client.enable" if after["enabled"] else "client.disable"
     record(session, actor, action, client.client_id, diff, now=now)
+    if "enabled" in diff and not after["enabled"]:
+        # A disabled client's tokens stop working everywhere, not just at the token endpoint.
+        revoke_client(session, client.client_id, "disabled", now)
     session.commit()
     return client
 
@@ -141,12 +145,16 @@ def rotate_secret(
         "previous_valid_until": valid_until.isoformat() if valid_until else None,
     }
     record(session, actor, "client.rotate_secret", client.client_id, changes, now=now)
+    if until is None:
+        # No grace: the secret is presumed compromised, so are the tokens it obtained.
+        revoke_client(session, client.client_id, "secret_rotated", now)
     session.commit()
     return SecretRotation(client_secret=secret, previous_secret_valid_until=valid_until)
 
 
 def delete(session: Session, client: Client, actor: Actor, now: datetime) -> None:
     record(session, actor, "client.delete", client.client_id, {"name": client.name}, now=now)
+    revoke_client(session, client.client_id, "deleted", now)
     session.delete(client)
     session.commit()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +21,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.jwk import KeySet
+
 from .models import Client, utcnow
 from .scopes import ADMIN_SCOPE, PolicyView, api_scopes, is_scope_token
 from .settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 
+# RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2: members only a private (or symmetric) JWK has.
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
 CLIENT_CREDENTIALS = "client_credentials"
+CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)
+PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 §2.2: assertions signed with `jwks` keys
+AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT)
+MAX_CLIENT_KEYS = 10
+MAX_JWKS_BYTES = 32 * 1024
 
 
 def new_client_id() -> str:
@@ -67,7 +78,7 @@ class ClientError(ValueError):
 @dataclass(frozen=True)
 class NewClient:
     client: Client
-    client_secret: str
+    client_secret: str | None  # None for a private_key_jwt client: it has no secret
 
 
 def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
@@ -152,13 +163,16 @@ def new_client(
     policy: PolicyView,
     *,
     now: datetime | None = None,
+    auth_method: str = CLIENT_SECRET,
+    jwks: dict[str, Any] | None = None,
     **fields: Any,
 ) -> NewClient:
     """A checked client added to `session`, not committed (the caller commits it with its
     audit record). The secret exists only in the returned value, never in the row."""
     checked = check_client_fields(policy, **fields)
+    jwks = check_auth_method(auth_method, jwks)
     now = now or utcnow()
-    secret = new_client_secret()
+    secret = new_client_secret() if auth_method == CLIENT_SECRET else None
     client = Client(
         client_id=new_client_id(),
         name=checked.name,
@@ -168,8 +182,9 @@ def new_client(
         grant_types=[CLIENT_CREDENTIALS],
         token_lifetime=checked.token_lifetime,
         enabled=True,
-        auth_method="client_secret",
-        secret_hash=hasher.hash(secret),
+        auth_method=auth_method,
+        jwks=jwks,
+        secret_hash=hasher.hash(secret) if secret is not None else None,
         created_at=now,
         updated_at=now,
     )
@@ -187,6 +202,8 @@ def create_client(
     audiences: Sequence[str] | None = None,
     default_scopes: Sequence[str] | None = None,
     token_lifetime: int | None = None,
+    auth_method: str = "client_secret",
+    jwks: dict[str, Any] | None = None,
 ) -> NewClient:
     """Register and commit, without an audit record: for fixtures and benchmarks. Admin
     changes go through `client_admin`, which audits them."""
@@ -194,6 +211,8 @@ def create_client(
         session,
         hasher,
         policy,
+        auth_method=auth_method,
+        jwks=jwks,
         name=name,
         scopes=scopes,
         audiences=audiences,
@@ -202,6 +221,37 @@ def create_client(
     )
     session.commit()
     return new
+
+
+def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
+    """A secret client has no keys; a private_key_jwt client has a public JWKS whose every
+    key is fit to verify assertions (shared.jwk's rules), with kids when there are
+    several (the assertion's `kid` picks one; RFC 7515 §4.1.4). Returns the JWKS to
+    store, or raises `ClientError`."""
+    if auth_method not in AUTH_METHODS:
+        raise ClientError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if auth_method == CLIENT_SECRET:
+        if jwks is not None:
+            raise ClientError("jwks is only for auth_method private_key_jwt")
+        return None
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ClientError('private_key_jwt needs jwks: a JWK Set {"keys": [...]}')
+    entries = jwks["keys"]
+    if not 1 <= len(entries) <= MAX_CLIENT_KEYS:
+        raise ClientError(f"jwks must hold 1 to {MAX_CLIENT_KEYS} keys")
+    if len(json.dumps(jwks)) > MAX_JWKS_BYTES:
+        raise ClientError(f"jwks larger than {MAX_JWKS_BYTES} bytes")
+    for entry in entries:
+        # A private member in a registered key means the client leaked its private key.
+        if isinstance(entry, dict) and PRIVATE_JWK_MEMBERS & set(entry):
+            raise ClientError("jwks holds private key material: register the public keys only")
+    keys = KeySet.from_jwks(jwks)
+    if keys.rejected:
+        kid, reason = keys.rejected[0]
+        raise ClientError(f"jwks key {kid!r} is not usable: {reason}")
+    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
+        raise ClientError("every key needs a kid when jwks holds several")
+    return {"keys": [dict(entry) for entry in entries]}
 
 
 def get_client(session: Session, client_id: str) -> Client | None:
@@ -224,6 +274,7 @@ def client_view(client: Client) -> dict[str, Any]:
         "token_lifetime": client.token_lifetime,
         "enabled": client.enabled,
         "auth_method": client.auth_method,
+        **({"jwks": client.jwks} if client.jwks is not None else {}),
         "created_at": client.created_at.isoformat(),
         "updated_at": client.updated_at.isoformat(),
     }

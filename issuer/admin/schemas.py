@@ -33,9 +33,10 @@ class ClientCreate(Body):
     audiences: AudienceList | None = None
     default_scopes: ScopeList | None = None
     token_lifetime: Lifetime | None = None
-    # private_key_jwt (RFC 7523) clients are not registered yet: only secrets for now.
-    auth_method: Literal["client_secret"] = "client_secret"
-    jwks: None = None
+    # private_key_jwt (RFC 7523) clients register a public JWKS instead of getting a
+    # secret; `clients.check_auth_method` checks the keys (422 naming the bad one).
+    auth_method: Literal["client_secret", "private_key_jwt"] = "client_secret"
+    jwks: dict[str, Any] | None = None
 
 
 class ClientUpdate(Body):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from .. import client_admin
 from ..audit import cli_actor
-from ..clients import client_view, get_client, list_clients
+from ..clients import AUTH_METHODS, CLIENT_SECRET, client_view, get_client, list_clients
 from ..models import Client
 from ..settings import Settings
 from .context import services_for
@@ -26,6 +26,15 @@ def register(groups: argparse._SubParsersAction) -> None:
     create = verbs.add_parser("create", help="register a client; prints its secret once")
     create.add_argument("--name", required=True)
     create.add_argument("--scope", required=True, help='space-separated, e.g. "a:read a:write"')
+    create.add_argument(
+        "--auth-method",
+        choices=AUTH_METHODS,
+        default=CLIENT_SECRET,
+        help="client_secret (default) or private_key_jwt (RFC 7523; needs --jwks-file)",
+    )
+    create.add_argument(
+        "--jwks-file", help="the client's public JWK Set (JSON) for private_key_jwt"
+    )
     _client_fields(create)
     create.set_defaults(handler=run_create)
 
@@ -98,7 +107,18 @@ def _client(session: Session, client_id: str) -> Client:
     return client
 
 
+def _read_jwks(path: str | None) -> Any:
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except ValueError:
+            raise ValueError(f"{path}: not a JSON JWK Set") from None
+
+
 def run_create(settings: Settings, args: argparse.Namespace) -> int:
+    jwks = _read_jwks(args.jwks_file)
     with services_for(settings) as services, services.sessions() as session:
         new = client_admin.register(
             session,
@@ -111,10 +131,14 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
             audiences=args.audience,
             default_scopes=args.default_scope.split() if args.default_scope else None,
             token_lifetime=args.lifetime,
+            auth_method=args.auth_method,
+            jwks=jwks,
         )
-        view = {**client_view(new.client), "client_secret": new.client_secret}
+        view = client_view(new.client)
+        if new.client_secret is not None:  # private_key_jwt clients have none
+            view["client_secret"] = new.client_secret
     _output(args, view)
-    if not args.json:
+    if not args.json and new.client_secret is not None:
         print("\nThe client secret is shown only now; store it safely.")
     return 0
 

@@ -34,7 +34,7 @@ from shared.jwk import ALLOWED_ALGS, KeySet
 from shared.jws import parse_compact
 from shared.verify import verify_signature
 
-from ..clients import SecretHasher, get_client
+from ..clients import PRIVATE_KEY_JWT, SecretHasher, get_client
 from ..logs import log_event
 from ..models import Client, utcnow
 from ..models_revocation import ClientAssertionJti
@@ -44,7 +44,6 @@ from .errors import InvalidClient
 log = logging.getLogger("issuer.oauth")
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-PRIVATE_KEY_JWT = "private_key_jwt"
 # Signing algorithms accepted for assertions (RFC 8414 §2
 # token_endpoint_auth_signing_alg_values_supported): asymmetric only.
 ASSERTION_ALGS = sorted(ALLOWED_ALGS)

@@ -63,8 +63,12 @@ def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: 
         audiences=body.audiences,
         default_scopes=body.default_scopes,
         token_lifetime=body.token_lifetime,
+        auth_method=body.auth_method,
+        jwks=body.jwks,
     )
-    view = {**client_view(new.client), "client_secret": new.client_secret}
+    view = client_view(new.client)
+    if new.client_secret is not None:  # a private_key_jwt client has none
+        view["client_secret"] = new.client_secret
     return JSONResponse(view, status_code=201, headers=NO_STORE)
 
 
