@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from authorizer.decision import Authorizer
 from authorizer.jwks_cache import Fetcher, JwksCache, fetch_jwks
 from authorizer.log import DecisionLog
+from authorizer.revocation import RevocationCache, fetch_revocation_list
 from authorizer.settings import Settings
 from authorizer.token_cache import TokenCache
 from shared.claims import AccessTokenRules
@@ -28,6 +29,7 @@ def build_authorizer(
     wall_clock: Callable[[], float] = time.time,
     log: DecisionLog | None = None,
     policy=None,
+    revocation_fetcher: Fetcher | None = None,
 ) -> Authorizer:
     """`policy` overrides the file named by the settings (tests, `authorizer check`)."""
     log = log if log is not None else DecisionLog()
@@ -59,6 +61,17 @@ def build_authorizer(
     rules = AccessTokenRules(
         issuer=settings.issuer, audiences=frozenset(settings.audiences), leeway=settings.leeway
     )
+    revocations = None
+    if settings.revocation_uri:
+        # One injected fetcher serves every issuer document in tests; deployed, the list
+        # has its own shorter timeout and larger size cap.
+        if revocation_fetcher is None:
+            revocation_fetcher = fetch_revocation_list if fetcher is fetch_jwks else fetcher
+        revocations = RevocationCache(
+            uri=settings.revocation_uri, issuer=settings.issuer, key_lookup=keys.get,
+            ttl=settings.revocation_ttl, leeway=settings.leeway, fetcher=revocation_fetcher,
+            clock=clock, wall_clock=wall_clock, log=log.event,
+        )
     return Authorizer(
         verifier=AccessTokenVerifier(rules, keys.get),
         keys=keys,
@@ -68,6 +81,7 @@ def build_authorizer(
         token_cache=TokenCache(max_age=settings.jwks_ttl, clock=wall_clock),
         log=log,
         wall_clock=wall_clock,
+        revocations=revocations,
     )
 
 

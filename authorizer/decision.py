@@ -12,7 +12,8 @@ Reason codes (stable, for logs and `authorizer check`):
   `no_api` (no API of the policy has the token's audience), `no_policy`;
 - unauthorized: `bad_event`, `no_token`, `bad_authorization`, `ambiguous_authorization`,
   `too_large`, the `shared.errors.TokenError` codes, `jwks_unavailable` (no keys yet),
-  `internal_error`.
+  `revoked` (listed in the issuer's revocation list, `authorizer/revocation.py`; checked
+  on token cache hits too), `internal_error`.
 """
 
 from __future__ import annotations
@@ -79,11 +80,13 @@ class Profile:
 class Grant:
     """A verified token: its profile, identity, and the IAM answers already given."""
 
-    __slots__ = ("context", "iam", "profile", "sub", "who")
+    __slots__ = ("client_id", "context", "iam", "iat", "jti", "profile", "sub", "who")
 
     def __init__(self, token, profile: Profile) -> None:
         self.profile = profile
         self.sub = token.sub
+        # What the revocation check reads on every request, cache hits included.
+        self.client_id, self.jti, self.iat = token.client_id, token.jti, token.iat
         self.context = context_for(token)
         self.who = who_fragment(token.client_id, token.jti)
         self.iam: dict[str, dict] = {}  # arn prefix -> IAM policy response
@@ -114,8 +117,10 @@ class Authorizer:
         token_cache: TokenCache | None = None,
         log: DecisionLog | None = None,
         wall_clock: Callable[[], float] = time.time,
+        revocations=None,
     ) -> None:
         self._verifier = verifier
+        self._revocations = revocations  # RevocationCache, or None when switched off
         self._keys = keys  # the JwksCache: asked whether any key is held at all
         self._audiences = frozenset(audiences)
         self._policy = policy
@@ -179,6 +184,9 @@ class Authorizer:
         grant = self._tokens.get(token)
         if grant is None:
             grant = self._verify(token)
+        revocations = self._revocations
+        if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.iat):
+            return Outcome(None, UNAUTHORIZED, "revoked", request.route, grant.who)
         profile = grant.profile
         allowed = profile.allows(request.method, request.path)
         if request.kind == HTTP and self._simple:

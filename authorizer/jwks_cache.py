@@ -30,9 +30,12 @@ FETCH_TIMEOUT = 2.0  # seconds: an authorizer waiting longer than this is alread
 MAX_JWKS_BYTES = 256 * 1024  # dozens of RSA-4096 keys; anything bigger is not a JWKS
 
 
-def fetch_jwks(uri: str, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_JWKS_BYTES) -> bytes:
-    """GET the JWKS with urllib (imported here: most cold starts never need it).
-    Redirects are followed only to http(s), never downgrading https to http."""
+def fetch_jwks(
+    uri: str, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_JWKS_BYTES, what: str = "JWKS"
+) -> bytes:
+    """GET the JWKS (or, `what` says, another issuer document) with urllib (imported here:
+    most cold starts never need it). Redirects are followed only to http(s), never
+    downgrading https to http."""
     import urllib.error
     import urllib.request
 
@@ -42,11 +45,11 @@ def fetch_jwks(uri: str, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_JW
             allowed = ("https://",) if req.full_url.lower().startswith("https://") else (
                 "https://", "http://")
             if not target.startswith(allowed):
-                raise KeySetError(f"JWKS redirect to a refused scheme: {newurl[:80]!r}")
+                raise KeySetError(f"{what} redirect to a refused scheme: {newurl[:80]!r}")
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     if not uri.lower().startswith(("https://", "http://")):
-        raise KeySetError("JWKS URI must be http(s)")
+        raise KeySetError(f"{what} URI must be http(s)")
     opener = urllib.request.build_opener(_Redirects)
     # Scheme checked just above: http(s) only.
     request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310
@@ -56,9 +59,9 @@ def fetch_jwks(uri: str, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_JW
     except KeySetError:
         raise
     except (OSError, ValueError, urllib.error.URLError) as exc:
-        raise KeySetError(f"JWKS fetch failed: {type(exc).__name__}: {exc}") from None
+        raise KeySetError(f"{what} fetch failed: {type(exc).__name__}: {exc}") from None
     if len(body) > max_bytes:
-        raise KeySetError(f"JWKS larger than {max_bytes} bytes")
+        raise KeySetError(f"{what} larger than {max_bytes} bytes")
     return body
 
 

@@ -24,6 +24,9 @@ DEFAULT_JWKS_COOLDOWN = 60
 # Where Lambda unpacks the deployment package; the policy may be bundled there.
 _TASK_ROOT_ENV = "LAMBDA_TASK_ROOT"
 _POLICY_FILENAME = "policy.toml"
+# How often the issuer's signed revocation list is refetched: with API Gateway's own
+# authorizer cache TTL, the time a revoked token may still pass (docs/revocation.md).
+DEFAULT_REVOCATION_TTL = 30
 # Explicitly switching the URI off (file-only deployments without egress).
 _DISABLED = frozenset({"", "none", "off"})
 
@@ -43,6 +46,8 @@ class Settings:
     response: str = "simple"
     jwks_ttl: int = DEFAULT_JWKS_TTL
     jwks_cooldown: int = DEFAULT_JWKS_COOLDOWN
+    revocation_uri: str | None = None
+    revocation_ttl: int = DEFAULT_REVOCATION_TTL
 
     @classmethod
     def from_env(
@@ -73,6 +78,10 @@ class Settings:
             jwks_ttl=_seconds(env, "AUTHORIZER_JWKS_TTL", DEFAULT_JWKS_TTL, 1, 86_400),
             jwks_cooldown=_seconds(
                 env, "AUTHORIZER_JWKS_COOLDOWN", DEFAULT_JWKS_COOLDOWN, 0, 86_400
+            ),
+            revocation_uri=_revocation_uri(env, issuer, jwks_uri),
+            revocation_ttl=_seconds(
+                env, "AUTHORIZER_REVOCATION_TTL", DEFAULT_REVOCATION_TTL, 1, 3_600
             ),
         )
 
@@ -112,6 +121,25 @@ def _jwks_uri(env: Mapping[str, str], issuer: str, jwks_file: str | None) -> str
     # Only http(s): a file:// or ftp:// JWKS URI would read the Lambda's own filesystem.
     if not uri.lower().startswith(("https://", "http://")):
         raise ConfigError(f"Config 'AUTHORIZER_JWKS_URI' has value {uri!r}, expected http(s).")
+    return uri
+
+
+def _revocation_uri(env: Mapping[str, str], issuer: str, jwks_uri: str | None) -> str | None:
+    """`AUTHORIZER_REVOCATION_URI`, default `<issuer>/.well-known/revocations.jwt`; off
+    with "off"/"none"/"". When the JWKS URI is switched off (no egress) it defaults to
+    off too: every refresh would otherwise wait for a timeout."""
+    raw = env.get("AUTHORIZER_REVOCATION_URI")
+    if raw is None:
+        if jwks_uri is None:
+            return None
+        return issuer.rstrip("/") + "/.well-known/revocations.jwt"
+    uri = raw.strip()
+    if uri.lower() in _DISABLED:
+        return None
+    if not uri.lower().startswith(("https://", "http://")):
+        raise ConfigError(
+            f"Config 'AUTHORIZER_REVOCATION_URI' has value {uri!r}, expected http(s) or off."
+        )
     return uri
 
 

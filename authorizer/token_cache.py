@@ -9,7 +9,8 @@ Horizon (why an entry may live as long as it does):
   so the cache can only be stricter than the verifier, never looser);
 - never longer than `max_age`, which the authorizer sets to the JWKS TTL: a key the
   issuer withdraws stops vouching for cached tokens on the same horizon as for new ones.
-  Revocation (RFC 7009) will need the same bound, or a revocation check on hits.
+  Revocation (RFC 7009) needs no bound here: the decision checks the revocation list on
+  every hit (`authorizer/revocation.py`), a dictionary lookup.
 Only verified tokens are stored; refusals are not (they are cheap or must be re-checked).
 """
 

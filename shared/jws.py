@@ -62,12 +62,13 @@ def _json_object(segment: bytes, what: str) -> dict:
     return value
 
 
-def parse_jws(token: Any) -> Jws:
-    """Split and decode a compact JWS; `TokenError` on any structural fault."""
+def parse_jws(token: Any, max_bytes: int = MAX_TOKEN_BYTES) -> Jws:
+    """Split and decode a compact JWS; `TokenError` on any structural fault. `max_bytes`
+    is raised only for documents that are not tokens (the signed revocation list)."""
     if type(token) is not str:
         raise TokenError("malformed", "token is not a string")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise TokenError("too_large", f"token longer than {MAX_TOKEN_BYTES} bytes")
+    if len(token) > max_bytes:
+        raise TokenError("too_large", f"token longer than {max_bytes} bytes")
     if token.startswith("{"):
         raise TokenError("malformed", "JSON serialization where compact is expected")
     parts = token.split(".")
@@ -88,9 +89,9 @@ def parse_jws(token: Any) -> Jws:
     return Jws(header, payload, signing_input, signature)
 
 
-def parse_compact(token: Any) -> Compact:
+def parse_compact(token: Any, max_bytes: int = MAX_TOKEN_BYTES) -> Compact:
     """`parse_jws` plus the payload as a JSON object (a JWT claims set)."""
-    jws = parse_jws(token)
+    jws = parse_jws(token, max_bytes)
     claims = _json_object(jws.payload, "claims")
     return Compact(jws.header, claims, jws.signing_input, jws.signature)
 

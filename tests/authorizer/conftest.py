@@ -136,7 +136,10 @@ class Harness:
         self.clock = FakeClock()
         self.wall = FakeClock(wall_start if wall_start is not None else time.time())
         self.out = io.StringIO()
-        environ = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE}
+        # The revocation list has its own tests (test_revocation*.py); here the fake
+        # issuer serves keys only and counts JWKS fetches.
+        environ = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE,
+                   "AUTHORIZER_REVOCATION_URI": "off"}
         if jwks_file:
             environ["AUTHORIZER_JWKS_FILE"] = jwks_file
         environ.update(env or {})

@@ -66,7 +66,9 @@ def test_issuer_token_on_rest_events(real, issuer_http, rest_event):
     assert not policy_allows(response, prefix + "POST/orders/1")
     assert response["context"]["aud"] == ORDERS
     assert response["principalId"] == response["context"]["client_id"]
-    assert real.fetched == [ISSUER_URL + "/.well-known/jwks.json"]
+    # Keys to verify the token, then the issuer's signed revocation list (verified with them).
+    assert real.fetched == [ISSUER_URL + "/.well-known/jwks.json",
+                            ISSUER_URL + "/.well-known/revocations.jwt"]
 
 
 @pytest.mark.parametrize(("path", "authorized"), [("/orders/7", True), ("/invoices", False)])
