@@ -1,0 +1,241 @@
+"""The authorizer's revocation list: which documents are adopted, how often they are
+fetched, and that listed tokens are refused (`revoked`) on cache hits as on misses."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+from helpers.mint import make_key, public_pem, raw_token, sign_raw, signing_input
+
+from authorizer.coldstart import build_authorizer
+from authorizer.log import DecisionLog
+from authorizer.revocation import (
+    MAX_LIST_BYTES,
+    RevocationCache,
+    parse_revocation_list,
+)
+from authorizer.settings import ConfigError, Settings
+from shared.b64 import b64url_encode
+from shared.errors import KeySetError, TokenError
+from shared.jwk import KeySet
+from shared.jws import parse_compact
+
+ISSUER = "https://issuer.example.com"  # as in conftest.py
+AUDIENCE = "https://api.example.com/orders"
+TYP = "revocation-list+jwt"
+
+
+def signed_list(key, *, iat, jtis=None, clients=None, lifetime=300, kid="rsa-1", alg="RS256",
+                typ=TYP, **extra):
+    header = {"alg": alg, "typ": typ, "kid": kid}
+    claims = {"iss": ISSUER, "iat": iat, "exp": iat + lifetime, "jtis": jtis or {},
+              "clients": clients or {}, **extra}
+    return sign_raw(key, alg, header, claims).encode()
+
+
+class ListServer:
+    """The revocation list fetcher: serves `body` (or fails while `down`), counting."""
+
+    def __init__(self, body: bytes | None = None) -> None:
+        self.body = body
+        self.down = False
+        self.calls = 0
+
+    def __call__(self, uri: str) -> bytes:
+        self.calls += 1
+        if self.down or self.body is None:
+            raise KeySetError("revocation list fetch failed: connection refused")
+        return self.body
+
+
+@pytest.fixture
+def keys(rsa_key):
+    return KeySet.from_jwks({"keys": [rsa_key[1]]})
+
+
+# -- adopting a document -----------------------------------------------------------------
+
+
+def test_good_list_is_adopted(rsa_key, keys):
+    body = signed_list(rsa_key[0], iat=1000, jtis={"j1": 2000}, clients={"c1": 990})
+    parsed = parse_revocation_list(body, keys.get, ISSUER, now=1001)
+    assert parsed.jtis == {"j1": 2000} and parsed.clients == {"c1": 990} and parsed.iat == 1000
+
+
+def hmac_list(secret: bytes, header: dict, claims: dict) -> bytes:
+    """Key confusion (CVE-2016-10555): HMAC keyed with the public key's PEM bytes."""
+    data = signing_input(header, claims)
+    return data + b"." + b64url_encode(hmac.new(secret, data, hashlib.sha256).digest()).encode()
+
+
+def _bad_documents(private):
+    other, _ = make_key("RS256", kid="rsa-1")  # right kid, wrong key
+    good = {"iss": ISSUER, "iat": 1000, "exp": 1300, "jtis": {}, "clients": {}}
+    header = {"alg": "RS256", "typ": TYP, "kid": "rsa-1"}
+    return {
+        "signed_by_another_key": (signed_list(other, iat=1000), "bad_signature"),
+        "unsigned": (raw_token({**header, "alg": "none"}, good, b"").encode(), "alg_not_allowed"),
+        "hs256_with_public_key": (hmac_list(public_pem(private), {**header, "alg": "HS256"},
+                                            good), "alg_not_allowed"),
+        "unknown_kid": (signed_list(private, iat=1000, kid="nope"), "unknown_kid"),
+        "wrong_issuer": (signed_list(private, iat=1000, iss="https://evil.test"), "wrong_issuer"),
+        "access_token_typ": (signed_list(private, iat=1000, typ="at+jwt"), "wrong_typ"),
+        "no_typ": (sign_raw(private, "RS256", {"alg": "RS256", "kid": "rsa-1"}, good).encode(),
+                   "wrong_typ"),
+        "expired": (signed_list(private, iat=500, lifetime=300), "expired"),
+        "from_the_future": (signed_list(private, iat=2000), "not_yet_valid"),
+        "jtis_a_list": (signed_list(private, iat=1000, jtis=["j1"]), "bad_claim"),
+        "clients_with_strings": (signed_list(private, iat=1000, clients={"c": "990"}),
+                                 "bad_claim"),
+        "exp_missing": (sign_raw(private, "RS256", header, {**good, "exp": None}).encode(),
+                        "bad_claim"),
+        "crit": (sign_raw(private, "RS256", {**header, "crit": ["x"]}, good).encode(),
+                 "crit_unsupported"),
+        "not_a_jws": (b"<html>502 Bad Gateway</html>", "malformed"),
+        "json": (json.dumps(good).encode(), "malformed"),
+        "too_large": (b"a" * (MAX_LIST_BYTES + 1), "too_large"),
+    }
+
+
+@pytest.mark.parametrize("case", ["signed_by_another_key", "unsigned", "hs256_with_public_key",
+                                  "unknown_kid", "wrong_issuer", "access_token_typ", "no_typ",
+                                  "expired", "from_the_future", "jtis_a_list",
+                                  "clients_with_strings", "exp_missing", "crit", "not_a_jws",
+                                  "json", "too_large"])
+def test_untrusted_documents_are_refused(rsa_key, keys, case):
+    body, code = _bad_documents(rsa_key[0])[case]
+    with pytest.raises(TokenError) as refused:
+        parse_revocation_list(body, keys.get, ISSUER, now=1001)
+    assert refused.value.code == code
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+
+def make_cache(rsa_key, server, fake_clock, ttl=30, wall=1000.0):
+    keys = KeySet.from_jwks({"keys": [rsa_key[1]]})
+    clock, wall_clock, events = fake_clock(), fake_clock(wall), []
+    cache = RevocationCache(uri=ISSUER + "/.well-known/revocations.jwt", issuer=ISSUER,
+                            key_lookup=keys.get, ttl=ttl, fetcher=server, clock=clock,
+                            wall_clock=wall_clock, log=lambda *a, **k: events.append((a, k)))
+    return cache, clock, wall_clock, events
+
+
+def test_refresh_at_most_once_per_ttl(rsa_key, fake_clock):
+    server = ListServer(signed_list(rsa_key[0], iat=1000, jtis={"j1": 5000}))
+    cache, clock, _, _ = make_cache(rsa_key, server, fake_clock)
+    assert server.calls == 0  # nothing at construction: no network at cold start
+    assert cache.revoked("c", "j1", 900) and server.calls == 1
+    for _ in range(100):
+        cache.revoked("c", "j2", 900)
+    assert server.calls == 1
+    clock.advance(30)
+    cache.revoked("c", "j2", 900)
+    assert server.calls == 2
+
+
+def test_rules_of_the_check(rsa_key, fake_clock):
+    server = ListServer(signed_list(rsa_key[0], iat=1000, jtis={"j1": 5000},
+                                    clients={"gone": 990}))
+    cache, _, _, _ = make_cache(rsa_key, server, fake_clock)
+    assert cache.revoked("any", "j1", 995)  # listed jti
+    assert cache.revoked("gone", "j9", 990)  # issued at the client's moment
+    assert cache.revoked("gone", "j9", 500)
+    assert cache.revoked("gone", None, None)  # cannot show it is newer
+    assert not cache.revoked("gone", "j9", 991)  # issued after: a fresh token
+    assert not cache.revoked("other", "j2", 500)
+
+
+def test_issuer_down_keeps_the_last_good_list(rsa_key, fake_clock):
+    server = ListServer(signed_list(rsa_key[0], iat=1000, jtis={"j1": 5000}))
+    cache, clock, _, events = make_cache(rsa_key, server, fake_clock)
+    assert cache.revoked("c", "j1", 900)
+    server.down = True
+    clock.advance(30)
+    assert cache.revoked("c", "j1", 900) and server.calls == 2
+    assert events[-1][0][:2] == ("warning", "revocation_list_fetch_failed")
+    clock.advance(10)
+    cache.revoked("c", "j1", 900)
+    assert server.calls == 2  # a failure waits a TTL too: one bounded wait per TTL
+
+
+def test_forged_stale_and_older_lists_are_ignored(rsa_key, fake_clock):
+    private = rsa_key[0]
+    server = ListServer(signed_list(private, iat=1000, jtis={"j1": 5000}))
+    cache, clock, wall, events = make_cache(rsa_key, server, fake_clock)
+    assert cache.revoked("c", "j1", 900)
+    forged_by, _ = make_key("RS256", kid="rsa-1")
+    for body in (signed_list(forged_by, iat=1010),  # would un-revoke j1
+                 signed_list(private, iat=1010, iss="https://evil.test"),
+                 raw_token({"alg": "none", "typ": TYP}, {"iss": ISSUER}, b"").encode(),
+                 signed_list(private, iat=990)):  # older than the list held
+        server.body = body
+        clock.advance(30)
+        wall.advance(30)
+        assert cache.revoked("c", "j1", 900)
+        assert events[-1][0][:2] == ("warning", "revocation_list_refused")
+    server.body = signed_list(private, iat=int(wall()), jtis={})  # a newer genuine list
+    clock.advance(30)
+    assert not cache.revoked("c", "j1", 900)
+
+
+def test_no_list_yet_refuses_nothing(rsa_key, fake_clock):
+    cache, _, _, events = make_cache(rsa_key, ListServer(None), fake_clock)
+    assert not cache.revoked("c", "j1", 900)
+    assert events[-1][0][:2] == ("warning", "revocation_list_fetch_failed")
+
+
+# -- in the decision ---------------------------------------------------------------------
+
+
+def test_cached_token_is_refused_once_listed(make_harness, rsa_key, policy, events):
+    h = make_harness()  # keys, clocks and the token minting of the other authorizer tests
+    server = ListServer(None)
+    environ = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE,
+               "AUTHORIZER_REVOCATION_TTL": "10"}
+    h.authorizer = build_authorizer(
+        Settings.from_env(environ, cwd="/nonexistent"), fetcher=h.issuer, clock=h.clock,
+        wall_clock=h.wall, log=DecisionLog(h.out.write), policy=policy,
+        revocation_fetcher=server)
+    event = events("powertools-token")
+    revoked, kept = h.token(), h.token()
+    assert h.handler(event.with_token(revoked))["principalId"] == "client-1"
+    assert h.handler(event.with_token(kept))
+    assert server.calls == 1  # tried once (nothing served yet), not per request
+    jti = parse_compact(revoked).claims["jti"]
+    server.body = signed_list(rsa_key[0], iat=int(h.wall()), jtis={jti: int(h.wall()) + 300})
+    h.handler(event.with_token(revoked))  # still inside the TTL: the old (empty) answer
+    h.clock.advance(10)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        h.handler(event.with_token(revoked))  # a token cache hit, refused all the same
+    assert h.last()["reason"] == "revoked"
+    assert h.handler(event.with_token(kept))  # other tokens still pass
+    assert server.calls == 2
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def settings(**env):
+    return Settings.from_env({"AUTHORIZER_ISSUER": ISSUER + "/", "AUTHORIZER_AUDIENCE": AUDIENCE,
+                              **env}, cwd="/nonexistent")
+
+
+def test_settings():
+    default = settings()
+    assert default.revocation_uri == ISSUER + "/.well-known/revocations.jwt"
+    assert default.revocation_ttl == 30
+    assert settings(AUTHORIZER_REVOCATION_URI="off").revocation_uri is None
+    assert settings(AUTHORIZER_REVOCATION_URI="").revocation_uri is None
+    assert settings(AUTHORIZER_REVOCATION_TTL="5").revocation_ttl == 5
+    # No egress for keys: no list either, unless asked for.
+    no_egress = {"AUTHORIZER_JWKS_URI": "off", "AUTHORIZER_JWKS_FILE": "/keys.json"}
+    assert settings(**no_egress).revocation_uri is None
+    assert settings(**no_egress, AUTHORIZER_REVOCATION_URI="https://x.test/r.jwt").revocation_uri
+    for bad in ({"AUTHORIZER_REVOCATION_URI": "file:///etc/passwd"},
+                {"AUTHORIZER_REVOCATION_TTL": "0"}, {"AUTHORIZER_REVOCATION_TTL": "soon"}):
+        with pytest.raises(ConfigError):
+            settings(**bad)
