@@ -112,6 +112,10 @@ class KeyStore:
         self._signer: Signer | None = None
         self._lock = threading.Lock()
         self._check_after: datetime | None = None  # None: look at the next opportunity
+        # One maintainer at a time: each opens a second connection while its request holds
+        # one, so dozens of requests arriving when a check is due could take the whole
+        # pool and wait for each other until the pool timeout (seen under load).
+        self._maintaining = threading.Lock()
         self._public: tuple[datetime, KeySet] | None = None
 
     def signer(self, session: Session, now: datetime | None = None) -> Signer:
@@ -135,11 +139,16 @@ class KeyStore:
         check_after = self._check_after
         if check_after is not None and now < check_after:
             return []
-        # A session of its own: committing or rolling back must not touch the caller's.
-        with Session(session.get_bind(), expire_on_commit=False) as own:
-            done = advance(own, self._schedule, now)
-            due = due_at(published_keys(own), self._schedule)
-        self._check_after = min(due, now + RECHECK) if due is not None else now + RECHECK
+        if not self._maintaining.acquire(blocking=False):
+            return []  # another thread of this process is at it: sign with what is active
+        try:
+            # A session of its own: committing or rolling back must not touch the caller's.
+            with Session(session.get_bind(), expire_on_commit=False) as own:
+                done = advance(own, self._schedule, now)
+                due = due_at(published_keys(own), self._schedule)
+            self._check_after = min(due, now + RECHECK) if due is not None else now + RECHECK
+        finally:
+            self._maintaining.release()
         if done:
             self._public = None
         return done
