@@ -39,16 +39,19 @@ class Profile:
     token with the same (audiences, scopes): the expensive parts (IAM compile, route
     matching) are done once per profile, not once per token."""
 
-    __slots__ = ("allow", "apis", "deny", "deny_reason", "documents", "routes", "scopes")
+    __slots__ = (
+        "allow", "apis", "deny", "deny_reason", "documents", "inexact", "routes", "scopes",
+    )
 
     def __init__(self, apis: tuple, scopes: frozenset, compile_iam, has_policy: bool) -> None:
         self.apis = apis
         self.scopes = scopes
         self.allow: tuple = ()
         self.deny: tuple = ()
+        self.inexact: tuple = ()
         if apis:
             compiled = compile_iam(apis, scopes)
-            self.allow, self.deny = compiled.allow, compiled.deny
+            self.allow, self.deny, self.inexact = compiled.allow, compiled.deny, compiled.inexact
         if not has_policy:
             self.deny_reason = "no_policy"
         elif not apis:
@@ -219,6 +222,11 @@ class Authorizer:
         profile = self._profiles.get(key)
         if profile is None:
             profile = Profile(tuple(apis), scopes, self._compile, self._policy is not None)
+            if profile.inexact:
+                # Once per scope set: IAM globs cannot say exactly what the policy grants
+                # here (shared.iam); operators should see which undeclared paths leak.
+                self._log.event("warning", "iam_inexact", scopes=" ".join(sorted(scopes)),
+                                detail="; ".join(profile.inexact))
             if len(self._profiles) >= _MAX_PROFILES:
                 self._profiles.clear()
             self._profiles[key] = profile

@@ -230,3 +230,38 @@ def test_token_cache_is_bounded(make_harness, events):
     for i in range(10):
         cache.put(f"t{i}", i, time.time() + 100)
     assert len(cache) == 3 and cache.get("t9") == 9 and cache.get("t0") is None
+
+
+INEXACT_TOML = """
+[apis.orders]
+audience = "https://api.example.com/orders"
+[apis.orders.scopes]
+"entries:read" = "Read entries"
+[[apis.orders.routes]]
+method = "GET"
+path = "/entries/{id}"
+scopes = ["entries:read"]
+[[apis.orders.routes]]
+method = "GET"
+path = "/entries/{id}/lines"
+scopes = ["entries:read"]
+"""
+
+
+def test_inexact_grant_is_logged_once_per_scope_set(make_harness, events):
+    # IAM cannot allow /entries/* and /entries/*/lines yet refuse /entries/1/other: the
+    # operator must be told once, not on every request.
+    from shared.policy import parse_policy
+
+    h = make_harness(policy=parse_policy(INEXACT_TOML, "inexact.toml"))
+    for path in ("/entries/1", "/entries/2/lines"):
+        h.handler(request_event(events, h.token("entries:read"), "GET", path))
+    warnings = [line for line in h.lines() if line.get("event") == "iam_inexact"]
+    assert len(warnings) == 1
+    assert warnings[0]["scopes"] == "entries:read"
+    assert "GET/entries/*" in warnings[0]["detail"]
+
+
+def test_exact_grant_logs_no_inexact_warning(harness, events):
+    harness.handler(request_event(events, harness.token("entries:read"), "GET", "/entries/42"))
+    assert not [line for line in harness.lines() if line.get("event") == "iam_inexact"]
