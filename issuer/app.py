@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .errors import install_error_handlers
 from .keys import ensure_active_key
+from .limits import BodyLimitMiddleware
 from .logs import log_event
 from .routes import (
     admin_audit,
@@ -57,6 +58,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # outermost: before anything reads a body
     app.include_router(token.router)
     app.include_router(introspect.router)
     app.include_router(revoke.router)
