@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-serverless lint bench lock clean
+.PHONY: install run test test-postgres test-serverless test-load lint bench lock clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: install
 test-postgres: install
 	TOLLGATE_TEST_POSTGRES_URL=$${TOLLGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 		$(BIN)/python -m pytest -q -m postgres
+
+# Load and fault tests: real processes over a PostgreSQL cluster of their own (needs the
+# server binaries, initdb/pg_ctl); LOAD_SECONDS sets the load phase (default 10).
+test-load: install
+	TOLLGATE_LOAD=1 $(BIN)/python -m pytest -q -s -m load tests/load
 
 lint: install
 	$(BIN)/ruff check .

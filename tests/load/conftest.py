@@ -34,3 +34,14 @@ def database(pg) -> str:
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return pg.url.rsplit("/", 1)[0] + "/" + name
+
+
+def pytest_collection_modifyitems(config, items):
+    """Load tests run in their own leg (`make test-load`, about a minute and a half of
+    real processes); `make test` skips them unless TOLLGATE_LOAD=1."""
+    if os.environ.get("TOLLGATE_LOAD") == "1":
+        return
+    skip = pytest.mark.skip(reason="load leg: TOLLGATE_LOAD=1 (make test-load does)")
+    for item in items:
+        if "load" in item.keywords:
+            item.add_marker(skip)
