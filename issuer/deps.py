@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from .services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: no I/O here, and a plain def would cost a thread-pool hop per request.
     return request.app.state.services
 
 

@@ -2,8 +2,13 @@
 
 The private half is AES-GCM encrypted under the KEK with the kid as associated data
 (`kek.py`). `KeyStore` keeps the decrypted active key in memory and reloads it only when
-the database names a different active kid (a rotation by another process), so a token
-request costs one indexed lookup, never a decrypt or key parse. It also holds the
+the database names a different active kid (a rotation by another process). It reads the
+active kid again at most every `SIGNER_RECHECK` (5 s; never longer than the verifiers'
+JWKS cache TTL), at once after `invalidate()` (a rotation through this process), and
+whenever a lifecycle check falls due, so a token request normally touches no database
+at all and a promotion made by another process is followed within seconds. Signing a
+few seconds more with a key another process has just demoted is safe: a retiring key
+stays published for the longest token lifetime plus that TTL. It also holds the
 published keys as a `shared.jwk.KeySet` for verifying this issuer's own tokens (the admin
 guard), and makes due lifecycle transitions (`key_lifecycle.py`) lazily, at most once
 per `RECHECK` unless one is foreseeably due sooner.
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -30,6 +35,9 @@ from .logs import log_event
 from .models import PUBLISHED_STATUSES, SigningKey, utcnow
 
 log = logging.getLogger("issuer.keys")
+
+# How long the active signer is used without reading the active kid again.
+SIGNER_RECHECK = timedelta(seconds=5)
 
 
 class NoSigningKey(RuntimeError):
@@ -106,10 +114,18 @@ class KeyStore:
     """This process's view of the keys: the decrypted active key, the published key set,
     and (with a `schedule`) the lazy lifecycle transitions."""
 
-    def __init__(self, kek: Kek, schedule: KeySchedule | None = None) -> None:
+    def __init__(
+        self, kek: Kek, schedule: KeySchedule | None = None, recheck: timedelta = SIGNER_RECHECK
+    ) -> None:
         self._kek = kek
         self._schedule = schedule
         self._signer: Signer | None = None
+        # The active kid as last read, and when: the signer is reused without a query
+        # until then + recheck (capped by the publication lead: with verifiers that cache
+        # nothing, read it every time).
+        self._recheck = min(recheck, schedule.publish_lead) if schedule is not None else recheck
+        self._confirmed: tuple[datetime, Signer] | None = None
+        self._version = 0  # bumped by invalidate(): a read begun before it is not kept
         self._lock = threading.Lock()
         self._check_after: datetime | None = None  # None: look at the next opportunity
         # One maintainer at a time: each opens a second connection while its request holds
@@ -118,19 +134,39 @@ class KeyStore:
         self._maintaining = threading.Lock()
         self._public: tuple[datetime, KeySet] | None = None
 
-    def signer(self, session: Session, now: datetime | None = None) -> Signer:
+    def cached_signer(self, now: datetime) -> Signer | None:
+        """The active signer without any database work, if the active kid was read less
+        than `recheck` ago and no lifecycle check is due; else None (call `signer`)."""
+        confirmed = self._confirmed
+        if confirmed is None or not confirmed[0] <= now < confirmed[0] + self._recheck:
+            return None
         if self._schedule is not None:
-            self.maintain(session, now or utcnow())
+            check_after = self._check_after
+            if check_after is None or now >= check_after:
+                return None
+        return confirmed[1]
+
+    def signer(self, session: Session, now: datetime | None = None) -> Signer:
+        now = now or utcnow()
+        cached = self.cached_signer(now)
+        if cached is not None:
+            return cached
+        version = self._version
+        if self._schedule is not None:
+            self.maintain(session, now)
         kid = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
         if kid is None:
             raise NoSigningKey("no active signing key")
         current = self._signer
-        if current is not None and current.kid == kid:
-            return current
+        if current is None or current.kid != kid:
+            with self._lock:
+                if self._signer is None or self._signer.kid != kid:
+                    self._signer = self._load(session, kid)
+                current = self._signer
         with self._lock:
-            if self._signer is None or self._signer.kid != kid:
-                self._signer = self._load(session, kid)
-            return self._signer
+            if version == self._version:
+                self._confirmed = (now, current)
+        return current
 
     def maintain(self, session: Session, now: datetime) -> list[Transition]:
         """Make the transitions due at `now` (cheap when none can be: no query at all)."""
@@ -151,10 +187,16 @@ class KeyStore:
             self._maintaining.release()
         if done:
             self._public = None
+            with self._lock:  # a promotion here: no thread keeps the old signer
+                self._version += 1
+                self._confirmed = None
         return done
 
     def invalidate(self) -> None:
         """A key changed elsewhere in this process (a rotation): look again next time."""
+        with self._lock:
+            self._version += 1
+            self._confirmed = None
         self._check_after = None
         self._public = None
 

@@ -93,8 +93,13 @@ def client_cutoff(session: Session, client_id: str, now: datetime) -> int | None
 def earliest_iat(session: Session, client_id: str, now: datetime) -> int:
     """The `iat` for a token minted now: after the client's revocation moment (see the
     module docstring), else now."""
+    return iat_after(client_cutoff(session, client_id, now), now)
+
+
+def iat_after(cutoff: int | None, now: datetime) -> int:
+    """`earliest_iat` for a revocation moment already known (the token endpoint has it
+    from the cached client record, `client_cache.ClientRecord.revocation_cutoff`)."""
     iat = _ts(now)
-    cutoff = client_cutoff(session, client_id, now)
     return cutoff + 1 if cutoff is not None and cutoff >= iat else iat
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.policy import Policy, load_policy
 
+from .client_cache import ClientCache, watch_client_changes
 from .clients import SecretHasher
 from .db import make_engine, make_session_factory
 from .kek import Kek, kek_from_settings
@@ -36,6 +37,9 @@ class Services:
     policy: Policy
     authenticator: ClientAuthenticator
     throttle: FailureThrottle
+    # Clients as the token endpoint sees them: cached for ISSUER_CLIENT_CACHE_TTL, dropped
+    # at once when this process's sessions commit a change to them (client_cache.py).
+    clients: ClientCache
     # The one clock for lifecycle decisions (key promotion, secret grace, token times), so
     # tests move time instead of sleeping.
     clock: Callable[[], datetime]
@@ -59,6 +63,8 @@ def build_services(
     hasher = SecretHasher(kek.secret_hmac_key())
     sessions = make_session_factory(engine)
     clock = clock or utcnow
+    clients = ClientCache(settings.client_cache_ttl, clock)
+    watch_client_changes(sessions, clients)
     return Services(
         settings=settings,
         engine=engine,
@@ -67,7 +73,10 @@ def build_services(
         hasher=hasher,
         key_store=KeyStore(kek, KeySchedule.from_settings(settings)),
         policy=load_policy(settings.policy_file),
-        authenticator=client_authenticator(hasher, settings.url, settings.token_endpoint, clock),
+        authenticator=client_authenticator(
+            hasher, settings.url, settings.token_endpoint, clock, lookup=clients.get
+        ),
         throttle=throttle or database_throttle(settings, sessions),
+        clients=clients,
         clock=clock,
     )

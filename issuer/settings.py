@@ -54,6 +54,9 @@ class Settings:
     key_rotation_days: int = 30
     # How long a client's previous secret keeps working after a rotation.
     secret_rotation_grace: int = DAY
+    # How long a process may answer from its cached copy of a client (client_cache.py):
+    # the bound on how late another process sees an admin change; 0 turns the cache off.
+    client_cache_ttl: int = 5
     policy_file: str = DEFAULT_POLICY_FILE
 
     @property
@@ -160,6 +163,7 @@ def load_settings(
         verifier_cache_ttl=_verifier_cache_ttl(env, max_age),
         key_rotation_days=_int(env, "ISSUER_KEY_ROTATION_DAYS", 30, 1, 365, "days"),
         secret_rotation_grace=_int(env, "ISSUER_SECRET_ROTATION_GRACE", DAY, 0, 30 * DAY),
+        client_cache_ttl=_int(env, "ISSUER_CLIENT_CACHE_TTL", 5, 0, 300),
         throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", 10, 1, 100_000),
         throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", 60, 1, 86400),
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from shared.errors import TokenError
 from shared.jws import parse_compact
 
+from ..client_cache import ClientRecord
 from ..clients import SecretHasher, get_client
 from ..logs import log_event
 from ..models import Client, utcnow
@@ -41,9 +42,15 @@ class TokenRequest:
     authorization: str | None
 
 
+# What authenticates a client: its row, or the cached snapshot of it (`client_cache`).
+AnyClient = Client | ClientRecord
+# How a method finds a client by id: `clients.get_client` or `ClientCache.get`.
+ClientLookup = Callable[[Session, str], AnyClient | None]
+
+
 @dataclass(frozen=True)
 class Authenticated:
-    client: Client
+    client: AnyClient
     method: str  # e.g. client_secret_basic: logged with the issued token
 
 
@@ -52,18 +59,24 @@ class ClientAuthMethod(Protocol):
 
     def present(self, request: TokenRequest) -> bool: ...
 
-    def authenticate(self, request: TokenRequest, session: Session) -> Client: ...
+    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient: ...
 
 
 class SecretVerifier:
     """Shared by the two secret methods: look up, compare in constant time, refuse alike."""
 
-    def __init__(self, hasher: SecretHasher, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        hasher: SecretHasher,
+        clock: Callable[[], datetime] = utcnow,
+        lookup: ClientLookup = get_client,
+    ) -> None:
         self._hasher = hasher
         self._clock = clock  # decides whether a rotated-out secret is still in its grace
+        self._lookup = lookup
 
-    def verify(self, session: Session, client_id: str, secret: str, method: str) -> Client:
-        client = get_client(session, client_id) if _CLIENT_ID.match(client_id) else None
+    def verify(self, session: Session, client_id: str, secret: str, method: str) -> AnyClient:
+        client = self._lookup(session, client_id) if _CLIENT_ID.match(client_id) else None
         if client is not None and client.auth_method != "client_secret":
             client = None  # e.g. a private_key_jwt client: a secret never authenticates it
         ok = self._hasher.verify(client, secret, self._clock())
@@ -128,7 +141,7 @@ class ClientSecretBasic:
     def present(self, request: TokenRequest) -> bool:
         return request.authorization is not None
 
-    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
         client_id, secret = _split_basic(request.authorization or "")
         body_id = request.form.get("client_id")
         if body_id is not None and body_id != client_id:
@@ -145,7 +158,7 @@ class ClientSecretPost:
     def present(self, request: TokenRequest) -> bool:
         return "client_secret" in request.form
 
-    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
         client_id = request.form.get("client_id")
         if client_id is None:
             raise InvalidClient(debug="client_secret_without_client_id")
@@ -171,7 +184,9 @@ class ClientAuthenticator:
 
 
 def secret_authenticator(
-    hasher: SecretHasher, clock: Callable[[], datetime] = utcnow
+    hasher: SecretHasher,
+    clock: Callable[[], datetime] = utcnow,
+    lookup: ClientLookup = get_client,
 ) -> ClientAuthenticator:
-    verifier = SecretVerifier(hasher, clock)
+    verifier = SecretVerifier(hasher, clock, lookup)
     return ClientAuthenticator([ClientSecretBasic(verifier), ClientSecretPost(verifier)])

@@ -36,9 +36,15 @@ from shared.verify import verify_signature
 
 from ..clients import PRIVATE_KEY_JWT, SecretHasher, get_client
 from ..logs import log_event
-from ..models import Client, utcnow
+from ..models import utcnow
 from ..models_revocation import ClientAssertionJti
-from .client_auth import ClientAuthenticator, TokenRequest, secret_authenticator
+from .client_auth import (
+    AnyClient,
+    ClientAuthenticator,
+    ClientLookup,
+    TokenRequest,
+    secret_authenticator,
+)
 from .errors import InvalidClient
 
 log = logging.getLogger("issuer.oauth")
@@ -80,8 +86,10 @@ class PrivateKeyJwt:
         clock: Callable[[], datetime] = utcnow,
         max_lifetime: int = MAX_ASSERTION_LIFETIME,
         leeway: int = LEEWAY,
+        lookup: ClientLookup = get_client,
     ) -> None:
         self._audiences = frozenset({issuer_url, token_endpoint})
+        self._lookup = lookup
         self._clock = clock
         self._max_lifetime = max_lifetime
         self._leeway = leeway
@@ -89,7 +97,7 @@ class PrivateKeyJwt:
     def present(self, request: TokenRequest) -> bool:
         return "client_assertion" in request.form or "client_assertion_type" in request.form
 
-    def authenticate(self, request: TokenRequest, session: Session) -> Client:
+    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
         claimed = request.form.get("client_id")
         try:
             return self._authenticate(request, session)
@@ -104,7 +112,7 @@ class PrivateKeyJwt:
             )
             raise InvalidClient(debug=refused.reason) from None
 
-    def _authenticate(self, request: TokenRequest, session: Session) -> Client:
+    def _authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
         form = request.form
         if form.get("client_assertion_type") != JWT_BEARER:
             raise _Refused("unsupported_assertion_type")
@@ -125,7 +133,7 @@ class PrivateKeyJwt:
         if "client_id" in form and form["client_id"] != iss:
             raise _Refused("client_id_mismatch")
 
-        client = get_client(session, iss)
+        client = self._lookup(session, iss)
         if client is None or client.auth_method != PRIVATE_KEY_JWT or not client.jwks:
             raise _Refused("unknown_client")
         try:
@@ -190,7 +198,10 @@ def client_authenticator(
     issuer_url: str,
     token_endpoint: str,
     clock: Callable[[], datetime] = utcnow,
+    lookup: ClientLookup = get_client,
 ) -> ClientAuthenticator:
-    """All three methods of RFC 8414's `token_endpoint_auth_methods_supported`."""
-    secrets = secret_authenticator(hasher, clock)
-    return ClientAuthenticator([*secrets.methods, PrivateKeyJwt(issuer_url, token_endpoint, clock)])
+    """All three methods of RFC 8414's `token_endpoint_auth_methods_supported`; clients
+    found with `lookup` (the services pass their `ClientCache.get`)."""
+    secrets = secret_authenticator(hasher, clock, lookup)
+    jwt = PrivateKeyJwt(issuer_url, token_endpoint, clock, lookup=lookup)
+    return ClientAuthenticator([*secrets.methods, jwt])

@@ -6,8 +6,9 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from ..client_cache import ClientRecord
+from ..concurrency import run_blocking
 from ..deps import ServicesDep
 from ..keys import NoSigningKey, ensure_active_key
 from ..logs import log_event
@@ -50,6 +51,9 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     settings = services.settings
     check_grant_type(request.form)
     now = services.clock()
+    # The session connects only if a cache misses: with the client record
+    # (services.clients) and the active signer (KeyStore.cached_signer) in memory, a token
+    # costs no database round trip.
     with services.sessions() as session:
         authenticated = services.authenticator.authenticate(request, session)
         client = authenticated.client
@@ -64,7 +68,10 @@ def _issue(services: Services, request: TokenRequest) -> dict:
             ensure_active_key(services.sessions, services.kek, settings.signing_alg)
             signer = services.key_store.signer(session, now)
         # Never inside a client revocation's second (issuer/revocation.py).
-        iat = earliest_iat(session, client.client_id, now)
+        if isinstance(client, ClientRecord):
+            iat = client.earliest_iat(now)  # the revocation record came with the client
+        else:
+            iat = earliest_iat(session, client.client_id, now)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
@@ -114,9 +121,10 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     keys = _throttle_keys(request, token_request)
     try:
         # Database and signing work is blocking: keep it off the event loop (the throttle
-        # reads and writes the database too, on its failure path).
-        body = await run_in_threadpool(_throttled_issue, services, token_request, keys)
+        # reads and writes the database too, on its failure path). One hop for all of it.
+        scope = request.scope
+        body = await run_blocking(scope, _throttled_issue, services, token_request, keys)
     except InvalidClient:
-        await run_in_threadpool(services.throttle.record_failure, keys)
+        await run_blocking(request.scope, services.throttle.record_failure, keys)
         raise
     return JSONResponse(body, headers=NO_STORE)

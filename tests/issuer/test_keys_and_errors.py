@@ -1,14 +1,23 @@
 """Signing keys are decrypted once per process and reloaded only when the active kid
-changes; every RFC 6749 §5.2 error renders as the RFC says."""
+changes (read again at most every SIGNER_RECHECK); every RFC 6749 §5.2 error renders as
+the RFC says."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from issuer.errors import oauth_error_response
-from issuer.keys import KeyStore, ensure_active_key, new_signing_key, published_jwks
-from issuer.models import SigningKey
+from issuer.keys import (
+    SIGNER_RECHECK,
+    KeyStore,
+    ensure_active_key,
+    new_signing_key,
+    published_jwks,
+)
+from issuer.models import SigningKey, utcnow
 from issuer.oauth import errors as oauth_errors
 
 
@@ -28,10 +37,22 @@ def test_key_store_loads_once_and_follows_rotation(issuer):
     store = KeyStore(kek)
     first_kid = ensure_active_key(services.sessions, services.kek, "RS256")
     assert ensure_active_key(services.sessions, services.kek, "RS256") == first_kid
-    with services.sessions() as session:
-        for _ in range(5):
-            assert store.signer(session).kid == first_kid
+    t0 = utcnow()
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", count)
+    try:
+        with services.sessions() as session:
+            for i in range(5):
+                assert store.signer(session, t0 + timedelta(seconds=i)).kid == first_kid
+    finally:
+        event.remove(services.engine, "before_cursor_execute", count)
     assert kek.decrypts == 1
+    # The active kid is read once (then the key row), not on every signature.
+    assert len(statements) == 2, statements
 
     # Another process rotates: a new key becomes active, the old one retires.
     with services.sessions() as session:
@@ -43,9 +64,14 @@ def test_key_store_loads_once_and_follows_rotation(issuer):
         )
         session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
         session.commit()
-        signer = store.signer(session)
+        # Until SIGNER_RECHECK has passed since the last read, the key read last signs
+        # (still published: a retiring key stays in the JWKS for a token lifetime + TTL).
+        almost = t0 + SIGNER_RECHECK - timedelta(seconds=1)
+        assert store.signer(session, almost).kid == first_kid
+        later = t0 + SIGNER_RECHECK
+        signer = store.signer(session, later)
         assert (signer.kid, signer.alg) == (new.kid, "ES256")
-        assert store.signer(session).kid == new.kid
+        assert store.signer(session, later).kid == new.kid
         assert {k["kid"] for k in published_jwks(session)["keys"]} == {first_kid, new.kid}
         session.execute(
             update(SigningKey).where(SigningKey.kid == first_kid).values(status="retired")
@@ -53,6 +79,26 @@ def test_key_store_loads_once_and_follows_rotation(issuer):
         session.commit()
         assert [k["kid"] for k in published_jwks(session)["keys"]] == [new.kid]
     assert kek.decrypts == 2
+
+
+def test_key_store_rereads_at_once_after_invalidate(issuer):
+    """A rotation through this process (admin API) calls invalidate(): no waiting."""
+    services = issuer.services
+    store = KeyStore(services.kek)
+    t0 = utcnow()
+    with services.sessions() as session:
+        first = store.signer(session, t0).kid
+        new = new_signing_key(services.kek, "ES256", "next")
+        session.add(new)
+        session.commit()
+        session.execute(
+            update(SigningKey).where(SigningKey.kid == first).values(status="retiring")
+        )
+        session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
+        session.commit()
+        assert store.signer(session, t0).kid == first
+        store.invalidate()
+        assert store.signer(session, t0).kid == new.kid
 
 
 def test_private_key_is_encrypted_at_rest(issuer):
