@@ -68,7 +68,8 @@ def _tokens(n: int, alg: str = "RS256"):
     import json
 
     from shared.b64 import b64url_encode
-    from shared.jwk import generate_private_key, public_jwk, sign
+    from shared.jwa import generate_private_key, sign
+    from shared.jwk import public_jwk
 
     private = generate_private_key(alg)
     jwk = public_jwk(private.public_key(), alg)
@@ -156,7 +157,8 @@ def import_figures(runs: int) -> dict:
     import json
     import tempfile
 
-    from shared.jwk import generate_private_key, public_jwk
+    from shared.jwa import generate_private_key
+    from shared.jwk import public_jwk
 
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as tmp:
         jwks = {"keys": [public_jwk(generate_private_key(alg).public_key(), alg)

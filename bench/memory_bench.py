@@ -49,7 +49,7 @@ def peak_rss_kib() -> int:
 def _child(workdir: str, checkpoints: list[int]) -> None:
     import authorizer.handler as lambda_module  # the cold start, as Lambda runs it
     from shared.b64 import b64url_encode
-    from shared.jwk import load_private_key_pem, sign
+    from shared.jwa import load_private_key_pem, sign
 
     key = load_private_key_pem(Path(workdir, "key.pem").read_bytes())
     kid = json.loads(Path(workdir, "jwks.json").read_text())["keys"][0]["kid"]
@@ -81,7 +81,8 @@ def _child(workdir: str, checkpoints: list[int]) -> None:
 
 
 def measure(checkpoints: tuple[int, ...]) -> dict:
-    from shared.jwk import generate_private_key, private_key_pem, public_jwk
+    from shared.jwa import generate_private_key, private_key_pem
+    from shared.jwk import public_jwk
 
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-mem-") as tmp:
         key = generate_private_key("ES256")

@@ -77,7 +77,7 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     from issuer.routes.token import log as token_log
     from issuer.settings import load_settings
     from issuer.tokens import mint_access_token
-    from shared.jwk import sign
+    from shared.jwa import sign
 
     settings = load_settings(issuer.env, env_file=None)
     app = create_app(settings)

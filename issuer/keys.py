@@ -27,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.jwk import KeySet, generate_private_key, public_jwk
+from shared.jwa import generate_private_key
+from shared.jwk import KeySet, public_jwk
 
 from .kek import Kek
 from .key_lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys

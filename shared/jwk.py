@@ -1,4 +1,5 @@
-"""JSON Web Keys (RFC 7517) for signature verification, and the issuer's key helpers.
+"""JSON Web Keys (RFC 7517): published keys loaded for verification, RFC 7638
+thumbprints, and the JWK the issuer publishes. Algorithms live in `shared.jwa`.
 
 The algorithm comes from the key, never from the token (RFC 8725 §3.1, ATTACKS.md 3-4):
 a JWK's `alg` if published, else the single algorithm its type implies.
@@ -14,108 +15,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from shared.b64 import b64url_decode, b64url_encode
 from shared.errors import KeyRejected, KeySetError
+from shared.jwa import (
+    ALG_FOR_CURVE,
+    ALLOWED_ALGS,
+    COORD_BYTES,
+    CURVES,
+    EC_CURVE_FOR_ALG,
+    RSA_ALGS,
+    verifier,
+)
+from shared.weak_keys import has_roca_fingerprint
 
-RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-EC_CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
-ALLOWED_ALGS = RSA_ALGS | frozenset(EC_CURVE_FOR_ALG) | {"EdDSA"}
-
-# Built once: hash and padding objects are immutable and reused on every verify.
-_HASH = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
-_PKCS1 = padding.PKCS1v15()
-# RFC 7518 §3.5: PSS salt length equals the hash output length, MGF1 with the same hash.
-_PSS = {
-    bits: padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size) for bits, h in _HASH.items()
-}
-_ECDSA = {bits: ec.ECDSA(h) for bits, h in _HASH.items()}
-_CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
-_ALG_FOR_CURVE = {crv: alg for alg, crv in EC_CURVE_FOR_ALG.items()}
-# Group orders: r and s must lie in [1, n-1] (CVE-2022-21449, "psychic signatures").
-_ORDER = {
-    "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "P-384": int(
-        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
-        "581A0DB248B0A77AECEC196ACCC52973",
-        16,
-    ),
-    "P-521": int(
-        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-        "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
-        16,
-    ),
-}
-_COORD_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 # A published key set never carries these (RFC 7517 §9.1); their presence means a leak.
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 16384  # bounds the verify cost an attacker-published key could impose
 _MIN_RSA_E = 65537  # FIPS 186-4 §B.3.1: 2^16 < e < 2^256, odd
-# ROCA (CVE-2017-15361): Infineon moduli satisfy n mod p in <65537> mod p for every small
-# prime p (Nemec et al., CCS 2017); a random modulus passes all of these with negligible
-# probability. The first 38 odd primes divide M for every ROCA key size.
-_ROCA_PRIMES = (
-    3,
-    5,
-    7,
-    11,
-    13,
-    17,
-    19,
-    23,
-    29,
-    31,
-    37,
-    41,
-    43,
-    47,
-    53,
-    59,
-    61,
-    67,
-    71,
-    73,
-    79,
-    83,
-    89,
-    97,
-    101,
-    103,
-    107,
-    109,
-    113,
-    127,
-    131,
-    137,
-    139,
-    149,
-    151,
-    157,
-    163,
-    167,
-)
-
-
-def _subgroup(generator: int, p: int) -> frozenset[int]:
-    members, x = {1}, generator % p
-    while x not in members:
-        members.add(x)
-        x = x * generator % p
-    return frozenset(members)
-
-
-_ROCA_SUBGROUPS = tuple((p, _subgroup(65537, p)) for p in _ROCA_PRIMES)
-
-
-def _has_roca_fingerprint(n: int) -> bool:
-    return all(n % p in group for p, group in _ROCA_SUBGROUPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +55,7 @@ class PublicKey:
             key = key.public_key()
         kty = _public_members(key, alg)["kty"]
         crv = EC_CURVE_FOR_ALG.get(alg)
-        return cls(kid=kid, alg=alg, kty=kty, key=key, _check=_checker(key, alg, crv))
+        return cls(kid=kid, alg=alg, kty=kty, key=key, _check=verifier(key, alg, crv))
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         try:
@@ -144,32 +63,6 @@ class PublicKey:
         except (InvalidSignature, ValueError, TypeError, OverflowError):
             return False
         return True
-
-
-def _checker(key: Any, alg: str, crv: str | None) -> Callable[[bytes, bytes], None]:
-    """One closure per key so the hot path is a single call, no dispatch per token."""
-    if alg == "EdDSA":
-        return lambda data, sig: key.verify(sig, data)
-    bits = alg[2:]
-    if alg[0] == "R":
-        pad, h = _PKCS1, _HASH[bits]
-        return lambda data, sig: key.verify(sig, data, pad, h)
-    if alg[0] == "P":
-        pad, h = _PSS[bits], _HASH[bits]
-        return lambda data, sig: key.verify(sig, data, pad, h)
-    size, order, algo = _COORD_BYTES[crv], _ORDER[crv], _ECDSA[bits]
-
-    def check_ecdsa(data: bytes, sig: bytes) -> None:
-        # RFC 7518 §3.4: JWS carries raw R||S, each exactly the coordinate size.
-        if len(sig) != 2 * size:
-            raise InvalidSignature
-        r = int.from_bytes(sig[:size], "big")
-        s = int.from_bytes(sig[size:], "big")
-        if not (0 < r < order and 0 < s < order):
-            raise InvalidSignature
-        key.verify(encode_dss_signature(r, s), data, algo)
-
-    return check_ecdsa
 
 
 def _member(jwk: dict, name: str, required: bool = True) -> str | None:
@@ -195,7 +88,7 @@ def _load_rsa(jwk: dict) -> Any:
         raise KeyRejected(f"RSA modulus of {n.bit_length()} bits")
     if e < _MIN_RSA_E or e % 2 == 0 or e.bit_length() > 256:
         raise KeyRejected("RSA public exponent unsafe")
-    if _has_roca_fingerprint(n):
+    if has_roca_fingerprint(n):
         raise KeyRejected("RSA modulus has the ROCA fingerprint (CVE-2017-15361)")
     try:
         return rsa.RSAPublicNumbers(e, n).public_key()
@@ -204,13 +97,13 @@ def _load_rsa(jwk: dict) -> Any:
 
 
 def _load_ec(jwk: dict, crv: str) -> Any:
-    size = _COORD_BYTES[crv]
+    size = COORD_BYTES[crv]
     x, y = _b64_member(jwk, "x"), _b64_member(jwk, "y")
     # RFC 7518 §6.2.1.2-3: coordinates are full-length octet strings.
     if len(x) != size or len(y) != size:
         raise KeyRejected("EC coordinate of wrong length")
     numbers = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(x, "big"), int.from_bytes(y, "big"), _CURVES[crv]
+        int.from_bytes(x, "big"), int.from_bytes(y, "big"), CURVES[crv]
     )
     try:
         # Refuses points off the curve (invalid-curve attacks).
@@ -263,11 +156,11 @@ def load_public_jwk(jwk: Any) -> PublicKey:
         key = _load_rsa(jwk)
     elif kty == "EC":
         crv = _member(jwk, "crv")
-        if crv not in _CURVES:
+        if crv not in CURVES:
             raise KeyRejected(f"unknown curve {crv!r}")
-        if (alg or _ALG_FOR_CURVE[crv]) != _ALG_FOR_CURVE[crv]:
+        if (alg or ALG_FOR_CURVE[crv]) != ALG_FOR_CURVE[crv]:
             raise KeyRejected(f"alg {alg!r} does not fit curve {crv}")
-        alg = _ALG_FOR_CURVE[crv]
+        alg = ALG_FOR_CURVE[crv]
         key = _load_ec(jwk, crv)
     elif kty == "OKP":
         if _member(jwk, "crv") != "Ed25519":
@@ -278,7 +171,7 @@ def load_public_jwk(jwk: Any) -> PublicKey:
         key = _load_okp(jwk)
     else:
         raise KeyRejected(f"unsupported kty {kty!r}")
-    return PublicKey(kid=kid, alg=alg, kty=kty, key=key, _check=_checker(key, alg, crv))
+    return PublicKey(kid=kid, alg=alg, kty=kty, key=key, _check=verifier(key, alg, crv))
 
 
 # RFC 7638 §3.2: the required members only, per key type.
@@ -314,9 +207,9 @@ def _public_members(public_key: Any, alg: str) -> dict:
         return {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
     if isinstance(public_key, ec.EllipticCurvePublicKey) and alg in EC_CURVE_FOR_ALG:
         crv = EC_CURVE_FOR_ALG[alg]
-        if public_key.curve.name != _CURVES[crv].name:
+        if public_key.curve.name != CURVES[crv].name:
             raise KeyRejected(f"{alg} needs curve {crv}")
-        numbers, size = public_key.public_numbers(), _COORD_BYTES[crv]
+        numbers, size = public_key.public_numbers(), COORD_BYTES[crv]
         return {
             "kty": "EC",
             "crv": crv,
@@ -340,53 +233,6 @@ def public_jwk(public_key: Any, alg: str) -> dict:
     jwk["use"] = "sig"
     jwk["alg"] = alg
     return jwk
-
-
-def generate_private_key(alg: str, rsa_bits: int = 2048) -> Any:
-    """A fresh signing key for `alg` (RSA 2048/3072 for RS*/PS*, the alg's curve for ES*)."""
-    if alg in RSA_ALGS:
-        if rsa_bits not in (2048, 3072, 4096):
-            raise ValueError("RSA key size must be 2048, 3072 or 4096")
-        return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
-    if alg in EC_CURVE_FOR_ALG:
-        return ec.generate_private_key(_CURVES[EC_CURVE_FOR_ALG[alg]])
-    if alg == "EdDSA":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ValueError(f"alg {alg!r} not allowed")
-
-
-def sign(private_key: Any, alg: str, signing_input: bytes) -> bytes:
-    """JWS signature bytes (RFC 7518 §3): ES* as raw R||S of the coordinate size."""
-    if alg in RSA_ALGS and isinstance(private_key, rsa.RSAPrivateKey):
-        bits = alg[2:]
-        pad = _PKCS1 if alg[0] == "R" else _PSS[bits]
-        return private_key.sign(signing_input, pad, _HASH[bits])
-    if alg in EC_CURVE_FOR_ALG and isinstance(private_key, ec.EllipticCurvePrivateKey):
-        crv = EC_CURVE_FOR_ALG[alg]
-        if private_key.curve.name != _CURVES[crv].name:
-            raise ValueError(f"{alg} needs curve {crv}")
-        r, s = decode_dss_signature(private_key.sign(signing_input, _ECDSA[alg[2:]]))
-        size = _COORD_BYTES[crv]
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    if alg == "EdDSA" and isinstance(private_key, ed25519.Ed25519PrivateKey):
-        return private_key.sign(signing_input)
-    raise ValueError(f"alg {alg!r} does not fit this private key")
-
-
-def private_key_pem(private_key: Any, password: bytes | None = None) -> bytes:
-    """PKCS#8 PEM for storage; the issuer encrypts it further under its KEK."""
-    algo = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
-    )
-    return private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algo
-    )
-
-
-def load_private_key_pem(pem: bytes, password: bytes | None = None) -> Any:
-    return serialization.load_pem_private_key(pem, password=password)
 
 
 class KeySet:

@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 
 from shared.b64 import b64url_decode, b64url_encode
 from shared.errors import TokenError
-from shared.jwk import PublicKey, sign
+from shared.jwa import sign
+from shared.jwk import PublicKey
 
 MAX_TOKEN_BYTES = 8192
 

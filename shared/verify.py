@@ -14,7 +14,8 @@ from typing import Any
 
 from shared.claims import AccessToken, AccessTokenRules, check_claims, check_header
 from shared.errors import TokenError
-from shared.jwk import ALLOWED_ALGS, PublicKey
+from shared.jwa import ALLOWED_ALGS
+from shared.jwk import PublicKey
 from shared.jws import Compact, Jws, parse_compact
 
 KeyLookup = Callable[[str | None], PublicKey | None]

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from authorizer.events import Refused, bearer_token
 from shared.errors import KeySetError
-from shared.jwk import KeySet, generate_private_key, public_jwk
+from shared.jwa import generate_private_key
+from shared.jwk import KeySet, public_jwk
 
 from .conftest import FUZZ
 

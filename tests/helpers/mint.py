@@ -16,7 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from shared.b64 import b64url_encode
-from shared.jwk import generate_private_key, public_jwk, sign
+from shared.jwa import generate_private_key, sign
+from shared.jwk import public_jwk
 
 DROP = object()  # header_overrides value that removes a member (e.g. {"kid": DROP})
 

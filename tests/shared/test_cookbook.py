@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from shared.b64 import b64url_decode
 from shared.errors import KeyRejected, TokenError
-from shared.jwk import KeySet, load_public_jwk, sign, thumbprint
+from shared.jwa import sign
+from shared.jwk import KeySet, load_public_jwk, thumbprint
 from shared.jws import parse_jws
 from shared.verify import verify_signature
 
