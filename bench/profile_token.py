@@ -126,8 +126,17 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
             return services.key_store.signer(session)
 
     add("DB: session + active-kid query (key_store.signer)", active_key)
+
+    def cached_lookup():
+        with services.sessions() as session:
+            return services.clients.get(session, client_id)
+
+    add("client record from the cache (services.clients.get, session unused)",
+        cached_lookup)
+    add("active signer from memory (key_store.cached_signer)",
+        lambda: services.key_store.cached_signer(services.clock()))
     signer = active_key()
-    add(f"sign only ({signer.alg}, shared.jwk.sign)",
+    add(f"sign only ({signer.alg}, shared.jwa.sign)",
         lambda: sign(signer.private_key, signer.alg, b"x" * 400))
     add("mint_access_token (claims, JSON, base64url, sign)", lambda: mint_access_token(
         signer, issuer=settings.url, client_id=client_id, audience="a", scope="s",
@@ -165,14 +174,14 @@ def _auth(services, request):
 def profile(issuer, n: int) -> None:
     import pyinstrument
 
-    import issuer.routes.token as token_route
+    import issuer.concurrency as concurrency
     from issuer.app import create_app
     from issuer.settings import load_settings
 
     async def inline(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
-    token_route.run_in_threadpool = inline  # this process only: lets the sampler see it
+    concurrency.run_in_threadpool = inline  # this process only: lets the sampler see it
     app = create_app(load_settings(issuer.env, env_file=None))
 
     async def many():

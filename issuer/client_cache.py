@@ -180,6 +180,17 @@ class ClientCache:
                     self._absent.pop(client_id, None)
         return record
 
+    def cached(self, client_id: str) -> bool:
+        """True if `get(session, client_id)` would answer without the database now."""
+        if not self.enabled:
+            return False
+        now = self._clock()
+        entry = self._entries.get(client_id)
+        if entry is not None and entry[0] <= now < entry[0] + self.ttl:
+            return True
+        absent = self._absent.get(client_id)
+        return absent is not None and absent <= now < absent + self.ttl
+
     def invalidate(self, client_ids: set[str] | None = None) -> None:
         """Forget these clients (None: all of them)."""
         with self._lock:

@@ -151,6 +151,14 @@ class FailureThrottle:
             if until is not None:
                 raise TooManyFailures(self._retry_after(until, now))
 
+    def check_is_local(self, keys: Iterable[str]) -> bool:
+        """True if `check(keys)` would answer from memory alone, without the store (no key
+        failed on this process within the window): the token endpoint then runs it on
+        the event loop."""
+        now = self._clock()
+        with self._lock:
+            return all(self._suspect.get(k, now) is None for k in keys)
+
     def record_failure(self, keys: Iterable[str]) -> None:
         now = self._clock()
         keys = list(keys)

@@ -189,3 +189,34 @@ def test_unknown_ids_are_cached_and_expire(monkeypatch):
     clock["now"] -= timedelta(seconds=60)
     cache.get(None, "c_nobody")
     assert len(loads) == 3
+
+
+def test_what_runs_on_the_event_loop(databases, policy_file):
+    """ES256 with both caches warm: answered on the loop; RSA, private_key_jwt, a cold
+    cache or a throttle key that failed recently here: off the loop (they block)."""
+    from issuer.oauth.client_auth import TokenRequest
+    from issuer.routes.token import _answerable_from_memory
+
+    issuer, clock = clocked_issuer(databases.new_url("sqlite"), policy_file,
+                                   ISSUER_SIGNING_ALG="ES256")
+    services = issuer.services
+    try:
+        with TestClient(issuer.app()) as http:
+            new = issuer.client(["orders:read"], name="svc")
+            cid, secret = new.client.client_id, new.client_secret
+            form = {"grant_type": "client_credentials"}
+            request = TokenRequest(form=form, authorization=None)
+            keys = ["addr:testclient", f"client:{cid}"]
+            assert not _answerable_from_memory(services, request, cid, keys)  # cold
+            assert status(http, cid, secret) == 200
+            assert _answerable_from_memory(services, request, cid, keys)
+            jwt = TokenRequest(form={**form, "client_assertion": "x"}, authorization=None)
+            assert not _answerable_from_memory(services, jwt, cid, keys)
+            assert not _answerable_from_memory(services, request, None, keys)
+            services.throttle.record_failure(["addr:testclient"])
+            assert not services.throttle.check_is_local(keys)
+            assert not _answerable_from_memory(services, request, cid, keys)
+            clock.advance(TTL)  # both caches due for a look at the database
+            assert not _answerable_from_memory(services, request, cid, ["addr:other"])
+    finally:
+        services.engine.dispose()
