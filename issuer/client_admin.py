@@ -68,6 +68,7 @@ def update(
     fields: Mapping[str, Any],
     actor: Actor,
     now: datetime,
+    stale_for: int = 0,
 ) -> Client:
     """Apply the given fields (absent ones keep their value) after checking the result as
     a whole: new scopes must fit the (new or kept) audiences. Absent default scopes keep
@@ -110,7 +111,7 @@ def update(
     record(session, actor, action, client.client_id, diff, now=now)
     if "enabled" in diff and not after["enabled"]:
         # A disabled client's tokens stop working everywhere, not just at the token endpoint.
-        revoke_client(session, client.client_id, "disabled", now)
+        revoke_client(session, client.client_id, "disabled", now, stale_for)
     session.commit()
     return client
 
@@ -128,6 +129,7 @@ def rotate_secret(
     grace_seconds: int,
     actor: Actor,
     now: datetime,
+    stale_for: int = 0,
 ) -> SecretRotation:
     """A new secret; the current one stays valid for `grace_seconds` (0: invalid at
     once). Only the current secret is kept as the previous one, so a second rotation
@@ -148,14 +150,16 @@ def rotate_secret(
     record(session, actor, "client.rotate_secret", client.client_id, changes, now=now)
     if until is None:
         # No grace: the secret is presumed compromised, so are the tokens it obtained.
-        revoke_client(session, client.client_id, "secret_rotated", now)
+        revoke_client(session, client.client_id, "secret_rotated", now, stale_for)
     session.commit()
     return SecretRotation(client_secret=secret, previous_secret_valid_until=valid_until)
 
 
-def delete(session: Session, client: Client, actor: Actor, now: datetime) -> None:
+def delete(
+    session: Session, client: Client, actor: Actor, now: datetime, stale_for: int = 0
+) -> None:
     record(session, actor, "client.delete", client.client_id, {"name": client.name}, now=now)
-    revoke_client(session, client.client_id, "deleted", now)
+    revoke_client(session, client.client_id, "deleted", now, stale_for)
     session.delete(client)
     session.commit()
 

@@ -12,7 +12,10 @@ token signing key and fetched by `authorizer/revocation.py` every few seconds.
 `iat` has one-second resolution, so "issued at or before T" covers the whole second T.
 A token minted in that same second after the revocation (a client fetching a token right
 after a no-grace rotation) gets `iat = T + 1` (`earliest_iat`): never caught by a
-revocation that preceded it, at the price of an `iat` up to one second ahead.
+revocation that preceded it, at the price of an `iat` up to one second ahead. The
+cut-off itself lies ISSUER_CLIENT_CACHE_TTL past the change (`revoke_client`), so a client
+re-enabled at once gets tokens dated up to that TTL + 1 s ahead: inside the authorizer's
+leeway (default 30 s), and never a token a stale issuer process minted that survives.
 """
 
 from __future__ import annotations
@@ -64,11 +67,16 @@ def revoke_token(session: Session, *, jti: str, client_id: str, exp: float, now:
     return True
 
 
-def revoke_client(session: Session, client_id: str, reason: str, now: datetime) -> None:
-    """Revoke every token `client_id` holds: those issued at or before `now`. Not
-    committed: the caller commits it with the change that caused it (and its audit
+def revoke_client(
+    session: Session, client_id: str, reason: str, now: datetime, stale_for: int = 0
+) -> None:
+    """Revoke every token `client_id` holds: those issued at or before `now` plus
+    `stale_for` seconds. Other issuer processes may serve the client from their cache
+    for up to ISSUER_CLIENT_CACHE_TTL after this change (issuer/client_cache.py); the
+    cut-off reaches past that window so the tokens they mint meanwhile are revoked too.
+    Not committed: the caller commits it with the change that caused it (and its audit
     record), so the two happen together or not at all."""
-    cutoff = _at(_ts(now))
+    cutoff = _at(_ts(now) + stale_for)
     until = cutoff + timedelta(seconds=MAX_TOKEN_LIFETIME)
     row = session.get(ClientRevocation, client_id)
     if row is None:

@@ -183,7 +183,8 @@ def _apply(settings: Settings, args: argparse.Namespace, changes: dict[str, Any]
     with services_for(settings) as services, services.sessions() as session:
         client = _client(session, args.client_id)
         client_admin.update(
-            session, services.policy, client, changes, cli_actor(), services.clock()
+            session, services.policy, client, changes, cli_actor(), services.clock(),
+            stale_for=settings.client_cache_ttl,
         )
         view = client_view(client)
     _output(args, view)
@@ -209,7 +210,8 @@ def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
         client = _client(session, args.client_id)
         rotated = client_admin.rotate_secret(
-            session, services.hasher, client, grace, cli_actor(), services.clock()
+            session, services.hasher, client, grace, cli_actor(), services.clock(),
+            stale_for=settings.client_cache_ttl,
         )
     until = rotated.previous_secret_valid_until
     view = {
@@ -226,7 +228,8 @@ def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
 def run_delete(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
         client_admin.delete(
-            session, _client(session, args.client_id), cli_actor(), services.clock()
+            session, _client(session, args.client_id), cli_actor(), services.clock(),
+            stale_for=settings.client_cache_ttl,
         )
     _output(args, {"client_id": args.client_id, "deleted": True})
     return 0

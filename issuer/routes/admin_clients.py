@@ -100,7 +100,8 @@ def patch(
     session: SessionDep,
 ) -> dict[str, Any]:
     updated = client_admin.update(
-        session, services.policy, client, body.changes(), admin, services.clock()
+        session, services.policy, client, body.changes(), admin, services.clock(),
+        stale_for=services.settings.client_cache_ttl,
     )
     return client_view(updated)
 
@@ -117,7 +118,8 @@ def rotate_secret(
     if grace is None:
         grace = services.settings.secret_rotation_grace
     rotated = client_admin.rotate_secret(
-        session, services.hasher, client, grace, admin, services.clock()
+        session, services.hasher, client, grace, admin, services.clock(),
+        stale_for=services.settings.client_cache_ttl,
     )
     until = rotated.previous_secret_valid_until
     payload = {
@@ -130,5 +132,6 @@ def rotate_secret(
 
 @router.delete("/{client_id}", status_code=204, summary="Delete a client")
 def delete(admin: AdminDep, client: ClientDep, services: ServicesDep, session: SessionDep):
-    client_admin.delete(session, client, admin, services.clock())
+    client_admin.delete(session, client, admin, services.clock(),
+                        stale_for=services.settings.client_cache_ttl)
     return Response(status_code=204)

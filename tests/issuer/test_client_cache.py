@@ -108,15 +108,16 @@ def test_scope_change_is_seen_at_once(env):
 
 
 def test_reenabled_client_after_revocation_gets_a_later_iat(env):
-    """The revocation record comes with the cached client: a token minted in the second
-    of a disable is dated after it (revocation.earliest_iat), from the cache too."""
+    """The revocation record comes with the cached client: a token minted after a
+    disable is dated after its cut-off (revocation.earliest_iat), which reaches the
+    client-cache TTL past the change, from the cache too."""
     _issuer, clock, http, _other = env
     cid, secret = new_client(http)
     disable(http, cid)
     assert http.patch(f"/admin/clients/{cid}", json={"enabled": True}).status_code == 200
     for _ in range(2):  # the second from the cache
         token = token_for(http, cid, secret)
-        assert parse_compact(token).claims["iat"] == int(clock().timestamp()) + 1
+        assert parse_compact(token).claims["iat"] == int(clock().timestamp()) + TTL + 1
 
 
 def test_a_cached_token_request_costs_no_database_statement(env):
@@ -220,3 +221,20 @@ def test_what_runs_on_the_event_loop(databases, policy_file):
             assert not _answerable_from_memory(services, request, cid, ["addr:other"])
     finally:
         services.engine.dispose()
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__)
+def test_tokens_a_stale_instance_mints_after_the_change_are_revoked(env, change):
+    """The other instance may still mint for the TTL (above); the client's revocation
+    cut-off reaches past that window, so what it mints is on the revocation list."""
+    _issuer, clock, http, other = env
+    cid, secret = new_client(http)
+    assert status(other, cid, secret) == 200  # cached in the other instance
+    change(http, cid)
+    clock.advance(TTL - 1)
+    minted = other.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=(cid, secret))
+    assert minted.status_code == 200
+    iat = parse_compact(minted.json()["access_token"]).claims["iat"]
+    listed = parse_compact(http.get("/.well-known/revocations.jwt").text).claims["clients"]
+    assert iat <= listed[cid]
