@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 from urllib.parse import unquote_plus
 
@@ -40,6 +41,13 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
 class TokenRequest:
     form: Mapping[str, str]
     authorization: str | None
+
+    @cached_property
+    def basic_credentials(self) -> tuple[str, str]:
+        """(client_id, secret) from the Basic header, decoded once per request (the
+        throttle's claimed id and authentication both read it). Raises `InvalidClient`
+        each time it is asked when the header is malformed (nothing cached then)."""
+        return _split_basic(self.authorization or "")
 
 
 # What authenticates a client: its row, or the cached snapshot of it (`client_cache`).
@@ -119,7 +127,7 @@ def claimed_client_id(request: TokenRequest) -> str | None:
     """The client id a request claims, before any authentication (for throttling)."""
     if request.authorization is not None:
         try:
-            return _split_basic(request.authorization)[0]
+            return request.basic_credentials[0]
         except InvalidClient:
             return None
     if "client_id" not in request.form and "client_assertion" in request.form:
@@ -142,7 +150,7 @@ class ClientSecretBasic:
         return request.authorization is not None
 
     def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
-        client_id, secret = _split_basic(request.authorization or "")
+        client_id, secret = request.basic_credentials
         body_id = request.form.get("client_id")
         if body_id is not None and body_id != client_id:
             raise InvalidRequest("client_id in the body differs from the authenticated client")
