@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from ..client_cache import ClientRecord
 from ..concurrency import run_blocking, single_request_runtime
@@ -23,7 +25,18 @@ from ..scopes import join_scopes
 from ..services import Services
 from ..tokens import mint_access_token
 
-router = APIRouter(tags=["oauth2"])
+
+class LeanRoute(APIRoute):
+    """An endpoint that takes the bare `Request` and returns a `Response`, served without
+    FastAPI's per-request dependency solving and response serialization (~60 us of the
+    token request in pyinstrument). Everything else stays: the OpenAPI operation (built
+    from the route's declaration), the app's middleware and exception handlers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+router = APIRouter(tags=["oauth2"], route_class=LeanRoute)
 log = logging.getLogger("issuer.tokens")
 
 # Signatures of tens of microseconds: cheaper on the event loop than a thread-pool hop
@@ -160,8 +173,26 @@ def _answerable_from_memory(
     )
 
 
+_TOKEN_HEADERS = [
+    (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()
+] + [(b"content-type", b"application/json")]
+
+
+class _TokenResponse(Response):
+    """The 200 answer: what `JSONResponse(body, headers=NO_STORE)` sends (same compact
+    JSON, same headers), with the static headers encoded once."""
+
+    def __init__(self, body: dict) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = json.dumps(
+            body, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
+        self.raw_headers = [(b"content-length", str(len(self.body)).encode()), *_TOKEN_HEADERS]
+
+
 @router.post("/oauth2/token", openapi_extra=_FORM_SCHEMA, summary="Client credentials grant")
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request) -> Response:
     services: Services = request.app.state.services  # no dependency: ~40 us less per request
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
@@ -181,4 +212,4 @@ async def token(request: Request) -> JSONResponse:
     except InvalidClient:
         await run_blocking(request.scope, services.throttle.record_failure, keys)
         raise
-    return JSONResponse(body, headers=NO_STORE)
+    return _TokenResponse(body)
