@@ -1,4 +1,4 @@
-"""Running blocking work (database, RSA signing) from an async endpoint.
+"""Running blocking work (database) from an async endpoint.
 
 Under a server (uvicorn) the work goes to the thread pool so the event loop keeps
 serving other connections. Under AWS Lambda (Mangum, which puts the API Gateway event in

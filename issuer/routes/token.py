@@ -39,10 +39,6 @@ class LeanRoute(APIRoute):
 router = APIRouter(tags=["oauth2"], route_class=LeanRoute)
 log = logging.getLogger("issuer.tokens")
 
-# Signatures of tens of microseconds: cheaper on the event loop than a thread-pool hop
-# (~100 us plus a GIL handoff). RSA (RS256/PS256, ~0.8 ms) stays in the pool, where
-# `cryptography` releases the GIL while it signs and the loop keeps serving.
-LOOP_SIGNING_ALGS = frozenset({"ES256", "EdDSA"})
 
 _FORM_SCHEMA = {
     "requestBody": {
@@ -157,17 +153,19 @@ def _throttle_keys(request: Request, claimed: str | None) -> list[str]:
 def _answerable_from_memory(
     services: Services, token_request: TokenRequest, claimed: str | None, keys: list[str]
 ) -> bool:
-    """True when the whole request can be answered without blocking: a secret method
-    (private_key_jwt records its assertion's jti), the client's record cached, the
-    throttle deciding from memory, and a cached signer whose signature is fast. A cache
-    expiring in between costs one database read on the loop, every few seconds at most."""
+    """True when the whole request can be answered without database work: a secret
+    method (private_key_jwt records its assertion's jti), the client's record cached, the
+    throttle deciding from memory, and a cached signer. A cache expiring in between costs
+    one database read on the loop, every few seconds at most.
+
+    Signing then runs on the loop too, RSA included (~0.8 ms): what the ceiling app does.
+    Handing RS256 to the thread pool instead (a hop of ~100 us plus a GIL handoff per
+    request) measured worse, in throughput and tail alike (docs/benchmarks.md)."""
     form = token_request.form
     if "client_assertion" in form or "client_assertion_type" in form or not claimed:
         return False
-    signer = services.key_store.cached_signer(services.clock())
     return (
-        signer is not None
-        and signer.alg in LOOP_SIGNING_ALGS
+        services.key_store.cached_signer(services.clock()) is not None
         and services.clients.cached(claimed)
         and services.throttle.check_is_local(keys)
     )
@@ -204,7 +202,7 @@ async def token(request: Request) -> Response:
         ):
             body = _throttled_issue(services, token_request, keys)
         else:
-            # Database and RSA signing block: off the event loop, in one hop for all of it
+            # Database work blocks: off the event loop, in one hop for all of it
             # (the throttle reads and writes the database too, on its failure path).
             body = await run_blocking(
                 request.scope, _throttled_issue, services, token_request, keys

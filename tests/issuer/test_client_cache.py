@@ -193,8 +193,8 @@ def test_unknown_ids_are_cached_and_expire(monkeypatch):
 
 
 def test_what_runs_on_the_event_loop(databases, policy_file):
-    """ES256 with both caches warm: answered on the loop; RSA, private_key_jwt, a cold
-    cache or a throttle key that failed recently here: off the loop (they block)."""
+    """Both caches warm: answered on the loop; private_key_jwt, a cold cache or a
+    throttle key that failed recently here: off the loop (they block)."""
     from issuer.oauth.client_auth import TokenRequest
     from issuer.routes.token import _answerable_from_memory
 
