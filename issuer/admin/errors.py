@@ -29,6 +29,14 @@ class InvalidToken(BearerError):
     default_description = "a valid admin access token is required"
 
 
+class MissingToken(InvalidToken):
+    """No Authorization header at all: RFC 6750 §3.1 says the challenge SHOULD NOT carry
+    an error code then (the client did not try; nothing about a token went wrong)."""
+
+    def headers(self) -> dict[str, str]:
+        return {**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'}
+
+
 class InsufficientScope(BearerError):
     error = "insufficient_scope"
     status_code = 403

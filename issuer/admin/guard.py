@@ -30,14 +30,16 @@ from ..audit import Actor
 from ..clients import get_client
 from ..scopes import ADMIN_SCOPE
 from ..services import Services
-from .errors import InsufficientScope, InvalidToken
+from .errors import InsufficientScope, InvalidToken, MissingToken
 
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)\s*\Z", re.IGNORECASE)
 
 
 def bearer_token(authorization: str | None) -> str:
-    match = _BEARER.match(authorization or "")
+    if not authorization:
+        raise MissingToken(debug="no_authorization")
+    match = _BEARER.match(authorization)
     if match is None:
         raise InvalidToken(debug="no_bearer_token")
     return match.group(1)

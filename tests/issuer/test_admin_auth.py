@@ -40,11 +40,13 @@ def call(http, method, path, body, headers, cid):
     return http.request(method, url, json=body, headers=headers)
 
 
-def assert_refused(response, status, error):
+def assert_refused(response, status, error, token_sent=True):
     assert response.status_code == status, response.text
     assert response.json()["error"] == error
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ") and f'error="{error}"' in challenge
+    assert challenge.startswith("Bearer realm=")
+    # RFC 6750 §3.1: a request with no authentication gets a challenge without an error.
+    assert (f'error="{error}"' in challenge) is token_sent
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -83,7 +85,7 @@ def test_invalid_token_is_401_and_changes_nothing(admin_env, endpoint, bad):
     method, path, body = endpoint
     before = db_state(issuer)
     response = call(http, method, path, body, BAD_HEADERS[bad](admin_env), reader.client.client_id)
-    assert_refused(response, 401, "invalid_token")
+    assert_refused(response, 401, "invalid_token", token_sent=bad != "no-header")
     assert db_state(issuer) == before
 
 
@@ -92,7 +94,7 @@ def test_malformed_body_without_token_is_still_401(admin_env):
     response = http.post(
         "/admin/clients", content=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert_refused(response, 401, "invalid_token")
+    assert_refused(response, 401, "invalid_token", token_sent=False)
 
 
 def test_token_without_admin_scope_is_403(admin_env):
