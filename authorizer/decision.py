@@ -21,7 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from authorizer.events import HTTP, AuthRequest, Refused, bearer_token, parse_event
+from authorizer.events import (
+    HTTP,
+    MAX_AUTHORIZATION,
+    AuthRequest,
+    Refused,
+    bearer_token,
+    parse_event,
+)
 from authorizer.log import DecisionLog, who_fragment
 from authorizer.responses import context_for, iam_response, policy_document, simple_response
 from authorizer.token_cache import TokenCache
@@ -183,10 +190,16 @@ class Authorizer:
     # -- the decision ----------------------------------------------------------------
 
     def decide(self, request: AuthRequest) -> Outcome:
-        token = bearer_token(request.authorization, self._tokens)
-        grant = self._tokens.get(token)
+        # The cache is keyed by the Authorization value as received: a hit means this exact
+        # string was parsed and its token verified before, so a repeat skips the bearer
+        # parse as well as the crypto. The length bound keeps an oversized value from
+        # costing a hash over it.
+        authorization = request.authorization
+        grant = None
+        if type(authorization) is str and len(authorization) <= MAX_AUTHORIZATION:
+            grant = self._tokens.get(authorization)
         if grant is None:
-            grant = self._verify(token)
+            grant = self._verify(authorization, bearer_token(authorization))
         revocations = self._revocations
         if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.iat):
             return Outcome(None, UNAUTHORIZED, "revoked", request.route, grant.who)
@@ -204,10 +217,10 @@ class Authorizer:
             return Outcome(response, ALLOW, "granted", request.route, grant.who)
         return Outcome(response, DENY, profile.deny_reason, request.route, grant.who)
 
-    def _verify(self, token: str) -> Grant:
+    def _verify(self, authorization: str, token: str) -> Grant:
         verified = self._verifier.verify(token, now=self._now())
         grant = Grant(verified, self._profile(verified.aud, verified.scopes))
-        self._tokens.put(token, grant, verified.exp)
+        self._tokens.put(authorization, grant, verified.exp)
         return grant
 
     def _profile(self, audiences: tuple[str, ...], scopes: frozenset) -> Profile:

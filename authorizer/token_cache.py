@@ -1,8 +1,9 @@
 """Verified tokens remembered by a warm Lambda, so a repeat costs a dict lookup.
 
 Bounded LRU (an `OrderedDict`): a flood of distinct tokens evicts the oldest entries,
-never grows memory without limit. Keyed by the token string itself: hashing it would
-cost more than the dictionary's own hash, and the cache never leaves the process.
+never grows memory without limit. Keyed by the Authorization value as received (the
+decision parses the bearer token only on a miss); not hashed first: that would cost more
+than the dictionary's own hash, and the cache never leaves the process.
 
 Horizon (why an entry may live as long as it does):
 - never past the token's `exp` (no leeway: inside the leeway the verifier still decides,
@@ -40,10 +41,6 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def __contains__(self, token: object) -> bool:
-        """Held (expired or not): lets the bearer parser skip its character check."""
-        return token in self._entries
 
     # No lock: Lambda runs one invocation at a time per instance. Should two threads
     # race (a local stand-in), the worst case is a KeyError here, answered as a miss:

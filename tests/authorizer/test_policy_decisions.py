@@ -174,6 +174,25 @@ def test_repeat_token_is_not_verified_again(counted, events):
     assert h.counter.calls == 1
 
 
+@pytest.mark.parametrize("spelling", ["bearer {}", "BEARER  {}", "Bearer {}x"],
+                         ids=["scheme-case", "two-spaces", "other-token"])
+def test_repeat_cache_is_keyed_by_the_exact_authorization_value(counted, events, spelling):
+    # A hit skips the bearer parse, so it must only ever match the very string that was
+    # parsed and verified: another spelling is parsed (and verified) on its own.
+    h = counted
+    token = h.token("orders:read")
+    h.handler(request_event(events, token, "GET", "/request"))
+    event = request_event(events, token, "GET", "/request")
+    event["headers"] = {"Authorization": spelling.format(token)}
+    event.pop("multiValueHeaders", None)
+    if spelling.endswith("x"):
+        with pytest.raises(Exception, match="Unauthorized"):
+            h.handler(event)
+    else:
+        assert h.handler(event)["principalId"]
+    assert h.counter.calls == 2
+
+
 def test_cached_token_expires_with_its_exp(counted, events):
     h = counted
     token = h.token("orders:read", exp=int(h.wall()) + 10)
