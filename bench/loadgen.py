@@ -5,7 +5,8 @@ opens N connections to 127.0.0.1, each sending the same request back to back (cl
 loop), warms up, then measures for a fixed time and prints one JSON object: requests
 completed in the window, req/s, latency percentiles (ms), status counts, errors.
 A request belongs to the window if it completes inside it; latency is from writing the
-request to reading the whole response (queueing in the server included).
+request to reading the whole response (queueing in the server included). `--latencies`
+adds every in-window latency (ms, sorted) so a caller can pool several runs.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ async def _connection(host, port, request, clock, window, latencies, statuses, s
         writer.close()
 
 
-async def load(host, port, request, connections, warmup, duration) -> dict:
+def percentile(ms: list[float], p: float) -> float:
+    """The p-quantile of sorted `ms` (nearest rank, no interpolation)."""
+    return ms[min(len(ms) - 1, int(p * len(ms)))] if ms else float("nan")
+
+
+async def load(host, port, request, connections, warmup, duration,
+               keep_latencies: bool = False) -> dict:
     clock = time.perf_counter
     begin = clock()
     window = (begin + warmup, begin + warmup + duration)
@@ -68,17 +75,17 @@ async def load(host, port, request, connections, warmup, duration) -> dict:
         if isinstance(result, BaseException):
             errors.append(f"{type(result).__name__}: {result}")
     ms = sorted(x * 1000 for x in latencies)
-
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, int(p * len(ms)))] if ms else float("nan")
-
-    return {
+    result = {
         "requests": len(ms), "rps": len(ms) / duration, "connections": connections,
-        "duration": duration, "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+        "duration": duration, "p50_ms": percentile(ms, 0.50),
+        "p90_ms": percentile(ms, 0.90), "p99_ms": percentile(ms, 0.99),
         "max_ms": ms[-1] if ms else float("nan"),
         "mean_ms": statistics.fmean(ms) if ms else float("nan"),
         "statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": errors[:5],
     }
+    if keep_latencies:
+        result["latencies_ms"] = [round(x, 4) for x in ms]
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--latencies", action="store_true",
+                        help="include every in-window latency (ms, sorted)")
     args = parser.parse_args(argv)
     request = build_request(args.method, args.path, f"{args.host}:{args.port}", args.header,
                             args.body.encode())
     result = asyncio.run(load(args.host, args.port, request, args.connections, args.warmup,
-                              args.duration))
+                              args.duration, args.latencies))
     json.dump(result, sys.stdout)
     print()
     return 0

@@ -3,6 +3,8 @@
 `ratio` is ours / baseline, whatever the unit: for times lower is better, for throughput
 higher is better; `target` says which way (e.g. "<= 1.1", ">= 0.9") and `verdict()`
 checks it. A row without a baseline has no ratio (an absolute target, e.g. "< 10 us").
+A row's `note`, if any, is printed on its own line below the table (e.g. the spread
+behind a median).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Row:
     baseline_name: str = ""
     baseline: float | None = None
     target: str = ""  # "<= 1.1x" on the ratio, "< 10 us" on the value
+    note: str = ""  # one line printed below the table
 
     @property
     def ratio(self) -> float | None:
@@ -79,4 +82,7 @@ def render(rows: list[Row]) -> str:
         out.append("| " + " | ".join(cells) + " |")
         if n == 0:
             out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    notes = [f"{row.section}: {row.note}" for row in rows if row.note]
+    if notes:
+        out += ["", *notes]
     return "\n".join(out)
