@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.jwk import KeySet
+from shared.scope import ADMIN_SCOPE, is_scope_token
 
 from .models import Client, utcnow
-from .scopes import ADMIN_SCOPE, PolicyView, api_scopes, is_scope_token
+from .scopes import PolicyView, api_scopes
 from .settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 
 # RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2: members only a private (or symmetric) JWK has.
@@ -40,6 +42,15 @@ MAX_JWKS_BYTES = 32 * 1024
 
 def new_client_id() -> str:
     return "c_" + secrets.token_urlsafe(16)
+
+
+# Server-made ids are unreserved characters (RFC 3986 §2.3); a claimed id of any other
+# shape cannot exist, so authentication need not look it up.
+_CLIENT_ID_SHAPE = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
+
+
+def could_be_client_id(value: str) -> bool:
+    return _CLIENT_ID_SHAPE.match(value) is not None
 
 
 def new_client_secret() -> str:

@@ -7,17 +7,15 @@ claim of the wrong type must become a refusal, never a crash (ATTACKS.md 10).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import TokenError
+from shared.scope import is_scope
 
 # RFC 9068 §2.1: "at+jwt"; media types compare case-insensitively (RFC 2045 §5.1).
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
-_SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +90,7 @@ def _scopes(claims: dict) -> tuple[str, frozenset[str]]:
     scope = _string(claims, "scope", required=False)
     if not scope:
         return "", frozenset()
-    if not _SCOPE.match(scope):
+    if not is_scope(scope):
         raise TokenError("bad_claim", "scope is not space-separated scope-tokens")
     return scope, frozenset(scope.split(" "))
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from shared.route_pattern import METHODS, matches, parse_pattern, split_path
+from shared.scope import ADMIN_SCOPE, is_scope_token
 
 # Built in (SPEC "Issuer"): the issuer's own admin scope, never declared by an API.
-ADMIN_SCOPE = "issuer:admin"
 
 _API_KEYS = frozenset({"audience", "scopes", "routes"})
 _ROUTE_KEYS = frozenset({"method", "path", "scopes", "all_of"})
@@ -242,9 +242,7 @@ def _is_api_name(name: str) -> bool:
 
 
 def _scope_problem(scope: str) -> str | None:
-    # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    if not scope or any(not (c == "\x21" or "\x23" <= c <= "\x5b" or "\x5d" <= c <= "\x7e")
-                        for c in scope):
+    if not is_scope_token(scope):
         return "not a valid scope-token (RFC 6749 §3.3: no spaces, '\"' or '\\')"
     if scope == ADMIN_SCOPE:
         return "is built in (the issuer's admin scope) and can not be declared by an API"

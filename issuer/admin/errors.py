@@ -8,8 +8,9 @@ from "this client may not administer" (403).
 
 from __future__ import annotations
 
+from shared.scope import ADMIN_SCOPE
+
 from ..oauth.errors import NO_STORE, REALM, OAuthError
-from ..scopes import ADMIN_SCOPE
 
 
 class BearerError(OAuthError):

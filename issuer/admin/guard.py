@@ -24,11 +24,11 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError
+from shared.scope import ADMIN_SCOPE
 from shared.verify import AccessTokenVerifier
 
 from ..audit import Actor
 from ..clients import get_client
-from ..scopes import ADMIN_SCOPE
 from ..services import Services
 from .errors import InsufficientScope, InvalidToken, MissingToken
 

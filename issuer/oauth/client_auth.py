@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,16 +24,13 @@ from shared.errors import TokenError
 from shared.jws import parse_compact
 
 from ..client_cache import ClientRecord
-from ..clients import SecretHasher, get_client
+from ..clients import SecretHasher, could_be_client_id, get_client
 from ..logs import log_event
 from ..models import Client, utcnow
 from .errors import InvalidClient, InvalidRequest
 
 log = logging.getLogger("issuer.oauth")
 
-# Server-made ids are unreserved characters (RFC 3986 §2.3); anything else cannot exist,
-# so it is not looked up (but still costs the dummy HMAC, for equal timing).
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,9 @@ class SecretVerifier:
         self._lookup = lookup
 
     def verify(self, session: Session, client_id: str, secret: str, method: str) -> AnyClient:
-        client = self._lookup(session, client_id) if _CLIENT_ID.match(client_id) else None
+        # An id that cannot exist is not looked up, but still costs the dummy HMAC below
+        # (equal timing for unknown and known clients).
+        client = self._lookup(session, client_id) if could_be_client_id(client_id) else None
         if client is not None and client.auth_method != "client_secret":
             client = None  # e.g. a private_key_jwt client: a secret never authenticates it
         ok = self._hasher.verify(client, secret, self._clock())

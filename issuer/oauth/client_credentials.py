@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from shared.scope import ADMIN_SCOPE
+
 from ..clients import CLIENT_CREDENTIALS, audiences_for, scopes_of_audience
 from ..models import Client
-from ..scopes import ADMIN_SCOPE, PolicyView, parse_scope
+from ..scopes import PolicyView, parse_scope
 from ..settings import MAX_TOKEN_LIFETIME
 from .errors import (
     InvalidRequest,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,7 +33,7 @@ from shared.jwk import ALLOWED_ALGS, KeySet
 from shared.jws import parse_compact
 from shared.verify import verify_signature
 
-from ..clients import PRIVATE_KEY_JWT, SecretHasher, get_client
+from ..clients import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id, get_client
 from ..logs import log_event
 from ..models import utcnow
 from ..models_revocation import ClientAssertionJti
@@ -57,7 +56,6 @@ ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 # bound it; a long-lived assertion is a bearer secret in all but name).
 MAX_ASSERTION_LIFETIME = 300
 LEEWAY = 30  # clock skew between client and server
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
 _MAX_JTI = 200  # the replay store's column
 
 
@@ -127,7 +125,7 @@ class PrivateKeyJwt:
             raise _Refused("crit_unsupported")
         claims = compact.claims
         iss, sub = claims.get("iss"), claims.get("sub")
-        if type(iss) is not str or iss != sub or not _CLIENT_ID.match(iss):
+        if type(iss) is not str or iss != sub or not could_be_client_id(iss):
             raise _Refused("iss_sub_not_client_id")
         # RFC 7521 §4.2: a client_id parameter, if sent, names the same client.
         if "client_id" in form and form["client_id"] != iss:

@@ -24,6 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from shared.scope import ADMIN_SCOPE
+
 from ..clients import get_client
 from ..deps import ServicesDep
 from ..logs import log_event
@@ -31,7 +33,6 @@ from ..models import Client
 from ..oauth.errors import NO_STORE, InvalidRequest
 from ..oauth.own_tokens import verify_own_token
 from ..revocation import is_revoked
-from ..scopes import ADMIN_SCOPE
 from ..services import Services
 from .client_endpoint import TOKEN_FORM_SCHEMA, run_for_client
 

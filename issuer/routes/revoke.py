@@ -25,13 +25,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from shared.scope import ADMIN_SCOPE
+
 from ..deps import ServicesDep
 from ..logs import log_event
 from ..models import Client
 from ..oauth.errors import NO_STORE, InvalidRequest
 from ..oauth.own_tokens import verify_own_token
 from ..revocation import revoke_token
-from ..scopes import ADMIN_SCOPE
 from ..services import Services
 from .client_endpoint import TOKEN_FORM_SCHEMA, run_for_client
 

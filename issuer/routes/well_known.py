@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from shared.scope import ADMIN_SCOPE
+
 from ..deps import ServicesDep, SessionDep
 from ..keys import published_jwks
 from ..oauth.private_key_jwt import ASSERTION_ALGS
-from ..scopes import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])
 
