@@ -102,7 +102,6 @@ class JwksCache:
         # When the keys held were obtained (file read or fetch); None: nothing yet.
         self._fresh_at: float | None = clock() if file_keys is not None else None
         self._attempted_at: float | None = None  # last fetch attempt, good or bad
-        self.fetches = 0  # attempts, for tests and logs
 
     @classmethod
     def from_file(cls, path: str, **kwargs) -> JwksCache:
@@ -146,7 +145,6 @@ class JwksCache:
             if self._attempted_at is not None and now - self._attempted_at < self._cooldown:
                 return  # another thread fetched while this one waited for the lock
             self._attempted_at = now
-            self.fetches += 1
             try:
                 keys = parse_jwks(self._fetch(self._uri))
             except Exception as exc:

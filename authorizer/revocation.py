@@ -133,7 +133,6 @@ class RevocationCache:
         self._log = log or (lambda *args, **kwargs: None)
         self._list = EMPTY
         self._due_at = -math.inf  # monotonic time of the next refresh
-        self.fetches = 0  # attempts, for tests and logs
 
     @property
     def current(self) -> RevocationList:
@@ -152,7 +151,6 @@ class RevocationCache:
         """One attempt; whatever happens, the next is a TTL away. No lock: Lambda runs
         one request at a time, and two racing refreshes only fetch twice."""
         self._due_at = self._clock() + self._ttl
-        self.fetches += 1
         try:
             body = self._fetch(self._uri)
             fresh = parse_revocation_list(

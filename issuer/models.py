@@ -73,7 +73,6 @@ class Client(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
-KEY_STATUSES = ("next", "active", "retiring", "retired")
 PUBLISHED_STATUSES = ("next", "active", "retiring")
 
 

@@ -244,10 +244,6 @@ def _word(parent: dict, state: tuple) -> str:
     return "".join(reversed(out))
 
 
-def intersects(a: Nfa, b: Nfa) -> bool:
-    return find_word((a, b)) is not None
-
-
 def covers(big: Nfa, small: Nfa) -> bool:
     """Whether every word of `small` is a word of `big`."""
     return find_word((small,), (big,)) is None

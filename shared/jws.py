@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 from shared.b64 import b64url_decode, b64url_encode
 from shared.errors import TokenError
 from shared.jwa import sign
-from shared.jwk import PublicKey
 
 MAX_TOKEN_BYTES = 8192
 
@@ -95,14 +94,6 @@ def parse_compact(token: Any, max_bytes: int = MAX_TOKEN_BYTES) -> Compact:
     jws = parse_jws(token, max_bytes)
     claims = _json_object(jws.payload, "claims")
     return Compact(jws.header, claims, jws.signing_input, jws.signature)
-
-
-def verify_compact(compact: Jws | Compact, key: PublicKey) -> None:
-    """Signature check with the algorithm pinned by the key (RFC 8725 §3.1)."""
-    if compact.header["alg"] != key.alg:
-        raise TokenError("alg_not_allowed", "token alg differs from the key's alg")
-    if not key.verify(compact.signing_input, compact.signature):
-        raise TokenError("bad_signature", "signature does not verify")
 
 
 def _compact_json(obj: dict) -> bytes:

@@ -10,7 +10,8 @@ from helpers.mint import make_key, raw_token
 from shared.b64 import b64url_decode
 from shared.errors import TokenError
 from shared.jwk import load_public_jwk
-from shared.jws import MAX_TOKEN_BYTES, encode_compact, parse_compact, parse_jws, verify_compact
+from shared.jws import MAX_TOKEN_BYTES, encode_compact, parse_compact, parse_jws
+from shared.verify import verify_signature
 
 KEY, JWK = make_key("ES256")
 
@@ -25,7 +26,8 @@ def test_encode_then_parse_round_trip(alg):
     compact = parse_compact(token)
     assert compact.header == {"alg": alg, "typ": "at+jwt", "kid": "k1"}
     assert compact.claims == {"sub": "ü", "n": 1}
-    verify_compact(compact, load_public_jwk(jwk))
+    key = load_public_jwk(jwk)
+    assert verify_signature(compact, lambda kid: key) is key
 
 
 def test_encode_refuses_conflicting_alg():
@@ -33,14 +35,14 @@ def test_encode_refuses_conflicting_alg():
         encode_compact({"alg": "RS256"}, {}, KEY, "ES256")
 
 
-def test_verify_compact_pins_alg_and_checks_signature():
+def test_signature_check_pins_alg_and_checks_signature():
     token = encode_compact({}, {"a": 1}, KEY, "ES256")
     other = load_public_jwk(make_key("ES256")[1])
     with pytest.raises(TokenError) as exc:
-        verify_compact(parse_compact(token), other)
+        verify_signature(parse_compact(token), lambda kid: other)
     assert exc.value.code == "bad_signature"
     with pytest.raises(TokenError) as exc:
-        verify_compact(parse_compact(token), load_public_jwk(make_key("EdDSA")[1]))
+        verify_signature(parse_compact(token), lambda kid: load_public_jwk(make_key("EdDSA")[1]))
     assert exc.value.code == "alg_not_allowed"
 
 
