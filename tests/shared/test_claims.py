@@ -51,7 +51,12 @@ ACCEPTED = [
     ("header", "changes"), [a[1:] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED]
 )
 def test_accepted(header, changes):
-    check_access_token({**HEADER, **header}, claims(**changes), RULES, NOW)
+    body = claims(**changes)
+    token = check_access_token({**HEADER, **header}, body, RULES, NOW)
+    # Accepted as sent: nothing rewritten on the way through.
+    assert (token.client_id, token.exp, token.jti) == (body["client_id"], body["exp"],
+                                                       body.get("jti"))
+    assert token.scopes == frozenset(body.get("scope", "").split())
 
 
 REFUSED = [
