@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from .access_log import AccessLogMiddleware
 from .errors import install_error_handlers
 from .keys import ensure_active_key
 from .limits import BodyLimitMiddleware
-from .logs import log_event
+from .logs import configure_logging, log_event
 from .routes import (
     admin_audit,
     admin_clients,
@@ -58,7 +59,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware)  # outermost: before anything reads a body
+    app.add_middleware(BodyLimitMiddleware)  # before anything reads a body
+    app.add_middleware(AccessLogMiddleware)  # outermost: sees every answer, 413 and 500 too
     app.include_router(token.router)
     app.include_router(introspect.router)
     app.include_router(revoke.router)
@@ -71,4 +73,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
+    configure_logging()  # a worker process: uvicorn configured only its own loggers
     return create_app(load_settings())

@@ -5,11 +5,11 @@ registering another parser, nothing else changes."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from ..kek import KekError
+from ..logs import configure_logging
 from ..settings import SettingsError, load_settings
 from . import audit, clients, db, keys, serve
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging()
     try:
         settings = load_settings()
         return int(args.handler(settings, args) or 0)

@@ -36,10 +36,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             proxy_headers=True,
+            access_log=False,  # the app writes JSON access lines (issuer/access_log.py)
             # A cold worker imports FastAPI/SQLAlchemy; on a busy small machine that can
             # exceed uvicorn's 5 s default and get healthy workers killed in a loop.
             timeout_worker_healthcheck=30,
         )
     else:
-        uvicorn.run(create_app(settings, services), host=args.host, port=args.port)
+        uvicorn.run(
+            create_app(settings, services), host=args.host, port=args.port, access_log=False
+        )
     return 0

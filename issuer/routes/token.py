@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from ..access_log import LOGGED
 from ..client_cache import ClientRecord
 from ..concurrency import run_blocking, single_request_runtime
 from ..keys import NoSigningKey, ensure_active_key
@@ -210,4 +211,5 @@ async def token(request: Request) -> Response:
     except InvalidClient:
         await run_blocking(request.scope, services.throttle.record_failure, keys)
         raise
+    request.scope[LOGGED] = True  # token_issued is this request's line (access_log.py)
     return _TokenResponse(body)

@@ -16,7 +16,10 @@ from helpers.issuer_server import bind_loopback
 pytestmark = pytest.mark.slow
 
 
-def test_serve_from_empty_database(tmp_path, policy_file):
+# One worker runs the app in the serving process; several run it in spawned workers built
+# by `app_factory`, which must set up the issuer's logging on its own.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_from_empty_database(tmp_path, policy_file, workers):
     sock = bind_loopback()
     port = sock.getsockname()[1]
     sock.close()  # uvicorn binds it itself; a tiny window, loopback only
@@ -30,7 +33,7 @@ def test_serve_from_empty_database(tmp_path, policy_file):
     env.pop("ISSUER_ENV", None)
     cli = [sys.executable, "-m", "issuer.cli"]
     server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)],
+        [*cli, "serve", "--port", str(port), "--workers", str(workers)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -66,3 +69,13 @@ def test_serve_from_empty_database(tmp_path, policy_file):
     assert created["client_secret"] not in output
     assert response.json()["access_token"] not in output
     assert "Traceback" not in output
+    # The access log is the app's JSON (issuer/access_log.py), not uvicorn's prose line,
+    # and a token request writes one line: its token_issued event.
+    assert "HTTP/1.1\" 200" not in output
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    issued = [e for e in events if e["event"] == "token_issued"]
+    assert [e["client_id"] for e in issued] == [created["client_id"]]
+    requests_logged = [e for e in events if e["event"] == "http_request"]
+    assert {(e["method"], e["path"], e["status"]) for e in requests_logged} == {
+        ("GET", "/healthz", 200), ("GET", "/.well-known/jwks.json", 200)
+    }

@@ -1,0 +1,58 @@
+"""One JSON access line per HTTP request (logger `issuer.http`, event `http_request`).
+
+It replaces the server's prose access log (`issuer serve` runs uvicorn with
+`access_log=False`): log pipelines get the same JSON objects as every other issuer event,
+and a token request writes one line, not two. A request whose endpoint already wrote its
+own event line for a success (the token endpoint's `token_issued`, which SPEC asks for)
+marks the scope with `LOGGED` and gets no second line; its failures are still logged here.
+
+Only the method, the path (no query string), the status, the duration and the peer
+address are written: never a header, a body or a query, where credentials travel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .logs import log_event
+
+log = logging.getLogger("issuer.http")
+
+# Set (to True) in the ASGI scope by an endpoint that logged its own event for the request.
+LOGGED = "tollgate.logged"
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0  # 0: no response was started (the client went away, or a crash)
+
+        async def status_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, status_send)
+        finally:
+            if not (scope.get(LOGGED) and status < 400):
+                client = scope.get("client")
+                log_event(
+                    log,
+                    "http_request",
+                    method=scope["method"],
+                    path=scope["path"][:256],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client=client[0] if client else None,
+                )
