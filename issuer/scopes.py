@@ -3,7 +3,7 @@ view the issuer needs. A malformed scope is refused before any lookup."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from shared.scope import is_scope
@@ -25,7 +25,7 @@ def join_scopes(scopes: Iterable[str]) -> str:
 class ApiView(Protocol):
     name: str
     audience: str
-    scopes: object  # a mapping or collection of scope names
+    scopes: Collection[str]  # the scope names (a mapping to descriptions will do)
 
 
 class PolicyView(Protocol):
@@ -39,5 +39,3 @@ class PolicyView(Protocol):
     def api_for_scope(self, scope: str) -> ApiView | None: ...
 
 
-def api_scopes(api: ApiView) -> frozenset[str]:
-    return frozenset(api.scopes)  # type: ignore[call-overload]

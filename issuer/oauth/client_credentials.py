@@ -97,7 +97,7 @@ def grant_client_credentials(
     else:
         if not set(scopes) <= set(client.scopes):
             raise InvalidScope("a requested scope is not allowed for this client")
-        if not set(scopes) <= api_scopes:
+        if not all(scope in api_scopes for scope in scopes):
             raise InvalidScope("a requested scope does not belong to the requested audience")
 
     lifetime = min(client.token_lifetime or default_lifetime, MAX_TOKEN_LIFETIME)

@@ -151,13 +151,18 @@ class FailureThrottle:
             if until is not None:
                 raise TooManyFailures(self._retry_after(until, now))
 
-    def check_is_local(self, keys: Iterable[str]) -> bool:
-        """True if `check(keys)` would answer from memory alone, without the store (no key
-        failed on this process within the window): the token endpoint then runs it on
-        the event loop."""
+    def check_from_memory(self, keys: Iterable[str]) -> bool:
+        """`check(keys)` as far as memory can answer it: raise `TooManyFailures` if a key
+        is blocked here; True if that was the whole check (no key failed on this process
+        within the window), False if the store must be read (call `check`, off the loop).
+        The token endpoint's in-memory path makes this its only throttle check."""
         now = self._clock()
         with self._lock:
-            return all(self._suspect.get(k, now) is None for k in keys)
+            blocked = [u for k in keys if (u := self._blocked.get(k, now)) is not None]
+            local = all(self._suspect.get(k, now) is None for k in keys)
+        if blocked:
+            raise TooManyFailures(self._retry_after(max(blocked), now))
+        return local
 
     def record_failure(self, keys: Iterable[str]) -> None:
         now = self._clock()

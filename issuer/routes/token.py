@@ -166,15 +166,19 @@ def _answerable_from_memory(
     if "client_assertion" in form or "client_assertion_type" in form or not claimed:
         return False
     return (
-        services.key_store.cached_signer(services.clock()) is not None
+        services.throttle.check_from_memory(keys)  # raises if blocked: before anything else
+        and services.key_store.cached_signer(services.clock()) is not None
         and services.clients.cached(claimed)
-        and services.throttle.check_is_local(keys)
     )
 
 
 _TOKEN_HEADERS = [
     (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()
 ] + [(b"content-type", b"application/json")]
+
+
+# JSONResponse's encoding, with the encoder made once (json.dumps makes one per call).
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 class _TokenResponse(Response):
@@ -184,9 +188,7 @@ class _TokenResponse(Response):
     def __init__(self, body: dict) -> None:
         self.status_code = 200
         self.background = None
-        self.body = json.dumps(
-            body, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
+        self.body = _encode_json(body).encode("utf-8")
         self.raw_headers = [(b"content-length", str(len(self.body)).encode()), *_TOKEN_HEADERS]
 
 
@@ -198,10 +200,10 @@ async def token(request: Request) -> Response:
     claimed = claimed_client_id(token_request)
     keys = _throttle_keys(request, claimed)
     try:
-        if single_request_runtime(request.scope) or _answerable_from_memory(
-            services, token_request, claimed, keys
-        ):
+        if single_request_runtime(request.scope):
             body = _throttled_issue(services, token_request, keys)
+        elif _answerable_from_memory(services, token_request, claimed, keys):
+            body = _issue(services, token_request)  # the throttle was checked from memory
         else:
             # Database work blocks: off the event loop, in one hop for all of it
             # (the throttle reads and writes the database too, on its failure path).

@@ -215,7 +215,7 @@ def test_what_runs_on_the_event_loop(databases, policy_file):
             assert not _answerable_from_memory(services, jwt, cid, keys)
             assert not _answerable_from_memory(services, request, None, keys)
             services.throttle.record_failure(["addr:testclient"])
-            assert not services.throttle.check_is_local(keys)
+            assert not services.throttle.check_from_memory(keys)
             assert not _answerable_from_memory(services, request, cid, keys)
             clock.advance(TTL)  # both caches due for a look at the database
             assert not _answerable_from_memory(services, request, cid, ["addr:other"])

@@ -44,6 +44,23 @@ def test_throttle_unit_window():
     throttle.check(["k"])  # window passed: not locked out forever
 
 
+def test_check_from_memory():
+    """The token endpoint's in-memory throttle check: True only when memory is the whole
+    answer, False when the store must be read, and a block known here refuses at once."""
+    clock = Clock()
+    throttle = FailureThrottle(limit=2, window=60, clock=clock)
+    assert throttle.check_from_memory(["k", "other"]) is True
+    throttle.record_failure(["k"])  # one failure: below the limit, but the store counts
+    assert throttle.check_from_memory(["k"]) is False
+    assert throttle.check_from_memory(["other"]) is True
+    throttle.record_failure(["k"])  # the limit: blocked
+    with pytest.raises(TooManyFailures) as refused:
+        throttle.check_from_memory(["other", "k"])
+    assert refused.value.retry_after == 60
+    clock.now += 61
+    assert throttle.check_from_memory(["k"]) is True  # the window passed
+
+
 def test_window_slides():
     """Failures spread out: the block lasts until the oldest counted failure leaves."""
     clock = Clock()
