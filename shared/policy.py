@@ -57,6 +57,11 @@ class FrozenMap(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def __contains__(self, key: object) -> bool:
+        # Mapping's own __contains__ goes through __getitem__ and a KeyError: the
+        # issuer asks this for every scope of every token it grants.
+        return key in self._data
+
     def __hash__(self) -> int:
         return self._hash
 
