@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
 import statistics
 import tempfile
 import time
@@ -68,13 +70,12 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     from starlette.concurrency import run_in_threadpool
 
     from issuer.app import create_app
-    from issuer.logs import log_event
+    from issuer.logs import lean_log_records, log_event
     from issuer.models import Client
     from issuer.oauth.client_auth import TokenRequest, _split_basic, claimed_client_id
     from issuer.oauth.client_credentials import check_grant_type, grant_client_credentials
     from issuer.oauth.errors import NO_STORE
     from issuer.oauth.form import _check_content_type, parse_form
-    from issuer.routes.token import log as token_log
     from issuer.settings import load_settings
     from issuer.tokens import mint_access_token
     from shared.jwa import sign
@@ -141,8 +142,16 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     add("mint_access_token (claims, JSON, base64url, sign)", lambda: mint_access_token(
         signer, issuer=settings.url, client_id=client_id, audience="a", scope="s",
         lifetime=3600))
-    add("log_event token_issued (logger disabled under uvicorn defaults)",
-        lambda: log_event(token_log, "token_issued", client_id=client_id, scope="s"))
+    # `issuer serve` logs token_issued at INFO (issuer.logs.configure_logging); here to
+    # /dev/null through a handler like its own, on a logger of the bench's.
+    lean_log_records()
+    sink = logging.getLogger("bench.profile_token.tokens")
+    sink.propagate, sink.level = False, logging.INFO
+    sink.addHandler(logging.StreamHandler(open(os.devnull, "w")))
+    add("log_event token_issued (enabled, JSON line to /dev/null)",
+        lambda: log_event(sink, "token_issued", client_id=client_id, scope="s", aud="a",
+                          jti="j" * 22, kid="k" * 43, auth_method="client_secret_basic",
+                          exp=1))
     add("JSONResponse render", lambda: JSONResponse({"access_token": "x" * 700,
         "token_type": "Bearer", "expires_in": 3600, "scope": "s"}, headers=NO_STORE))
 

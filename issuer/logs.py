@@ -18,13 +18,16 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """The issuer process's logging: the message alone (it is JSON already) on stderr.
+    """The issuer process's logging: the message alone (it is JSON already) on stderr."""
+    lean_log_records()
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
 
-    The line carries no thread, process or source location, so the logging module is
+
+def lean_log_records() -> None:
+    """Our lines carry no thread, process or source location, so the logging module is
     told not to look them up for every record (the Python logging HOWTO, "Optimization":
     about a quarter of a record's cost, paid on every token request)."""
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # documented switch: no sys._getframe walk per record
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
