@@ -8,7 +8,11 @@
    is FastAPI/Starlette routing, dependency injection and middleware);
 2. with `--pyinstrument` (needs `pip install pyinstrument`, not in the lock), a
    pyinstrument profile of the in-process requests with the thread-pool hop inlined so
-   the sampler sees the worker-thread work on the event loop's thread.
+   the sampler sees the worker-thread work on the event loop's thread;
+3. with `--compare`, the issuer app against the ceiling app (`bench/ceiling_app.py`),
+   both called through ASGI in this process, in 7 alternating rounds of `-n` requests:
+   the issuer's own time per request without HTTP, the server or logging (the logger
+   is off here, as in the other modes).
 """
 
 from __future__ import annotations
@@ -206,12 +210,43 @@ def profile(issuer, n: int) -> None:
     print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+def compare(issuer, n: int, rounds: int = 7) -> None:
+    from bench.ceiling_app import ceiling_app, load_signer
+    from bench.issuer_setup import AUDIENCE, SCOPE
+    from issuer.app import create_app
+    from issuer.settings import load_settings
+
+    settings = load_settings(issuer.env, env_file=None)
+    apps = {"issuer": create_app(settings),
+            "ceiling": ceiling_app(settings, load_signer(settings), issuer.client_id,
+                                   AUDIENCE, SCOPE)}
+    loop = asyncio.new_event_loop()
+
+    async def per_request_us(app, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            assert await _asgi_request(app, issuer.basic) == 200
+        return (time.perf_counter() - start) / count * 1e6
+
+    for app in apps.values():
+        loop.run_until_complete(per_request_us(app, max(n // 4, 50)))  # warm
+    times: dict[str, list[float]] = {name: [] for name in apps}
+    for r in range(rounds):
+        for name in (apps if r % 2 == 0 else reversed(list(apps))):
+            times[name].append(loop.run_until_complete(per_request_us(apps[name], n)))
+    mine, ceiling = (statistics.median(times[k]) for k in ("issuer", "ceiling"))
+    print(f"in-process, median of {rounds} alternating rounds of {n} requests:")
+    print(f"  issuer {mine:.1f} us, ceiling {ceiling:.1f} us per request: the issuer's own "
+          f"work {mine - ceiling:.1f} us, throughput ratio {ceiling / mine:.3f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_token")
     parser.add_argument("--alg", default="RS256")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("-n", type=int, default=400)
     parser.add_argument("--pyinstrument", action="store_true")
+    parser.add_argument("--compare", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tollgate-prof-") as tmp, \
             contextlib.ExitStack() as stack:
@@ -220,6 +255,9 @@ def main() -> None:
         issuer = prepare(url, args.alg)
         if args.pyinstrument:
             profile(issuer, args.n)
+            return
+        if args.compare:
+            compare(issuer, args.n)
             return
         print(f"{args.alg} on {args.db}: median of {args.n} per step")
         for name, us in breakdown(issuer, args.n):
