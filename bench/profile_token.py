@@ -12,7 +12,11 @@
 3. with `--compare`, the issuer app against the ceiling app (`bench/ceiling_app.py`),
    both called through ASGI in this process, in 7 alternating rounds of `-n` requests:
    the issuer's own time per request without HTTP, the server or logging (the logger
-   is off here, as in the other modes).
+   is off here, as in the other modes). `--without STEP` (with `--compare`; several
+   allowed) replaces one step of the issuer's path, in this process only, by its first
+   answer replayed, so the difference to a plain `--compare` is what the step costs in
+   the running request (a step timed alone in a tight loop looks cheaper: its code and
+   data stay in cache). Steps: see `WITHOUT`. Measurement only: the checks are gone.
 """
 
 from __future__ import annotations
@@ -210,7 +214,43 @@ def profile(issuer, n: int) -> None:
     print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
-def compare(issuer, n: int, rounds: int = 7) -> None:
+def _replay_first(owner, name: str, key=lambda *args: None) -> None:
+    """owner.name(*args) computes once per key, then answers from memory."""
+    original, answers = getattr(owner, name), {}
+
+    def replayed(*args):
+        k = key(*args)
+        if k not in answers:
+            answers[k] = original(*args)
+        return answers[k]
+
+    setattr(owner, name, replayed)
+
+
+def _without(step: str) -> None:
+    import issuer.routes.token as token_route
+    from issuer.clients import SecretHasher
+    from issuer.oauth.client_auth import SecretVerifier
+    from issuer.oauth.throttle import FailureThrottle
+
+    if step == "hmac":  # the presented secret's HMAC
+        _replay_first(SecretHasher, "hash", key=lambda self, secret: secret)
+    elif step == "authentication":  # lookup + HMAC + checks, method selection kept
+        _replay_first(SecretVerifier, "verify", key=lambda self, s, cid, *rest: cid)
+    elif step == "grant":  # audience and scope decisions
+        _replay_first(token_route, "grant_client_credentials")
+    elif step == "throttle":  # the in-memory throttle check
+        FailureThrottle.check_from_memory = lambda self, keys: True
+    elif step == "answerable":  # throttle, signer and client freshness together
+        token_route._answerable_from_memory = lambda *args: True
+
+
+WITHOUT = ("hmac", "authentication", "grant", "throttle", "answerable")
+
+
+def compare(issuer, n: int, rounds: int = 7, without: list[str] | None = None) -> None:
+    for step in without or ():
+        _without(step)
     from bench.ceiling_app import ceiling_app, load_signer
     from bench.issuer_setup import AUDIENCE, SCOPE
     from issuer.app import create_app
@@ -235,7 +275,8 @@ def compare(issuer, n: int, rounds: int = 7) -> None:
         for name in (apps if r % 2 == 0 else reversed(list(apps))):
             times[name].append(loop.run_until_complete(per_request_us(apps[name], n)))
     mine, ceiling = (statistics.median(times[k]) for k in ("issuer", "ceiling"))
-    print(f"in-process, median of {rounds} alternating rounds of {n} requests:")
+    print(f"in-process, median of {rounds} alternating rounds of {n} requests"
+          + (f", issuer without {', '.join(without)}:" if without else ":"))
     print(f"  issuer {mine:.1f} us, ceiling {ceiling:.1f} us per request: the issuer's own "
           f"work {mine - ceiling:.1f} us, throughput ratio {ceiling / mine:.3f}x")
 
@@ -247,6 +288,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=400)
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--without", action="append", choices=WITHOUT, default=[])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tollgate-prof-") as tmp, \
             contextlib.ExitStack() as stack:
@@ -257,7 +299,7 @@ def main() -> None:
             profile(issuer, args.n)
             return
         if args.compare:
-            compare(issuer, args.n)
+            compare(issuer, args.n, without=args.without)
             return
         print(f"{args.alg} on {args.db}: median of {args.n} per step")
         for name, us in breakdown(issuer, args.n):
