@@ -73,3 +73,20 @@ def test_every_row_is_printed_with_a_numeric_ratio(table: str) -> None:
 def test_machine_line_names_cpu_and_python(table: str) -> None:
     first = table.splitlines()[0]
     assert "CPU" in first and "Python 3." in first and "quick" in first
+
+
+@pytest.mark.slow
+def test_profile_compare_takes_steps_out() -> None:
+    """`bench.profile_token --compare --without STEP` runs both apps and names the step it
+    took out; an unknown step is refused by the parser, not silently ignored."""
+    base = [sys.executable, "-m", "bench.profile_token", "--alg", "ES256", "-n", "30",
+            "--compare"]
+    proc = subprocess.run([*base, "--without", "grant", "--without", "hmac"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "issuer without grant, hmac:" in proc.stdout
+    figures = re.search(r"issuer ([\d.]+) us, ceiling ([\d.]+) us per request", proc.stdout)
+    assert figures and float(figures[1]) > 0 and float(figures[2]) > 0
+    refused = subprocess.run([*base, "--without", "signing"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
