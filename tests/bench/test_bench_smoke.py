@@ -90,3 +90,15 @@ def test_profile_compare_takes_steps_out() -> None:
     refused = subprocess.run([*base, "--without", "signing"], cwd=ROOT, capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 2 and "invalid choice" in refused.stderr
+
+
+@pytest.mark.slow
+def test_profile_authorizer_prints_every_step_against_pyjwt() -> None:
+    proc = subprocess.run([sys.executable, "-m", "bench.profile_authorizer", "-n", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = re.findall(r"([\d.]+) us\s+([\d.]+)x of PyJWT  (.+)", proc.stdout)
+    assert [name for _, _, name in steps] == [
+        "signature only (cryptography)", "parse_compact", "AccessTokenVerifier.verify",
+        "handler, first seen", "PyJWT jwt.decode"]
+    assert steps[-1][1] == "1.00" and all(float(us) > 0 for us, _, _ in steps)
