@@ -6,7 +6,7 @@ ceiling (`bench/ceiling_app.py`: the same form parser and the same token signed 
 same key, nothing else) run the same way under uvicorn. The load generator
 (`bench/loadgen.py`) runs in another process: N keep-alive connections, a warm-up, then a
 fixed measuring window. The servers start and warm up once, then are loaded in several
-alternating rounds (ceiling, SQLite, PostgreSQL, then the reverse, ...), each round a
+alternating rounds (SQLite, ceiling, PostgreSQL, then the reverse, ...), each round a
 shorter window, so one slow moment of a shared machine moves one round, not a whole
 row. Figures: median requests per second over the rounds, against the ceiling's median
 (target >= 0.9x; the per-round ratios are printed below the table), and latency p50/p99
@@ -177,9 +177,9 @@ def _same_token_shape(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
 
 def measure(quick: bool) -> dict:
     """Per algorithm: start the ceiling and the issuer on SQLite (and PostgreSQL) once,
-    warm each up once, then load them in alternating rounds (ceiling first on even
-    rounds, last on odd ones), so that each issuer round has a ceiling round next to it
-    and slow drifts of the shared machine hit both alike."""
+    warm each up once, then load them in rounds (SQLite, ceiling, PostgreSQL, then the
+    reverse), so that each issuer round has a ceiling round next to it and slow drifts
+    of the shared machine hit both alike."""
     connections = 8
     # first warm-up per server, per-round warm-up (new connections), window, rounds
     warmup, round_warmup, duration, rounds = (0.5, 0.2, 1.0, 2) if quick else \
@@ -205,10 +205,14 @@ def measure(quick: bool) -> dict:
                     stack.callback(_stop_server, server)
                     start_server(server, tmp, log)
                     load_round(server, connections, 0.0, warmup, log, " (warm-up)")
+                # The ceiling in the middle: each issuer round runs right next to a
+                # ceiling round (with it at one end, the far issuer's rounds ran two
+                # slots away and came out 2-3 % lower, whichever database it had).
+                order = [servers[1], servers[0], *servers[2:]]
                 for n in range(rounds):
                     print(f"bench: issuer {alg} round {n + 1}/{rounds} ...", file=sys.stderr,
                           flush=True)
-                    for server in (servers if n % 2 == 0 else servers[::-1]):
+                    for server in (order if n % 2 == 0 else order[::-1]):
                         server.rounds.append(load_round(server, connections, round_warmup,
                                                         duration, log))
             for server in servers:
