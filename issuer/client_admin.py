@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session
 
 from .audit import Actor, record
 from .clients import (
+    PRIVATE_KEY_JWT,
     ClientError,
     NewClient,
     SecretHasher,
+    check_auth_method,
     check_client_fields,
+    key_ids,
     new_client,
     new_client_secret,
 )
@@ -31,8 +34,9 @@ from .models import Client
 from .revocation import revoke_client
 from .scopes import PolicyView
 
-# Fields an admin may change (SPEC: PATCH), and the public fields an audit record may show.
-UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled")
+# Fields an admin may change (SPEC: PATCH, plus a private_key_jwt client's public keys).
+UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
+             "jwks")
 
 
 def _public(client: Client) -> dict[str, Any]:
@@ -100,10 +104,15 @@ def update(
         "enabled": bool(fields.get("enabled", client.enabled)),
     }
     diff = {k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v}
+    jwks = _checked_jwks(client, fields)
+    if jwks != client.jwks:
+        # Public keys, but the record names them (kid or RFC 7638 thumbprint), no more.
+        diff["jwks"] = {"from": key_ids(client.jwks), "to": key_ids(jwks)}
     if not diff:
         return client  # nothing changed: no write, no record
     for name, value in after.items():
         setattr(client, name, value)
+    client.jwks = jwks
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:
@@ -114,6 +123,18 @@ def update(
         revoke_client(session, client.client_id, "disabled", now, stale_for)
     session.commit()
     return client
+
+
+def _checked_jwks(client: Client, fields: Mapping[str, Any]) -> Any:
+    """The client's JWKS after the change: the new one checked as on create (every key
+    fit to verify, no private member, kids when several), or the kept one. Tokens
+    already issued stay valid: a key rotation is not a compromise (revoke those with
+    disable, or delete)."""
+    if "jwks" not in fields:
+        return client.jwks
+    if client.auth_method != PRIVATE_KEY_JWT:
+        raise ClientError("jwks is only for auth_method private_key_jwt")
+    return check_auth_method(PRIVATE_KEY_JWT, fields["jwks"])
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.jwk import KeySet
+from shared.jwk import KeySet, thumbprint
 from shared.scope import ADMIN_SCOPE, is_scope_token
 
 from .models import Client, utcnow
@@ -267,6 +267,14 @@ def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
     if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
         raise ClientError("every key needs a kid when jwks holds several")
     return {"keys": [dict(entry) for entry in entries]}
+
+
+def key_ids(jwks: Any) -> list[str]:
+    """A registered JWKS's keys by name, for audit records: the kid, else the RFC 7638
+    thumbprint (the keys were checked on registration)."""
+    if not jwks:
+        return []
+    return [entry.get("kid") or thumbprint(entry) for entry in jwks["keys"]]
 
 
 def get_client(session: Session, client_id: str) -> Client | None:

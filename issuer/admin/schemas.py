@@ -49,6 +49,9 @@ class ClientUpdate(Body):
     default_scopes: ScopeList | None = None
     token_lifetime: Lifetime | None = None
     enabled: bool | None = None
+    # private_key_jwt clients only: replaces the registered public keys, checked as on
+    # create. Rotating a client's key: register old + new, switch the client, drop old.
+    jwks: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ClientUpdate:

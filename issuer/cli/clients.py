@@ -55,6 +55,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     update.add_argument(
         "--default-lifetime", action="store_true", help="use the issuer's token lifetime"
     )
+    update.add_argument(
+        "--jwks-file", help="replace a private_key_jwt client's public JWK Set (JSON)"
+    )
     update.set_defaults(handler=run_update)
 
     rotate = verbs.add_parser("rotate-secret", help="new secret; the old one has a grace")
@@ -176,6 +179,8 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("give --lifetime or --default-lifetime, not both")
     if args.lifetime is not None or args.default_lifetime:
         changes["token_lifetime"] = args.lifetime
+    if args.jwks_file is not None:
+        changes["jwks"] = _read_jwks(args.jwks_file)
     return changes
 
 

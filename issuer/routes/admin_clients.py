@@ -91,7 +91,9 @@ def show(admin: AdminDep, client: ClientDep) -> dict[str, Any]:
     return client_view(client)
 
 
-@router.patch("/{client_id}", summary="Change name, scopes, audiences, defaults, lifetime, enabled")
+@router.patch(
+    "/{client_id}", summary="Change name, scopes, audiences, defaults, lifetime, enabled, jwks"
+)
 def patch(
     body: ClientUpdate,
     admin: AdminDep,
