@@ -8,10 +8,22 @@ that any request can cold-start.
 
 from __future__ import annotations
 
+import logging
+import os
+
 from mangum import Mangum
 
 from issuer.app import create_app
+from issuer.logs import lean_log_records
 from issuer.settings import load_settings
+
+# Lambda's Python runtime gives the root logger its handler but leaves it at WARNING, so
+# the issuer's INFO events (token_issued: SPEC, issued tokens are logged) would be
+# dropped. INFO for the issuer's loggers, unless the function's log level is set
+# (AWS_LAMBDA_LOG_LEVEL, from Lambda's logging controls): that choice is the operator's.
+if "AWS_LAMBDA_LOG_LEVEL" not in os.environ:
+    logging.getLogger("issuer").setLevel(logging.INFO)
+lean_log_records()
 
 # No .env inside a Lambda package: settings come only from the function's environment.
 handler = Mangum(create_app(load_settings(env_file=None)), lifespan="off")
