@@ -98,26 +98,31 @@ def _per_call(fn, items) -> list[float]:
     return out
 
 
-def decision_figures(n: int, alg: str) -> dict:
-    """Handler first-seen and repeat against PyJWT's bare decode, interleaved per token
-    so that machine noise (other processes on a shared box) hits both alike."""
+def bench_authorizer(jwk: dict, write):
+    """The Lambda's `Authorizer` as its cold start builds it (settings, the bench policy),
+    its JWKS answered from memory, decision lines to `write`."""
     import json
-
-    import jwt
 
     from authorizer.coldstart import build_authorizer
     from authorizer.log import DecisionLog
     from authorizer.settings import Settings
     from shared.policy import parse_policy
 
-    private, jwk, tokens = _tokens(n + 1, alg)
     settings = Settings.from_env(
         {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE}, cwd="/nonexistent")
-    sink = open(os.devnull, "w")
-    authorizer = build_authorizer(
+    return build_authorizer(
         settings, fetcher=lambda uri: json.dumps({"keys": [jwk]}).encode(),
-        log=DecisionLog(sink.write), policy=parse_policy(POLICY, "bench"))
-    handler = authorizer.lambda_handler
+        log=DecisionLog(write), policy=parse_policy(POLICY, "bench"))
+
+
+def decision_figures(n: int, alg: str) -> dict:
+    """Handler first-seen and repeat against PyJWT's bare decode, interleaved per token
+    so that machine noise (other processes on a shared box) hits both alike."""
+    import jwt
+
+    private, jwk, tokens = _tokens(n + 1, alg)
+    sink = open(os.devnull, "w")
+    handler = bench_authorizer(jwk, sink.write).lambda_handler
     events = [_event(t) for t in tokens]
     handler(events[0])  # cold path once: JWKS fetch, policy compile for this scope set
     public = private.public_key()

@@ -17,32 +17,23 @@ would be within a few microseconds of the signature check alone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 
-from bench.authorizer_bench import AUDIENCE, ISSUER, POLICY, _event, _tokens
+from bench.authorizer_bench import AUDIENCE, ISSUER, _event, _tokens, bench_authorizer
 
 
 def measure(alg: str, n: int) -> dict[str, float]:
     import jwt
 
-    from authorizer.coldstart import build_authorizer
-    from authorizer.log import DecisionLog
-    from authorizer.settings import Settings
     from shared.b64 import b64url_decode
     from shared.jwk import load_public_jwk
     from shared.jws import parse_compact
-    from shared.policy import parse_policy
 
     private, jwk, tokens = _tokens(n + 1, alg)
-    settings = Settings.from_env(
-        {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE}, cwd="/nonexistent")
     sink = open(os.devnull, "w")
-    authorizer = build_authorizer(
-        settings, fetcher=lambda uri: json.dumps({"keys": [jwk]}).encode(),
-        log=DecisionLog(sink.write), policy=parse_policy(POLICY, "bench"))
+    authorizer = bench_authorizer(jwk, sink.write)
     handler = authorizer.lambda_handler
     verifier = authorizer._verifier
     key = load_public_jwk(jwk)

@@ -45,3 +45,20 @@ def http(issuer):
 def reader(issuer):
     """A client allowed orders:read and orders:write (orders API) and billing:read."""
     return issuer.client(["orders:read", "orders:write", "billing:read"], name="reader")
+
+
+@pytest.fixture
+def admin_cli_env(tmp_path, monkeypatch, policy_file):
+    """A migrated SQLite database for `issuer.cli.main` in this test's own folder (the
+    KEK from the environment; no stray .env or database from elsewhere)."""
+    from issuer.cli import main
+    from issuer.kek import new_kek_text
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("ISSUER_ENV", "ISSUER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    monkeypatch.setenv("ISSUER_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("POLICY_FILE", str(policy_file))
+    assert main(["db", "upgrade"]) == 0
+    return tmp_path

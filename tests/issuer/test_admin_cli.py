@@ -12,20 +12,7 @@ from helpers.issuer_admin import bearer, token_for
 
 from issuer.app import create_app
 from issuer.cli import main
-from issuer.kek import new_kek_text
 from issuer.settings import load_settings
-
-
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, policy_file):
-    monkeypatch.chdir(tmp_path)
-    for name in ("ISSUER_ENV", "ISSUER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
-    monkeypatch.setenv("ISSUER_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("POLICY_FILE", str(policy_file))
-    assert main(["db", "upgrade"]) == 0
-    return tmp_path
 
 
 def run_json(capsys, argv):
@@ -34,7 +21,7 @@ def run_json(capsys, argv):
     return json.loads(capsys.readouterr().out)
 
 
-def test_first_admin_from_the_cli_can_use_the_admin_api(cli_env, capsys):
+def test_first_admin_from_the_cli_can_use_the_admin_api(admin_cli_env, capsys):
     admin = run_json(capsys, ["clients", "create", "--name", "admin", "--scope", "issuer:admin",
                               "--json"])
     with TestClient(create_app(load_settings())) as http:
@@ -44,7 +31,7 @@ def test_first_admin_from_the_cli_can_use_the_admin_api(cli_env, capsys):
     assert [c["name"] for c in response.json()["items"]] == ["admin"]
 
 
-def test_client_verbs(cli_env, capsys):
+def test_client_verbs(admin_cli_env, capsys):
     created = run_json(capsys, ["clients", "create", "--name", "svc", "--scope", "orders:read",
                                 "--json"])
     cid = created["client_id"]
@@ -84,12 +71,12 @@ def test_client_verbs(cli_env, capsys):
     ],
     ids=["update", "rotate-secret", "disable", "delete"],
 )
-def test_unknown_client(cli_env, capsys, argv):
+def test_unknown_client(admin_cli_env, capsys, argv):
     assert main(argv) == 1
     assert "no client" in capsys.readouterr().err
 
 
-def test_update_refusals_change_nothing(cli_env, capsys):
+def test_update_refusals_change_nothing(admin_cli_env, capsys):
     cid = run_json(capsys, ["clients", "create", "--name", "svc", "--scope", "orders:read",
                             "--json"])["client_id"]
     before = run_json(capsys, ["clients", "show", cid, "--json"])
@@ -101,7 +88,7 @@ def test_update_refusals_change_nothing(cli_env, capsys):
     assert len(run_json(capsys, ["audit", "--json"])) == 1
 
 
-def test_keys_list_and_rotate(cli_env, capsys):
+def test_keys_list_and_rotate(admin_cli_env, capsys):
     with TestClient(create_app(load_settings())):
         pass  # the first key, as `issuer serve` makes it
     keys = run_json(capsys, ["keys", "list", "--json"])

@@ -142,16 +142,8 @@ def issuer_state(env):
     return lambda: db_state(issuer)
 
 
-def test_cli_update_jwks_file(tmp_path, monkeypatch, policy_file, capsys):
-    from issuer.kek import new_kek_text
-
-    monkeypatch.chdir(tmp_path)
-    for name in ("ISSUER_ENV", "ISSUER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
-    monkeypatch.setenv("ISSUER_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("POLICY_FILE", str(policy_file))
-    assert main(["db", "upgrade"]) == 0
+def test_cli_update_jwks_file(admin_cli_env, capsys):
+    tmp_path = admin_cli_env
     old, new = make_key("ES256", kid="c-old"), make_key("ES256", kid="c-new")
     (tmp_path / "old.json").write_text(json.dumps({"keys": [old[1]]}))
     (tmp_path / "new.json").write_text(json.dumps({"keys": [new[1]]}))
