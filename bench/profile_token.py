@@ -150,6 +150,10 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     add("mint_access_token (claims, JSON, base64url, sign)", lambda: mint_access_token(
         signer, issuer=settings.url, client_id=client_id, audience="a", scope="s",
         lifetime=3600))
+    # The ceiling's one line per request: uvicorn's access line, formatted as uvicorn's
+    # LOGGING_CONFIG does, with the logging module's defaults (before lean_log_records).
+    add("uvicorn access log line (the ceiling's; AccessFormatter to /dev/null)",
+        _uvicorn_access_line())
     # `issuer serve` logs token_issued at INFO (issuer.logs.configure_logging); here to
     # /dev/null through a handler like its own, on a logger of the bench's.
     lean_log_records()
@@ -181,6 +185,23 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
         lambda: loop.run_until_complete(_asgi_request(app, basic)))
     services.engine.dispose()
     return steps
+
+
+def _uvicorn_access_line():
+    from uvicorn.logging import AccessFormatter
+    from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+    handler = logging.StreamHandler(open(os.devnull, "w"))
+    handler.setFormatter(AccessFormatter(
+        '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'))
+    access = logging.getLogger("bench.profile_token.access")
+    access.propagate, access.level = False, logging.INFO
+    access.addHandler(handler)
+    scope = {"client": ("127.0.0.1", 50000), "path": "/oauth2/token", "query_string": b"",
+             "root_path": ""}
+    # What uvicorn's h11 protocol calls when a response starts.
+    return lambda: access.info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), "POST",
+                               get_path_with_query_string(scope), "1.1", 200)
 
 
 def _auth(services, request):
