@@ -85,6 +85,17 @@ class MemoryFailureStore:
                     del self._times[key]
 
 
+def throttle_keys(peer: str | None, claimed_client_id: str | None) -> list[str]:
+    """What one authentication attempt counts against: the remote address and, if the
+    request names one, the claimed client id (cut to 64 characters: a flood of long
+    made-up ids must not grow the keys). The token, introspection and revocation
+    endpoints all use these keys, so a guess anywhere spends the same budget."""
+    keys = [f"addr:{peer or '-'}"]
+    if claimed_client_id:
+        keys.append(f"client:{claimed_client_id[:64]}")
+    return keys
+
+
 class _ExpiringSet:
     """key -> deadline, bounded; what this process knows about keys, forgotten in time."""
 

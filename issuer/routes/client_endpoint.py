@@ -15,6 +15,7 @@ from ..models import Client
 from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.errors import InvalidClient
 from ..oauth.form import read_form
+from ..oauth.throttle import throttle_keys
 from ..services import Services
 
 T = TypeVar("T")
@@ -44,15 +45,6 @@ TOKEN_FORM_SCHEMA = {
 Work = Callable[[Services, Session, Client, Mapping[str, str]], T]
 
 
-def _throttle_keys(request: Request, token_request: TokenRequest) -> list[str]:
-    # The token endpoint's keys: a guess here counts against the same budget.
-    keys = [f"addr:{request.client.host if request.client else '-'}"]
-    claimed = claimed_client_id(token_request)
-    if claimed:
-        keys.append(f"client:{claimed[:64]}")
-    return keys
-
-
 def _run(services: Services, token_request: TokenRequest, keys: list[str], work: Work[T]) -> T:
     services.throttle.check(keys)  # before authentication: a blocked key learns nothing
     with services.sessions() as session:
@@ -65,7 +57,9 @@ async def run_for_client(request: Request, services: Services, work: Work[T]) ->
     form)` off the event loop (database and crypto are blocking)."""
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
-    keys = _throttle_keys(request, token_request)
+    # The token endpoint's keys: a guess here spends the same budget.
+    keys = throttle_keys(request.client.host if request.client else None,
+                         claimed_client_id(token_request))
     try:
         return await run_in_threadpool(_run, services, token_request, keys, work)
     except InvalidClient:

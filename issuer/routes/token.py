@@ -21,6 +21,7 @@ from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.client_credentials import check_grant_type, grant_client_credentials
 from ..oauth.errors import NO_STORE, InvalidClient
 from ..oauth.form import read_form
+from ..oauth.throttle import throttle_keys
 from ..revocation import earliest_iat
 from ..scopes import join_scopes
 from ..services import Services
@@ -144,13 +145,6 @@ def _throttled_issue(services: Services, request: TokenRequest, keys: list[str])
     return _issue(services, request)
 
 
-def _throttle_keys(request: Request, claimed: str | None) -> list[str]:
-    keys = [f"addr:{request.client.host if request.client else '-'}"]
-    if claimed:
-        keys.append(f"client:{claimed[:64]}")
-    return keys
-
-
 def _answerable_from_memory(
     services: Services, token_request: TokenRequest, claimed: str | None, keys: list[str]
 ) -> bool:
@@ -198,7 +192,7 @@ async def token(request: Request) -> Response:
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
     claimed = claimed_client_id(token_request)
-    keys = _throttle_keys(request, claimed)
+    keys = throttle_keys(request.client.host if request.client else None, claimed)
     try:
         if single_request_runtime(request.scope):
             body = _throttled_issue(services, token_request, keys)

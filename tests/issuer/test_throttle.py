@@ -183,6 +183,34 @@ def test_address_key_brakes_guessing_across_client_ids(databases, policy_file):
     issuer.services.engine.dispose()
 
 
+@pytest.mark.parametrize("endpoint", ["/oauth2/introspect", "/oauth2/revoke"])
+def test_guesses_at_other_endpoints_spend_the_token_endpoints_budget(
+    databases, policy_file, endpoint
+):
+    """Introspection and revocation authenticate clients too (RFC 7662 §2.1, RFC 7009
+    §2.1): their failures count against the same keys, so the client id they guessed at
+    is braked at the token endpoint, and the other way round."""
+    clock = Clock()
+    issuer = make_issuer(
+        databases.new_url("sqlite"), policy_file, throttle=FailureThrottle(3, 60, clock)
+    )
+    victim = issuer.client(["orders:read"])
+    cid, secret = victim.client.client_id, victim.client_secret
+    app = issuer.app()
+
+    def peer(n):  # a client at its own address: only the client id key is shared
+        return TestClient(app, client=(f"203.0.113.{n}", 40000))
+
+    with peer(1) as first, peer(2) as second, peer(3) as third:
+        for _ in range(2):
+            assert first.post(endpoint, data={"token": "x"}, auth=(cid, "guess")).status_code \
+                == 401
+        assert second.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
+        assert third.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
+        assert third.post(endpoint, data={"token": "x"}, auth=(cid, secret)).status_code == 429
+    issuer.services.engine.dispose()
+
+
 def test_memory_store_is_bounded():
     store = MemoryFailureStore(max_keys=10, per_key=3)
     for n in range(25):
