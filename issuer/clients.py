@@ -208,32 +208,11 @@ def new_client(
 
 
 def create_client(
-    session: Session,
-    hasher: SecretHasher,
-    policy: PolicyView,
-    *,
-    name: str,
-    scopes: Sequence[str],
-    audiences: Sequence[str] | None = None,
-    default_scopes: Sequence[str] | None = None,
-    token_lifetime: int | None = None,
-    auth_method: str = "client_secret",
-    jwks: dict[str, Any] | None = None,
+    session: Session, hasher: SecretHasher, policy: PolicyView, **fields: Any
 ) -> NewClient:
-    """Register and commit, without an audit record: for fixtures and benchmarks. Admin
-    changes go through `client_admin`, which audits them."""
-    new = new_client(
-        session,
-        hasher,
-        policy,
-        auth_method=auth_method,
-        jwks=jwks,
-        name=name,
-        scopes=scopes,
-        audiences=audiences,
-        default_scopes=default_scopes,
-        token_lifetime=token_lifetime,
-    )
+    """`new_client` (same fields) committed, without an audit record: for fixtures and
+    benchmarks. Admin changes go through `client_admin`, which audits them."""
+    new = new_client(session, hasher, policy, **fields)
     session.commit()
     return new
 
