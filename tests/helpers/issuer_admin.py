@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from helpers.issuer_env import TestIssuer, make_issuer
@@ -34,6 +37,24 @@ def clocked_issuer(
 ) -> tuple[TestIssuer, FakeClock]:
     clock = FakeClock()
     return make_issuer(database_url, policy_file, clock=clock, **env), clock
+
+
+@contextmanager
+def clocked_http(database_url: str, policy_file: Path, *, admin: bool = False) -> Iterator:
+    """(issuer, clock, http) on a clocked issuer's app; with `admin`, (issuer, clock,
+    http, admin client) and `http` sends that admin's bearer token on every request.
+    The issuer's engine is disposed afterwards."""
+    issuer, clock = clocked_issuer(database_url, policy_file)
+    try:
+        with TestClient(issuer.app()) as http:
+            if not admin:
+                yield issuer, clock, http
+                return
+            new = issuer.client([ADMIN], name="admin")
+            http.headers.update(bearer(token_for(http, new.client.client_id, new.client_secret)))
+            yield issuer, clock, http, new
+    finally:
+        issuer.services.engine.dispose()
 
 
 def token_for(http, client_id: str, secret: str, scope: str | None = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.issuer_admin import clocked_http
 from helpers.issuer_db import DatabaseFactory
 from helpers.issuer_env import TestIssuer, make_issuer, write_policy
 
@@ -62,3 +63,18 @@ def admin_cli_env(tmp_path, monkeypatch, policy_file):
     monkeypatch.setenv("POLICY_FILE", str(policy_file))
     assert main(["db", "upgrade"]) == 0
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def env(db_kind, databases, policy_file):
+    """(issuer, clock, http): this module's issuer with a clock the tests move. A module
+    that needs another `env` defines its own."""
+    with clocked_http(databases.new_url(db_kind), policy_file) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def admin_env(db_kind, databases, policy_file):
+    """(issuer, clock, http, admin client): `http` carries the admin's bearer token."""
+    with clocked_http(databases.new_url(db_kind), policy_file, admin=True) as env:
+        yield env

@@ -8,8 +8,7 @@ import json
 import logging
 
 import pytest
-from fastapi.testclient import TestClient
-from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, db_state, token_for
+from helpers.issuer_admin import clocked_http, db_state
 from sqlalchemy import select
 
 from issuer import client_admin
@@ -20,12 +19,9 @@ from issuer.models import AuditRecord, Client
 
 @pytest.fixture
 def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        admin = issuer.client([ADMIN], name="admin")
-        http.headers.update(bearer(token_for(http, admin.client.client_id, admin.client_secret)))
-        yield issuer, clock, http, admin
-    issuer.services.engine.dispose()
+    """A fresh admin issuer per test: some tests break its audit writes."""
+    with clocked_http(databases.new_url(db_kind), policy_file, admin=True) as env:
+        yield env
 
 
 def test_a_change_whose_audit_record_fails_is_not_made(env, monkeypatch):

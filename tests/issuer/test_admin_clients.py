@@ -5,31 +5,20 @@ bodies that do not validate (ATTACKS.md 20), and a refused request changes nothi
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
-from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, db_state, token_for
+from helpers.issuer_admin import ADMIN, bearer, db_state, token_for
 from helpers.issuer_env import BILLING, ISSUER_URL, ORDERS
 
 
-@pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        admin = issuer.client([ADMIN], name="admin")
-        http.headers.update(bearer(token_for(http, admin.client.client_id, admin.client_secret)))
-        yield issuer, clock, http, admin
-    issuer.services.engine.dispose()
-
-
 @pytest.fixture
-def target(env):
-    _issuer, _clock, http, _admin = env
+def target(admin_env):
+    _issuer, _clock, http, _admin = admin_env
     response = http.post("/admin/clients", json={"name": "target", "scopes": ["orders:read"]})
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def test_create_shows_the_secret_once(env):
-    _issuer, _clock, http, admin = env
+def test_create_shows_the_secret_once(admin_env):
+    _issuer, _clock, http, admin = admin_env
     response = http.post(
         "/admin/clients",
         json={"name": "svc", "scopes": ["orders:read", "billing:read"],
@@ -53,16 +42,16 @@ def test_create_shows_the_secret_once(env):
     assert audit["changes"]["scopes"] == ["orders:read", "billing:read"]
 
 
-def test_admin_client_gets_the_issuer_audience(env):
-    _issuer, _clock, http, _admin = env
+def test_admin_client_gets_the_issuer_audience(admin_env):
+    _issuer, _clock, http, _admin = admin_env
     created = http.post("/admin/clients", json={"name": "second admin", "scopes": [ADMIN]}).json()
     token = token_for(http, created["client_id"], created["client_secret"])
     assert http.get("/admin/keys", headers=bearer(token)).status_code == 200
     assert ISSUER_URL  # its token's aud is the issuer: accepted above
 
 
-def test_list_pages_with_a_cursor(env):
-    _issuer, _clock, http, _admin = env
+def test_list_pages_with_a_cursor(admin_env):
+    _issuer, _clock, http, _admin = admin_env
     for n in range(5):
         http.post("/admin/clients", json={"name": f"page {n}", "scopes": ["orders:read"]})
     everyone = http.get("/admin/clients", params={"limit": 100}).json()["items"]
@@ -80,8 +69,8 @@ def test_list_pages_with_a_cursor(env):
     assert all("secret" not in key for c in everyone for key in c)
 
 
-def test_update_every_field(env, target):
-    _issuer, _clock, http, _admin = env
+def test_update_every_field(admin_env, target):
+    _issuer, _clock, http, _admin = admin_env
     cid = target["client_id"]
     body = {"name": "renamed", "scopes": ["orders:read", "orders:write"],
             "default_scopes": ["orders:read"], "token_lifetime": 120, "enabled": False}
@@ -102,8 +91,8 @@ def test_update_every_field(env, target):
     assert set(record["changes"]) == {"scopes", "audiences", "token_lifetime", "enabled"}
 
 
-def test_disable_enable_and_the_token_endpoint(env, target):
-    _issuer, _clock, http, _admin = env
+def test_disable_enable_and_the_token_endpoint(admin_env, target):
+    _issuer, _clock, http, _admin = admin_env
     cid, secret = target["client_id"], target["client_secret"]
     assert http.patch(f"/admin/clients/{cid}", json={"enabled": False}).status_code == 200
     refused = http.post("/oauth2/token", data={"grant_type": "client_credentials"},
@@ -115,16 +104,16 @@ def test_disable_enable_and_the_token_endpoint(env, target):
     assert token_for(http, cid, secret)
 
 
-def test_patch_without_change_writes_nothing(env, target):
-    issuer, _clock, http, _admin = env
+def test_patch_without_change_writes_nothing(admin_env, target):
+    issuer, _clock, http, _admin = admin_env
     before = db_state(issuer)
     response = http.patch(f"/admin/clients/{target['client_id']}", json={"name": "target"})
     assert response.status_code == 200
     assert db_state(issuer) == before
 
 
-def test_rotate_secret_and_delete(env, target):
-    _issuer, _clock, http, _admin = env
+def test_rotate_secret_and_delete(admin_env, target):
+    _issuer, _clock, http, _admin = admin_env
     cid = target["client_id"]
     response = http.post(f"/admin/clients/{cid}/secret")
     assert response.status_code == 200, response.text
@@ -148,8 +137,8 @@ UNKNOWN = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), UNKNOWN, ids=[f"{m}" for m, _, _ in UNKNOWN])
-def test_unknown_client_is_404(env, method, path, body):
-    issuer, _clock, http, _admin = env
+def test_unknown_client_is_404(admin_env, method, path, body):
+    issuer, _clock, http, _admin = admin_env
     before = db_state(issuer)
     response = http.request(method, path, json=body)
     assert response.status_code == 404, response.text
@@ -203,8 +192,8 @@ INVALID = [
 
 @pytest.mark.parametrize(("method", "path", "body", "says"),
                          [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
-def test_invalid_request_is_422_and_changes_nothing(env, target, method, path, body, says):
-    issuer, _clock, http, _admin = env
+def test_invalid_request_is_422_and_changes_nothing(admin_env, target, method, path, body, says):
+    issuer, _clock, http, _admin = admin_env
     url = path.format(cid=target["client_id"])
     before = db_state(issuer)
     if isinstance(body, bytes):

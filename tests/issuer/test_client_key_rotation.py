@@ -10,7 +10,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from helpers.client_assertion import assertion_form, client_assertion
-from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, db_state, token_for
+from helpers.issuer_admin import db_state
 from helpers.issuer_env import ISSUER_URL
 from helpers.mint import make_key
 
@@ -21,17 +21,14 @@ TOKEN_ENDPOINT = ISSUER_URL + "/oauth2/token"
 
 
 @pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    app = issuer.app()
-    # Two clients of one app: the admin's (a bearer on every request) and a bare one for
-    # token requests (a bearer there would be a second authentication method).
-    with TestClient(app) as http, TestClient(app) as bare:
-        admin = issuer.client([ADMIN], name="admin")
-        http.headers.update(bearer(token_for(http, admin.client.client_id, admin.client_secret)))
+def env(admin_env):
+    """(issuer, clock, http) where `http` is the admin's, plus `http.bare`: a client of
+    the same services without the admin's bearer, for token requests (a bearer there
+    would be a second authentication method)."""
+    issuer, clock, http, _admin = admin_env
+    with TestClient(issuer.app()) as bare:
         http.bare = bare
         yield issuer, clock, http
-    issuer.services.engine.dispose()
 
 
 def _client(http, *jwk):

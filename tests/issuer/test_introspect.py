@@ -5,21 +5,12 @@ are `{"active": false}` and nothing else; issuer:admin callers see any token."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 from helpers.client_assertion import assertion_form, client_assertion
-from helpers.issuer_admin import clocked_issuer, token_for
+from helpers.issuer_admin import token_for
 from helpers.issuer_env import BILLING, ISSUER_URL, ORDERS
 from helpers.mint import good_claims, make_key, mint
 
 from issuer.tokens import mint_access_token
-
-
-@pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        yield issuer, clock, http
-    issuer.services.engine.dispose()
 
 
 @pytest.fixture(scope="module")

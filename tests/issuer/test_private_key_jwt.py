@@ -7,9 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from helpers.client_assertion import JWT_BEARER, assertion_form, client_assertion
-from helpers.issuer_admin import clocked_issuer
 from helpers.issuer_env import ISSUER_URL, ORDERS
 from helpers.mint import DROP, forge_hmac, forge_none, make_key, public_pem
 from sqlalchemy import func, select
@@ -22,14 +20,6 @@ from issuer.oauth.private_key_jwt import LEEWAY, PrivateKeyJwt
 from shared.jws import parse_compact
 
 TOKEN_ENDPOINT = ISSUER_URL + "/oauth2/token"
-
-
-@pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        yield issuer, clock, http
-    issuer.services.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,7 @@ published JWKS, holding exactly the revocations still in force."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
-from helpers.issuer_admin import clocked_issuer, token_for
+from helpers.issuer_admin import token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
 from authorizer.revocation import parse_revocation_list
@@ -15,14 +14,6 @@ from shared.errors import TokenError
 from shared.jwk import KeySet
 from shared.jws import parse_compact
 from shared.verify import AccessTokenVerifier
-
-
-@pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        yield issuer, clock, http
-    issuer.services.engine.dispose()
 
 
 def fetch(http):

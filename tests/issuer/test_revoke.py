@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
-from helpers.issuer_admin import bearer, clocked_issuer, token_for
+from helpers.issuer_admin import bearer, token_for
 from helpers.issuer_env import ISSUER_URL
 from sqlalchemy import func, select
 
@@ -17,14 +16,6 @@ from issuer.models import Client
 from issuer.models_revocation import ClientRevocation, RevokedToken
 from issuer.revocation import revoke_client
 from issuer.settings import MAX_TOKEN_LIFETIME
-
-
-@pytest.fixture(scope="module")
-def env(db_kind, databases, policy_file):
-    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
-    with TestClient(issuer.app()) as http:
-        yield issuer, clock, http
-    issuer.services.engine.dispose()
 
 
 def new_client(env, name, scopes=("orders:read",)):
