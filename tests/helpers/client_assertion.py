@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from helpers.mint import DROP, sign_raw
+from helpers.mint import changed, sign_raw
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -29,11 +29,7 @@ def client_assertion(
         "exp": int(now) + 120,
         "jti": uuid.uuid4().hex,
     }
-    for name, value in claims.items():
-        if value is DROP:
-            body.pop(name, None)
-        else:
-            body[name] = value
+    changed(body, claims)
     head: dict[str, Any] = {"alg": alg, "typ": "JWT"}
     if kid is not None:
         head["kid"] = kid

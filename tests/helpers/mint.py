@@ -22,6 +22,16 @@ from shared.jwk import public_jwk
 DROP = object()  # header_overrides value that removes a member (e.g. {"kid": DROP})
 
 
+def changed(members: dict, changes: dict) -> dict:
+    """`members` with `changes` applied in place: a value sets a member, DROP removes it."""
+    for name, value in changes.items():
+        if value is DROP:
+            members.pop(name, None)
+        else:
+            members[name] = value
+    return members
+
+
 def make_key(alg: str = "RS256", kid: str | None = None) -> tuple[Any, dict]:
     """(private key, published public JWK). `kid` defaults to the RFC 7638 thumbprint."""
     private_key = generate_private_key(alg)
@@ -79,12 +89,7 @@ def header_for(alg: str, kid: str | None, header_overrides: dict | None = None) 
     header: dict = {"alg": alg, "typ": "at+jwt"}
     if kid is not None:
         header["kid"] = kid
-    for name, value in (header_overrides or {}).items():
-        if value is DROP:
-            header.pop(name, None)
-        else:
-            header[name] = value
-    return header
+    return changed(header, header_overrides or {})
 
 
 def mint(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers.mint import DROP, good_claims
+from helpers.mint import DROP, changed, good_claims
 
 from shared.claims import AccessTokenRules, check_access_token
 from shared.errors import TokenError
@@ -14,13 +14,7 @@ HEADER = {"alg": "RS256", "typ": "at+jwt", "kid": "k"}
 
 
 def claims(**changes):
-    base = good_claims(ISS, AUD, scope="orders:read orders:write", now=NOW)
-    for name, value in changes.items():
-        if value is DROP:
-            base.pop(name)
-        else:
-            base[name] = value
-    return base
+    return changed(good_claims(ISS, AUD, scope="orders:read orders:write", now=NOW), changes)
 
 
 def test_good_token_fields():

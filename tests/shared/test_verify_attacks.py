@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from helpers.mint import (
     DROP,
     P256_ORDER,
+    changed,
     forge_hmac,
     forge_none,
     forge_psychic,
@@ -42,13 +43,7 @@ ATTACKER_KEY, ATTACKER_JWK = make_key("RS256")
 
 
 def claims(**changes):
-    base = good_claims(ISS, AUD, now=NOW)
-    for name, value in changes.items():
-        if value is DROP:
-            base.pop(name)
-        else:
-            base[name] = value
-    return base
+    return changed(good_claims(ISS, AUD, now=NOW), changes)
 
 
 def rs(claims_=None, **header):
