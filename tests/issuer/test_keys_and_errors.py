@@ -31,6 +31,19 @@ class CountingKek:
         return self._kek.decrypt(blob, kid)
 
 
+def _rotate_behind_the_store(session, kek, active_kid: str) -> SigningKey:
+    """What another process's rotation leaves in the database: a new ES256 key active,
+    the old one retiring (written directly, so no KeyStore hears of it)."""
+    new = new_signing_key(kek, "ES256", "next")
+    session.add(new)
+    session.commit()
+    session.execute(update(SigningKey).where(SigningKey.kid == active_kid)
+                    .values(status="retiring"))
+    session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
+    session.commit()
+    return new
+
+
 def test_key_store_loads_once_and_follows_rotation(issuer):
     services = issuer.services
     kek = CountingKek(services.kek)
@@ -56,14 +69,7 @@ def test_key_store_loads_once_and_follows_rotation(issuer):
 
     # Another process rotates: a new key becomes active, the old one retires.
     with services.sessions() as session:
-        new = new_signing_key(services.kek, "ES256", "next")
-        session.add(new)
-        session.commit()
-        session.execute(
-            update(SigningKey).where(SigningKey.kid == first_kid).values(status="retiring")
-        )
-        session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
-        session.commit()
+        new = _rotate_behind_the_store(session, services.kek, first_kid)
         # Until SIGNER_RECHECK has passed since the last read, the key read last signs
         # (still published: a retiring key stays in the JWKS for a token lifetime + TTL).
         almost = t0 + SIGNER_RECHECK - timedelta(seconds=1)
@@ -88,14 +94,7 @@ def test_key_store_rereads_at_once_after_invalidate(issuer):
     t0 = utcnow()
     with services.sessions() as session:
         first = store.signer(session, t0).kid
-        new = new_signing_key(services.kek, "ES256", "next")
-        session.add(new)
-        session.commit()
-        session.execute(
-            update(SigningKey).where(SigningKey.kid == first).values(status="retiring")
-        )
-        session.execute(update(SigningKey).where(SigningKey.kid == new.kid).values(status="active"))
-        session.commit()
+        new = _rotate_behind_the_store(session, services.kek, first)
         assert store.signer(session, t0).kid == first
         store.invalidate()
         assert store.signer(session, t0).kid == new.kid
