@@ -7,6 +7,7 @@ claim of the wrong type must become a refusal, never a crash (ATTACKS.md 10).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,15 +56,25 @@ class AccessToken:
     claims: dict = field(repr=False)
 
 
-def _is_number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
+_FLOAT_MAX = sys.float_info.max
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number fit for a NumericDate (RFC 7519 §2): an int or a finite float, not
+    a bool. Python reads an integer literal of any length exactly, and 10**400 has no
+    float: `math.isfinite` would raise OverflowError on it, so an integer beyond float
+    range is refused here like Infinity (compared exactly, without converting it)."""
+    kind = type(value)
+    if kind is int:
+        return -_FLOAT_MAX <= value <= _FLOAT_MAX
+    return kind is float and math.isfinite(value)
 
 
 def _number(claims: dict, name: str, required: bool) -> float | None:
     value = claims.get(name)
     if value is None and name not in claims and not required:
         return None
-    if not _is_number(value):
+    if not is_number(value):
         raise TokenError("bad_claim", f"{name} missing or not a number")
     return value
 

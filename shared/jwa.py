@@ -28,7 +28,9 @@ PSS = {
 ECDSA = {bits: ec.ECDSA(h) for bits, h in HASH.items()}
 CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
 ALG_FOR_CURVE = {crv: alg for alg, crv in EC_CURVE_FOR_ALG.items()}
-# Group orders: r and s must lie in [1, n-1] (CVE-2022-21449, "psychic signatures").
+# Group orders (FIPS 186-4 D.1.2; tests/shared/test_strict_jose.py checks them against
+# cryptography's generators): r and s must lie in [1, n-1] (CVE-2022-21449, "psychic
+# signatures").
 ORDER = {
     "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     "P-384": int(
@@ -37,8 +39,8 @@ ORDER = {
         16,
     ),
     "P-521": int(
-        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-        "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA"
+        "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
         16,
     ),
 }

@@ -51,6 +51,16 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
 
 
+def strict_json(data: bytes | str) -> Any:
+    """JSON read as token segments are (RFC 8259, RFC 7515 §5.2 step 4): bytes are UTF-8
+    only, duplicate member names and NaN/Infinity are refused. For the other documents
+    a verifier trusts (a JWKS, the issuer's paging cursors); `ValueError` on any fault."""
+    try:
+        return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except RecursionError:  # nesting deeper than the interpreter's stack
+        raise ValueError("JSON nested too deeply") from None
+
+
 def _json_object(segment: bytes, what: str) -> dict:
     try:
         # Decode UTF-8 ourselves: json.loads(bytes) would also accept UTF-16/32.

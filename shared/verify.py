@@ -29,7 +29,9 @@ def select_key(header: dict, key_lookup: KeyLookup) -> PublicKey:
     if alg not in ALLOWED_ALGS:
         raise TokenError("alg_not_allowed", "alg outside the allowlist")
     kid = header.get("kid")
-    if kid is not None and type(kid) is not str:
+    # RFC 7515 §4.1.4: a kid, when present, is a string. `"kid": null` is a kid that is
+    # not a string, not an absent one: it must not select a one-key set's sole key.
+    if type(kid) is not str and (kid is not None or "kid" in header):
         raise TokenError("unknown_kid", "kid is not a string")
     # kid is opaque: one dictionary lookup, no fallback to other keys (ATTACKS.md 6).
     key = key_lookup(kid)

@@ -140,7 +140,10 @@ ATTACKS = [
                                  ("exp", None, "null"), ("scope", ["orders:read"], "list"),
                                  ("scope", 5, "number"), ("aud", 5, "number"),
                                  ("aud", [], "empty-list"), ("sub", 5, "number"),
-                                 ("client_id", None, "null"), ("iss", None, "null"))],
+                                 ("client_id", None, "null"), ("iss", None, "null"),
+                                 # beyond float range: OverflowError, once internal_error
+                                 ("exp", 10**400, "int-1e400"), ("nbf", 10**400, "int-1e400"),
+                                 ("iat", 10**400, "int-1e400"), ("iat", -10**400, "int--1e400"))],
     pytest.param(lambda h: _rs(h, _without(h.claims(), "sub")), "bad_claim", id="10-no-sub"),
     # 11. structure, refused before crypto
     pytest.param(lambda h: ".".join(_rs(h).split(".")[:2]), "malformed", id="11-two-segments"),
@@ -266,3 +269,18 @@ def test_structural_refusals_cost_no_crypto_and_no_fetch(attacked, events):
             h.handler(event.with_authorization("Bearer " + token))
     assert h.issuer.calls == 0
 
+
+
+@pytest.mark.parametrize("kind", ["go-token", "go-request", "go-v2"])
+def test_kid_null_is_refused_when_the_jwks_holds_one_key(harness, events, kind):
+    """RFC 7515 §4.1.4: kid is a string. `"kid": null` is not an absent kid, so it must
+    not select the sole key that a token without a kid would be checked against."""
+    h = harness
+    assert len(h.issuer.doc["keys"]) == 1
+    event = events(kind)
+    no_kid = mint(h.private, "RS256", h.claims("orders:read orders:write"), kid=None)
+    assert h.handler(event.with_token(no_kid)).get("isAuthorized", True) is True
+    null_kid = mint(h.private, "RS256", h.claims(), header_overrides={"kid": None})
+    with pytest.raises(Exception, match=r"\AUnauthorized\Z"):
+        h.handler(event.with_authorization("Bearer " + null_kid))
+    assert (h.last()["decision"], h.last()["reason"]) == ("unauthorized", "unknown_kid")
