@@ -29,6 +29,7 @@ import math
 import time
 from collections.abc import Callable
 
+from shared.claims import is_number
 from shared.errors import TokenError
 from shared.jws import parse_compact
 from shared.verify import KeyLookup, verify_signature
@@ -63,8 +64,9 @@ class RevocationList:
 EMPTY = RevocationList(-math.inf, -math.inf, {}, {})
 
 
-def _is_number(value: object) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+# shared.claims.is_number: an integer beyond float range (10**400) is refused, never an
+# OverflowError.
+_is_number = is_number
 
 
 def _string_to_number(value: object, name: str) -> dict:

@@ -20,7 +20,6 @@ secret client (`auth_method` decides).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -28,6 +27,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
 from shared.jwk import ALLOWED_ALGS, KeySet
 from shared.jws import parse_compact
@@ -69,7 +69,9 @@ def _number(claims: dict, name: str, required: bool) -> float | None:
     value = claims.get(name)
     if value is None and not required and name not in claims:
         return None
-    if type(value) not in (int, float) or not math.isfinite(value):
+    # shared.claims.is_number: a bool, NaN, or an integer beyond float range (10**400,
+    # an OverflowError in the time arithmetic below) is not a NumericDate.
+    if not is_number(value):
         raise _Refused(f"{name}_not_a_number")
     return value
 
