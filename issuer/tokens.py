@@ -6,9 +6,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from shared.jws import encode_compact
+import jwt
 
 from .keys import Signer
+from .revocation import GENERATION_CLAIM
 
 # RFC 9068 §2.1: `typ` distinguishes access tokens from ID tokens and other JWTs.
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a media type, not a secret)
@@ -31,7 +32,11 @@ def mint_access_token(
     scope: str,
     lifetime: int,
     now: int | None = None,
+    generation: int = 0,
 ) -> AccessToken:
+    """`now` is the minting moment (never ahead: verifiers refuse an `iat` in the future);
+    `generation` the client's revocation generation (issuer/revocation.py), carried as
+    `gen` when the client has one."""
     iat = int(time.time()) if now is None else now
     jti = secrets.token_urlsafe(16)
     header = {"alg": signer.alg, "typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
@@ -45,5 +50,10 @@ def mint_access_token(
         "client_id": client_id,
         "scope": scope,
     }
-    token = encode_compact(header, claims, signer.private_key, signer.alg)
+    # PyJWT signs (the verifiers are our own `shared.verify` and the authorizer's, so
+    # every issuer-to-verifier test checks two implementations against each other).
+    # `headers` replaces PyJWT's default `typ: JWT`; the header is exactly alg, typ, kid.
+    token = jwt.encode(
+        claims, signer.private_key, algorithm=signer.alg, headers=header, sort_headers=False
+    )
     return AccessToken(token=token, jti=jti, iat=iat, exp=iat + lifetime)
