@@ -15,12 +15,12 @@ The fetcher and the clock are parameters so tests count fetches and move time.
 from __future__ import annotations
 
 import _thread
-import json
 import time
 from collections.abc import Callable
 
 from shared.errors import KeySetError
 from shared.jwk import KeySet, PublicKey
+from shared.jws import strict_json
 
 Fetcher = Callable[[str], bytes]
 Clock = Callable[[], float]
@@ -66,10 +66,16 @@ def fetch_jwks(
 
 
 def parse_jwks(body: bytes | str) -> KeySet:
+    """A JWKS read as strictly as a token: at most `MAX_JWKS_BYTES` whatever its source
+    (the bundled file too), UTF-8, no duplicate member names (last-wins would let two
+    readers of one document see different keys, RFC 8259 §4), no NaN/Infinity."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    if len(data) > MAX_JWKS_BYTES:
+        raise KeySetError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeySetError(f"JWKS is not JSON: {exc}") from None
+        doc = strict_json(data)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, duplicates, nesting
+        raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
     return KeySet.from_jwks(doc)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from shared.jws import strict_json
+
 from .. import client_admin
 from ..audit import cli_actor
 from ..clients import AUTH_METHODS, CLIENT_SECRET, client_view, get_client, list_clients
@@ -113,9 +115,11 @@ def _client(session: Session, client_id: str) -> Client:
 def _read_jwks(path: str | None) -> Any:
     if path is None:
         return None
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         try:
-            return json.load(handle)
+            # As strict as a token (duplicate members, NaN refused): what is registered
+            # is what the operator read in the file.
+            return strict_json(handle.read())
         except ValueError:
             raise ValueError(f"{path}: not a JSON JWK Set") from None
 

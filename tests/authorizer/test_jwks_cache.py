@@ -241,3 +241,58 @@ def test_fetcher_only_http(uri):
 def test_fetcher_unreachable_is_keyset_error():
     with pytest.raises(KeySetError):
         fetch_jwks("http://127.0.0.1:9/jwks", timeout=0.5)
+
+
+# -- strict JSON, as for tokens and revocation lists (issue 12, item 14) ---------------
+
+
+def _doc(text: str) -> bytes:
+    return text.replace("KEY_B", json.dumps(KEY_B[1])).encode()
+
+
+STRICT_REFUSALS = {
+    # last-wins would adopt key b from each of these
+    "duplicate-keys-member": _doc('{"keys": [], "keys": [KEY_B]}'),
+    "duplicate-in-a-key": _doc('{"keys": [KEY_B]}').replace(b'"kid": "b"',
+                                                           b'"kid": "x", "kid": "b"'),
+    "nan": _doc('{"keys": [KEY_B], "max_age": NaN}'),
+    "infinity": _doc('{"keys": [KEY_B], "max_age": -Infinity}'),
+    "utf-16": json.dumps({"keys": [KEY_B[1]]}).encode("utf-16"),
+    "deep": _doc('{"keys": [KEY_B], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+}
+
+
+@pytest.mark.parametrize("body", STRICT_REFUSALS.values(), ids=STRICT_REFUSALS.keys())
+def test_fetched_jwks_is_parsed_strictly(fake_clock, body):
+    c = cache(lambda uri: body, fake_clock())
+    assert c.get("b") is None
+    assert c.get(None) is None
+    level, event, fields = c.logged[-1]
+    assert (level, event) == ("warning", "jwks_fetch_failed")
+    assert fields["error"].startswith("KeySetError: JWKS is not strict JSON")
+
+
+def test_strict_parse_still_reads_a_good_jwks(fake_clock):
+    body = _doc('{"keys": [KEY_B]}')
+    assert cache(lambda uri: body, fake_clock()).get("b").kid == "b"
+
+
+@pytest.mark.parametrize("body", STRICT_REFUSALS.values(), ids=STRICT_REFUSALS.keys())
+def test_bundled_file_is_parsed_strictly(tmp_path, body):
+    path = tmp_path / "jwks.json"
+    path.write_bytes(body)
+    with pytest.raises(KeySetError, match=r"\AJWKS is not strict JSON"):
+        JwksCache.from_file(str(path))
+
+
+def test_oversized_jwks_is_refused_whatever_its_source(tmp_path, fake_clock):
+    from authorizer.jwks_cache import MAX_JWKS_BYTES
+
+    body = _doc('{"keys": [KEY_B], "pad": "PAD"}').replace(b"PAD", b"x" * MAX_JWKS_BYTES)
+    path = tmp_path / "jwks.json"
+    path.write_bytes(body)
+    with pytest.raises(KeySetError, match=r"\AJWKS larger than"):
+        JwksCache.from_file(str(path))
+    c = cache(lambda uri: body, fake_clock())  # a fetcher that does not bound the read
+    assert c.get("b") is None
+    assert c.logged[-1][2]["error"].startswith("KeySetError: JWKS larger than")
