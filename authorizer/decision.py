@@ -10,10 +10,12 @@ Reason codes (stable, for logs and `authorizer check`):
 - allow: `granted`;
 - deny (valid token): `route_not_permitted`, `no_route` (the token may call nothing),
   `no_api` (no API of the policy has the token's audience), `no_policy`;
-- unauthorized: `bad_event`, `no_token`, `bad_authorization`, `ambiguous_authorization`,
-  `too_large`, the `shared.errors.TokenError` codes, `jwks_unavailable` (no keys yet),
-  `revoked` (listed in the issuer's revocation list, `authorizer/revocation.py`; checked
-  on token cache hits too), `internal_error`.
+- unauthorized: `bad_event`, `ambiguous_path` (a path whose decoded, normalised form may
+  be another route: encoded "/", "\\", "." or "%", dot or empty segments, or an HTTP API
+  path outside its route key; `authorizer/events.py`), `no_token`, `bad_authorization`,
+  `ambiguous_authorization`, `too_large`, the `shared.errors.TokenError` codes,
+  `jwks_unavailable` (no keys yet), `revoked` (listed in the issuer's revocation list,
+  `authorizer/revocation.py`; checked on token cache hits too), `internal_error`.
 """
 
 from __future__ import annotations
@@ -90,13 +92,17 @@ class Profile:
 class Grant:
     """A verified token: its profile, identity, and the IAM answers already given."""
 
-    __slots__ = ("client_id", "context", "iam", "iat", "jti", "profile", "sub", "who")
+    __slots__ = ("client_id", "context", "gen", "iam", "iat", "jti", "profile", "sub", "who")
 
     def __init__(self, token, profile: Profile) -> None:
         self.profile = profile
         self.sub = token.sub
-        # What the revocation check reads on every request, cache hits included.
+        # What the revocation check reads on every request, cache hits included: the
+        # client generation the token was minted from (`gen`, 0 when absent;
+        # authorizer/revocation.py).
         self.client_id, self.jti, self.iat = token.client_id, token.jti, token.iat
+        gen = token.claims.get("gen", 0)
+        self.gen = gen if type(gen) is int else 0
         self.context = context_for(token)
         self.who = who_fragment(token.client_id, token.jti)
         self.iam: dict[str, dict] = {}  # arn prefix -> IAM policy response
@@ -201,7 +207,7 @@ class Authorizer:
         if grant is None:
             grant = self._verify(authorization, bearer_token(authorization))
         revocations = self._revocations
-        if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.iat):
+        if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.gen):
             return Outcome(None, UNAUTHORIZED, "revoked", request.route, grant.who)
         profile = grant.profile
         allowed = profile.allows(request.method, request.path)

@@ -13,9 +13,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from shared.route_pattern import AMBIGUOUS_ENCODINGS
+
 VERSION = "2012-10-17"
 ACTION = "execute-api:Invoke"
 EVERYTHING = "*/*"  # after the stage: any method, any path (IAM `*` also spans `/`)
+# Denied in every policy that allows anything (issue 12, item 9). API Gateway caches the
+# policy per token and matches it against later method ARNs without asking the authorizer,
+# and IAM's `*` matches any character: the Allow `GET/entries/*` covers
+# `GET/entries/1%2Flines`, which the service decodes to the route `/entries/{id}/lines`.
+# So the paths the authorizer refuses (`shared.route_pattern.path_problem`) are carved out
+# of the policy itself, in both hex cases (resource matching is case-sensitive) and
+# wherever they sit in the ARN. Should API Gateway put the decoded form in the method ARN
+# (`GET/entries/1/lines`), that is a deeper path, decided by the compiled carve-outs
+# (shared/iam.py) like any other.
+AMBIGUOUS_RESOURCES = tuple(dict.fromkeys(
+    [f"*{case(e)}*" for e in AMBIGUOUS_ENCODINGS for case in (str.upper, str.lower)]
+    + ["*\\*", "*//*", "*/./*", "*/../*", "*/.", "*/.."]
+))
 
 
 def context_for(token) -> dict:
@@ -37,10 +52,10 @@ def policy_document(prefix: str, allow: Iterable[str], deny: Iterable[str]) -> d
     statements = []
     if allow:
         statements.append({"Action": ACTION, "Effect": "Allow", "Resource": allow})
-        deny = [prefix + suffix for suffix in deny]
-        if deny:
-            # Carves deeper paths out of the allows: IAM's `*` matches `/` too.
-            statements.append({"Action": ACTION, "Effect": "Deny", "Resource": deny})
+        # Carves deeper paths out of the allows (IAM's `*` matches `/` too), and the
+        # ambiguous paths out of everything.
+        deny = [prefix + suffix for suffix in (*deny, *AMBIGUOUS_RESOURCES)]
+        statements.append({"Action": ACTION, "Effect": "Deny", "Resource": deny})
     else:
         statements.append({"Action": ACTION, "Effect": "Deny", "Resource": [prefix + EVERYTHING]})
     return {"Version": VERSION, "Statement": statements}

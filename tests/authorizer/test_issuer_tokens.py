@@ -77,6 +77,9 @@ def test_issuer_token_on_http_events(real, issuer_http, http_event, path, author
     event = http_event.with_token(token)
     event["requestContext"]["http"].update(method="GET", path=path)
     event["requestContext"]["stage"] = "$default"
+    # The route API Gateway would have selected for that path (the authorizer refuses a
+    # path outside its route key: ambiguous_path).
+    event["routeKey"] = event["requestContext"]["routeKey"] = "$default"
     assert real.lambda_handler(event)["isAuthorized"] is authorized
 
 
