@@ -96,3 +96,22 @@ def policy_allows(response: dict, method_arn: str) -> bool:
                 return False
             allowed = True
     return allowed
+
+
+def http_api_refusal(event: object, response_kind: str) -> dict | None:
+    """An HTTP API's answer to a refused request (403), or None for a REST API event,
+    which must raise "Unauthorized" instead (401). HTTP API events carry `version`
+    ("2.0" with `routeArn`, "1.0" with `methodArn`); REST events carry none."""
+    if type(event) is not dict:
+        return None
+    version = event.get("version")
+    if version == "2.0" and response_kind == "simple":
+        return {"isAuthorized": False}
+    arn = event.get("routeArn") if version == "2.0" else event.get("methodArn")
+    if version not in ("1.0", "2.0") or type(arn) is not str:
+        return None
+    # Deny the whole API (arn:...:{api-id}/*): whatever route a cached answer is replayed
+    # for, it refuses.
+    api = arn.split("/", 1)[0]
+    statement = {"Action": ACTION, "Effect": "Deny", "Resource": [api + "/*"]}
+    return iam_response("unauthorized", {"Version": VERSION, "Statement": [statement]}, {})
