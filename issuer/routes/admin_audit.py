@@ -10,7 +10,7 @@ from fastapi.security import HTTPBearer
 from ..admin.guard import AdminDep, AdminRoute
 from ..audit import audit_page, audit_view
 from ..deps import SessionDep
-from ..paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from ..paging import DEFAULT_LIMIT, MAX_LIMIT, decode_id_cursor, encode_cursor
 
 router = APIRouter(
     prefix="/admin/audit",
@@ -30,11 +30,9 @@ def audit(
     before = None
     if cursor is not None:
         try:
-            (before,) = decode_cursor(cursor, 1)
+            before = decode_id_cursor(cursor)
         except ValueError:
             raise HTTPException(422, "cursor is not valid") from None
-        if type(before) is not int:
-            raise HTTPException(422, "cursor is not valid")
     rows = audit_page(session, limit, before)
     last = rows[-1] if len(rows) == limit else None
     return {

@@ -13,11 +13,11 @@ from fastapi.security import HTTPBearer
 from .. import client_admin
 from ..admin.guard import AdminDep, AdminRoute
 from ..admin.schemas import ClientCreate, ClientUpdate, SecretRotation
-from ..clients import client_view, get_client
+from ..clients import client_view, could_be_client_id, get_client
 from ..deps import ServicesDep, SessionDep
 from ..models import Client
 from ..oauth.errors import NO_STORE
-from ..paging import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from ..paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
 
 router = APIRouter(
     prefix="/admin/clients",
@@ -44,9 +44,8 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
     try:
-        created, cid = decode_cursor(cursor, 2)
-        return datetime.fromisoformat(created), str(cid)
-    except (ValueError, TypeError):
+        return decode_time_key_cursor(cursor, could_be_client_id)
+    except ValueError:
         raise HTTPException(422, "cursor is not valid") from None
 
 

@@ -15,6 +15,8 @@ from issuer import client_admin
 from issuer.audit import Actor
 from issuer.audit import record as real_record
 from issuer.models import AuditRecord, Client
+from issuer.paging import encode_cursor
+from shared.b64 import b64url_encode
 
 
 @pytest.fixture
@@ -125,3 +127,80 @@ def test_no_secret_or_hash_anywhere_after_a_full_session(env, caplog):
                     assert secret not in text, f"{name} {i} shows a secret"
             for digest in hashes:
                 assert digest not in text, f"{name} {i} shows a secret hash"
+
+
+# -- paging cursors (issue 12, item 16): a cursor we did not issue is 422, never 500 ----
+
+
+def _cursor(position) -> str:
+    return encode_cursor(position)
+
+
+BAD_AUDIT_CURSORS = {
+    "int-1e400": _cursor([10**400]),  # SQLite: OverflowError binding it
+    "int-2^63": _cursor([2**63]),  # SQLite: OverflowError; PostgreSQL: DataError
+    "int-2^31": _cursor([2**31]),  # past PostgreSQL's integer id column
+    "zero": _cursor([0]),
+    "negative": _cursor([-1]),
+    "bool": _cursor([True]),
+    "float": _cursor([1.5]),
+    "string": _cursor(["1"]),
+    "two-members": _cursor([1, 2]),
+    "nan": "W05hTl0",  # b64url('[NaN]')
+    "not-base64": "***",
+    "not-json": "bm90IGpzb24",
+    "digits-5000": b64url_encode(b"[" + b"9" * 5000 + b"]"),  # past int's 4300-digit limit
+    "nested": _cursor([[1]]),
+}
+
+
+@pytest.mark.parametrize("cursor", BAD_AUDIT_CURSORS.values(), ids=BAD_AUDIT_CURSORS.keys())
+def test_audit_cursor_we_did_not_issue_is_422(admin_env, cursor):
+    http = admin_env[2]
+    response = http.get("/admin/audit", params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "cursor is not valid"
+
+
+def test_audit_cursor_we_issue_pages_on(admin_env):
+    http = admin_env[2]
+    for name in ("p1", "p2", "p3"):
+        http.post("/admin/clients", json={"name": name, "scopes": ["orders:read"]})
+    first = http.get("/admin/audit", params={"limit": 2}).json()
+    second = http.get("/admin/audit", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert second.status_code == 200
+    assert second.json()["items"][0]["id"] < first["items"][-1]["id"]
+    # The largest id a cursor may carry is still a cursor (an empty page past it is not).
+    top = http.get("/admin/audit", params={"cursor": _cursor([2**31 - 1])})
+    assert top.status_code == 200 and top.json()["items"][0]["id"] == first["items"][0]["id"]
+
+
+BAD_CLIENT_CURSORS = {
+    "naive-time": _cursor(["2024-01-01T00:00:00", "c_x"]),  # ValueError in the binder
+    "year-1-east": _cursor(["0001-01-01T00:00:00+01:00", "c_x"]),  # UTC before year 1
+    "nul-id": _cursor(["2024-01-01T00:00:00+00:00", "c_\x00"]),  # PostgreSQL refuses NUL
+    "int-id": _cursor(["2024-01-01T00:00:00+00:00", 10**400]),
+    "time-not-string": _cursor([1704067200, "c_x"]),
+    "not-a-time": _cursor(["yesterday", "c_x"]),
+    "one-member": _cursor(["2024-01-01T00:00:00+00:00"]),
+    "long-id": _cursor(["2024-01-01T00:00:00+00:00", "c_" + "x" * 100]),
+}
+
+
+@pytest.mark.parametrize("cursor", BAD_CLIENT_CURSORS.values(), ids=BAD_CLIENT_CURSORS.keys())
+def test_clients_cursor_we_did_not_issue_is_422(admin_env, cursor):
+    http = admin_env[2]
+    response = http.get("/admin/clients", params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "cursor is not valid"
+
+
+def test_clients_cursor_we_issue_pages_on(admin_env):
+    http = admin_env[2]
+    for name in ("c1", "c2", "c3"):
+        http.post("/admin/clients", json={"name": name, "scopes": ["orders:read"]})
+    first = http.get("/admin/clients", params={"limit": 2}).json()
+    second = http.get("/admin/clients", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert second.status_code == 200
+    ids = [c["client_id"] for c in first["items"] + second.json()["items"]]
+    assert len(ids) == len(set(ids)) >= 3
