@@ -102,9 +102,8 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
 
     add("form: content-type check + parse_qsl", lambda: (
         _check_content_type("application/x-www-form-urlencoded"), parse_form(BODY)))
-    add("Basic header split (+ claimed id for the throttle)",
+    add("Basic header split (+ claimed id)",
         lambda: (_split_basic(basic), claimed_client_id(request)))
-    add("throttle check", lambda: services.throttle.check(["addr:127.0.0.1", "client:x"]))
 
     def session_only():
         with services.sessions() as session:
@@ -252,7 +251,6 @@ def _without(step: str) -> None:
     import issuer.routes.token as token_route
     from issuer.clients import SecretHasher
     from issuer.oauth.client_auth import SecretVerifier
-    from issuer.oauth.throttle import FailureThrottle
 
     if step == "hmac":  # the presented secret's HMAC
         _replay_first(SecretHasher, "hash", key=lambda self, secret: secret)
@@ -260,13 +258,12 @@ def _without(step: str) -> None:
         _replay_first(SecretVerifier, "verify", key=lambda self, s, cid, *rest: cid)
     elif step == "grant":  # audience and scope decisions
         _replay_first(token_route, "grant_client_credentials")
-    elif step == "throttle":  # the in-memory throttle check
-        FailureThrottle.check_from_memory = lambda self, keys: True
-    elif step == "answerable":  # throttle, signer and client freshness together
+    elif step == "answerable":  # signer and client freshness together (the throttle
+        # only meets failures: a token request never consults it)
         token_route._answerable_from_memory = lambda *args: True
 
 
-WITHOUT = ("hmac", "authentication", "grant", "throttle", "answerable", "middleware")
+WITHOUT = ("hmac", "authentication", "grant", "answerable", "middleware")
 
 
 def compare(issuer, n: int, rounds: int = 7, without: list[str] | None = None) -> None:

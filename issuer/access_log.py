@@ -6,28 +6,38 @@ and a token request writes one line, not two. A request whose endpoint already w
 own event line for a success (the token endpoint's `token_issued`, which SPEC asks for)
 marks the scope with `LOGGED` and gets no second line; its failures are still logged here.
 
-Only the method, the path (no query string), the status, the duration and the peer
-address are written: never a header, a body or a query, where credentials travel.
+A request the brute-force brake refused (429, its key past the limit) is marked
+`THROTTLED` and gets no line either: the throttle logs once that the brake engaged, so a
+flood of failures costs the log a bounded amount (issuer/oauth/throttle.py).
+
+Only the method, the path (no query string), the status, the duration and the client
+address (`issuer.client_address`: the peer, or what a named proxy says) are written:
+never a header, a body or a query, where credentials travel.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .client_address import IPNetwork, client_address
 from .logs import log_event
 
 log = logging.getLogger("issuer.http")
 
 # Set (to True) in the ASGI scope by an endpoint that logged its own event for the request.
 LOGGED = "tollgate.logged"
+# Set by the failure handler on a request the brake refused (issuer/routes/client_endpoint.py).
+THROTTLED = "tollgate.throttled"
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Iterable[IPNetwork] = ()) -> None:
         self.app = app
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
@@ -45,8 +55,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, status_send)
         finally:
-            if not (scope.get(LOGGED) and status < 400):
-                client = scope.get("client")
+            quiet = (scope.get(LOGGED) and status < 400) or (
+                scope.get(THROTTLED) and status == 429
+            )
+            if not quiet:
+                client = client_address(scope, self.trusted_proxies)
                 log_event(
                     log,
                     "http_request",
@@ -54,5 +67,5 @@ class AccessLogMiddleware:
                     path=scope["path"][:256],
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client=client[0] if client else None,
+                    client=client[:64] if client else None,
                 )

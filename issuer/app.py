@@ -60,7 +60,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)  # before anything reads a body
-    app.add_middleware(AccessLogMiddleware)  # outermost: sees every answer, 413 and 500 too
+    # Outermost: sees every answer, 413 and 500 too.
+    app.add_middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_proxies)
     app.include_router(token.router)
     app.include_router(introspect.router)
     app.include_router(revoke.router)

@@ -26,14 +26,15 @@ def oauth_error_response(exc: OAuthError) -> JSONResponse:
 
 async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
-    log_event(
-        log,
-        "oauth_error",
-        path=request.url.path,
-        error=exc.error,
-        status=exc.status_code,
-        debug=exc.debug,
-    )
+    if not getattr(exc, "quiet", False):  # the throttle's 429: logged once, not per request
+        log_event(
+            log,
+            "oauth_error",
+            path=request.url.path,
+            error=exc.error,
+            status=exc.status_code,
+            debug=exc.debug,
+        )
     return oauth_error_response(exc)
 
 

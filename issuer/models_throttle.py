@@ -12,11 +12,13 @@ from .models import Base
 
 
 class AuthFailure(Base):
-    """One failed client authentication for one throttle key (`client:<id>` or
-    `addr:<ip>`). A row per failure rather than a counter: the window slides exactly and
-    concurrent workers only ever INSERT (no row lock to fight over). Rows per key stay
-    under the limit because blocked keys are refused before they can fail again; rows
-    older than the window are pruned."""
+    """One failed client authentication for one throttle key (`client:<id>`,
+    `addr:<ip or IPv6 /64>`, or `client#<sha256>` / `addr#<sha256>` for a value that is
+    long or not plain ASCII: `throttle_keys` keeps every key within this column, whatever
+    the caller sends). A row per failure rather than a counter: the window slides exactly
+    and concurrent workers only ever INSERT (no row lock to fight over). Rows per key stay
+    at the limit because a failure past it is refused uncounted; rows older than the
+    window are pruned."""
 
     __tablename__ = "auth_failures"
 

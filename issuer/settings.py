@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import shared
 
+from .client_address import IPNetwork, parse_trusted_proxies
 from .kek import KekError, decode_kek
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -47,6 +48,9 @@ class Settings:
     # in a sliding window before 429.
     throttle_limit: int = 10
     throttle_window: int = 60
+    # Proxies whose X-Forwarded-For is believed (issuer/client_address.py); none by default:
+    # the header is anyone's to write, and the throttle keys failures by address.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     # How long a verifier may keep a JWKS it fetched (the authorizer's TTL, and any HTTP
     # cache honouring max-age): a new key is published this long before it signs, and a
     # retired key stays published this long after its last token expired.
@@ -142,6 +146,10 @@ def load_settings(
     if alg not in SIGNING_ALGS:
         raise SettingsError(f"ISSUER_SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}")
     max_age = _int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, DAY)
+    try:
+        trusted_proxies = parse_trusted_proxies(env.get("ISSUER_TRUSTED_PROXIES") or "")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     kek = None
     if env.get("ISSUER_KEY_ENCRYPTION_KEY"):
         try:
@@ -166,6 +174,7 @@ def load_settings(
         client_cache_ttl=_int(env, "ISSUER_CLIENT_CACHE_TTL", 5, 0, 300),
         throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", 10, 1, 100_000),
         throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", 60, 1, 86400),
+        trusted_proxies=trusted_proxies,
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
     )
     if settings.production:

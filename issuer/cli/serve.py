@@ -35,7 +35,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            proxy_headers=True,
+            # The client address is the TCP peer unless ISSUER_TRUSTED_PROXIES names it
+            # (issuer/client_address.py); uvicorn's default believes X-Forwarded-For from
+            # 127.0.0.1, which would let a caller pick its own throttle key.
+            proxy_headers=False,
             access_log=False,  # the app writes JSON access lines (issuer/access_log.py)
             # A cold worker imports FastAPI/SQLAlchemy; on a busy small machine that can
             # exceed uvicorn's 5 s default and get healthy workers killed in a loop.
@@ -43,6 +46,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
     else:
         uvicorn.run(
-            create_app(settings, services), host=args.host, port=args.port, access_log=False
+            create_app(settings, services),
+            host=args.host,
+            port=args.port,
+            proxy_headers=False,  # as above
+            access_log=False,
         )
     return 0

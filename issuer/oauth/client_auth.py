@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +24,8 @@ from shared.jws import parse_compact
 
 from ..client_cache import ClientRecord
 from ..clients import SecretHasher, could_be_client_id, get_client
-from ..logs import log_event
 from ..models import Client, utcnow
 from .errors import InvalidClient, InvalidRequest
-
-log = logging.getLogger("issuer.oauth")
-
 
 
 @dataclass(frozen=True)
@@ -94,14 +89,8 @@ class SecretVerifier:
         elif not client.enabled:
             reason = "disabled"
         if client is None or reason is not None:
-            log_event(
-                log,
-                "client_authentication_failed",
-                logging.WARNING,
-                client_id=client_id[:64],
-                method=method,
-                reason=reason,
-            )
+            # Logged by the failure handler, unless the throttle is refusing this key
+            # (issuer/routes/client_endpoint.py): a flood costs the log nothing.
             raise InvalidClient(debug=reason)
         return client
 

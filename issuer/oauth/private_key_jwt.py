@@ -19,7 +19,6 @@ secret client (`auth_method` decides).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,7 +33,6 @@ from shared.jws import parse_compact
 from shared.verify import verify_signature
 
 from ..clients import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id, get_client
-from ..logs import log_event
 from ..models import utcnow
 from ..models_revocation import ClientAssertionJti
 from .client_auth import (
@@ -45,8 +43,6 @@ from .client_auth import (
     secret_authenticator,
 )
 from .errors import InvalidClient
-
-log = logging.getLogger("issuer.oauth")
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Signing algorithms accepted for assertions (RFC 8414 §2
@@ -98,18 +94,11 @@ class PrivateKeyJwt:
         return "client_assertion" in request.form or "client_assertion_type" in request.form
 
     def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
-        claimed = request.form.get("client_id")
         try:
             return self._authenticate(request, session)
         except _Refused as refused:
-            log_event(
-                log,
-                "client_authentication_failed",
-                logging.WARNING,
-                client_id=(claimed or "")[:64] or None,
-                method=self.name,
-                reason=refused.reason,
-            )
+            # Logged by the failure handler (issuer/routes/client_endpoint.py), as for
+            # a wrong secret.
             raise InvalidClient(debug=refused.reason) from None
 
     def _authenticate(self, request: TokenRequest, session: Session) -> AnyClient:

@@ -1,38 +1,51 @@
-"""Brute-force brake for client authentication (ATTACKS.md 15).
+"""Brute-force brake for client authentication: it brakes *failures*, never a client
+that authenticates.
 
-Failures are counted per claimed client id and per remote address in a sliding window;
-past `limit` that key gets 429 with `Retry-After` (RFC 6585 §4) until enough of its
-failures have left the window, so a real client is slowed for at most `window` seconds,
-never locked out. While blocked, attempts are refused before authentication and are not
-counted (a flood cannot extend the block, and a right guess earns nothing).
+Client ids are public (`sub` and `client_id` of every token) and many clients may share an
+address (a NAT, a proxy), so a brake that refused correct credentials would let anyone
+lock a client out. It never does: a request whose credentials verify gets its answer
+whatever the counts say, and the throttle is not even consulted then. What guessing a
+secret costs is set by the secret (256 bits, made by the server), not by this brake.
+
+What it bounds is what a flood of failures costs. Failures are counted per claimed client
+id and per address in a sliding window; past `limit`, a request that fails again gets 429
+with `Retry-After` (RFC 6585 §4) and is neither counted nor logged (one
+`client_authentication_throttled` line when the brake engages on this process), so the
+database and the logs pay for at most `limit` failures per key per window.
 
 Counts live in a `FailureStore` (the database in production, so every worker and Lambda
-instance sees the same counts). The store is touched only on the failure path:
-
-- a failure writes one row per key, reads back the newest `limit` times, and may set a
-  local "blocked until" (cached for the block's exact length: nothing but time lifts it);
-- `check` costs nothing for a key this process has not seen fail within the window (the
-  normal case: a good client pays no database read or write for the throttle). For a
-  key it has seen fail, it reads the shared count, so failures spread over processes add
-  up. The price: a key's first attempt on each process is unchecked, so across N
-  processes a key gets at most max(limit, N) failures per window.
+instance sees the same counts). Per counted failure: one read per key and one write; a
+key found over the limit is remembered here until its block lifts (nothing but time lifts
+it), so a flood against it costs no I/O at all. A store that fails does not open the
+brake: the failure is counted in this process instead (one `throttle_store_error` line
+each), and past the limit it is 429 all the same.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from ..logs import log_event
 from .errors import OAuthError
+
+log = logging.getLogger("issuer.throttle")
 
 
 class TooManyFailures(OAuthError):
     error = "temporarily_unavailable"
     status_code = 429
     default_description = "too many failed attempts; retry later"
+    # Not logged per request (issuer/errors.py): the brake says once that it engaged, so a
+    # flood against a braked key writes no log lines.
+    quiet = True
 
     def __init__(self, retry_after: int) -> None:
         super().__init__()
@@ -46,15 +59,16 @@ class FailureStore(Protocol):
     def add(self, keys: Sequence[str], at: float) -> None:
         """Record one failure at `at` (epoch seconds) for each key."""
 
-    def newest(self, key: str, since: float, limit: int) -> list[float]:
-        """Up to `limit` newest failure times of `key` after `since`, oldest first."""
+    def nth_newest(self, key: str, since: float, n: int) -> float | None:
+        """The time of the `n`-th newest failure of `key` after `since`; None if fewer."""
 
     def prune(self, before: float) -> None:
         """Forget failures at or before `before` (they can no longer count)."""
 
 
 class MemoryFailureStore:
-    """Per-process store: tests, and a single process without a database."""
+    """Per-process store: tests, a single process without a database, and the fallback
+    when the shared store fails."""
 
     def __init__(self, max_keys: int = 100_000, per_key: int = 1000) -> None:
         self._times: dict[str, list[float]] = {}
@@ -70,10 +84,10 @@ class MemoryFailureStore:
                 times.append(at)
                 del times[: -self._per_key]
 
-    def newest(self, key: str, since: float, limit: int) -> list[float]:
+    def nth_newest(self, key: str, since: float, n: int) -> float | None:
         with self._lock:
-            recent = [t for t in self._times.get(key, ()) if t > since]
-        return sorted(recent)[-limit:]
+            recent = sorted(t for t in self._times.get(key, ()) if t > since)
+        return recent[-n] if len(recent) >= n else None
 
     def prune(self, before: float) -> None:
         with self._lock:
@@ -85,14 +99,39 @@ class MemoryFailureStore:
                     del self._times[key]
 
 
-def throttle_keys(peer: str | None, claimed_client_id: str | None) -> list[str]:
-    """What one authentication attempt counts against: the remote address and, if the
-    request names one, the claimed client id (cut to 64 characters: a flood of long
-    made-up ids must not grow the keys). The token, introspection and revocation
-    endpoints all use these keys, so a guess anywhere spends the same budget."""
-    keys = [f"addr:{peer or '-'}"]
+# A key's value as written when it is short and plain (readable in the table); anything
+# else is hashed, so whatever a caller sends, the key fits `AuthFailure.key` (100
+# characters), is ASCII (PostgreSQL refuses NUL in text), and distinct values stay apart.
+_PLAIN = re.compile(r"[A-Za-z0-9._~:/-]{1,64}\Z")
+
+
+def _key(kind: str, value: str) -> str:
+    if _PLAIN.match(value):
+        return f"{kind}:{value}"
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kind}#{digest}"
+
+
+def _address_key(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _key("addr", address)
+    if ip.version == 6:
+        # One host is given a /64 or more (RFC 6177): counted per address, a single
+        # client would have 2^64 fresh budgets.
+        return _key("addr", str(ipaddress.ip_network(f"{ip}/64", strict=False)))
+    return _key("addr", str(ip))
+
+
+def throttle_keys(address: str | None, claimed_client_id: str | None) -> list[str]:
+    """What one failed authentication counts against: the client's address
+    (`issuer.client_address.client_address`; IPv6 by /64) and, if the request names one,
+    the claimed client id. The token, introspection and revocation endpoints all use these
+    keys, so failures anywhere spend the same budget."""
+    keys = [_address_key(address) if address else "addr:-"]
     if claimed_client_id:
-        keys.append(f"client:{claimed_client_id[:64]}")
+        keys.append(_key("client", claimed_client_id))
     return keys
 
 
@@ -114,7 +153,7 @@ class _ExpiringSet:
 
     def put(self, key: str, until: float) -> None:
         if len(self._until) >= self._max_keys:
-            self._until.clear()  # losing hints only costs a database read later
+            self._until.clear()  # losing hints only costs a store read later
         self._until[key] = max(until, self._until.get(key, until))
 
 
@@ -130,62 +169,63 @@ class FailureThrottle:
         # Wall time, not monotonic: the times are compared across processes and hosts.
         self.limit, self.window, self._clock = limit, window, clock
         self.store: FailureStore = store if store is not None else MemoryFailureStore()
+        # Where failures are counted while the store fails: this process still brakes.
+        self._fallback = MemoryFailureStore(max_keys=max_keys)
         self._blocked = _ExpiringSet(max_keys)  # key -> blocked until
-        self._suspect = _ExpiringSet(max_keys)  # key -> local failure seen, until
         self._lock = threading.Lock()
         self._next_prune = 0.0
 
-    def _retry_after(self, until: float, now: float) -> int:
-        return max(1, math.ceil(until - now))
-
-    def _block_from_store(self, key: str, now: float) -> float | None:
-        times = self.store.newest(key, now - self.window, self.limit)
-        if len(times) < self.limit:
-            return None
-        # The oldest of the newest `limit` failures leaving the window lifts the block.
-        until = times[0] + self.window
-        with self._lock:
-            self._blocked.put(key, until)
-        return until
-
-    def check(self, keys: Iterable[str]) -> None:
-        """Raise `TooManyFailures` if any key is blocked; blocking I/O (call off the loop)."""
-        now = self._clock()
-        keys = list(keys)
-        with self._lock:
-            blocked = [u for k in keys if (u := self._blocked.get(k, now)) is not None]
-            suspects = [k for k in keys if self._suspect.get(k, now) is not None]
-        if blocked:
-            raise TooManyFailures(self._retry_after(max(blocked), now))
-        for key in suspects:
-            until = self._block_from_store(key, now)
-            if until is not None:
-                raise TooManyFailures(self._retry_after(until, now))
-
-    def check_from_memory(self, keys: Iterable[str]) -> bool:
-        """`check(keys)` as far as memory can answer it: raise `TooManyFailures` if a key
-        is blocked here; True if that was the whole check (no key failed on this process
-        within the window), False if the store must be read (call `check`, off the loop).
-        The token endpoint's in-memory path makes this its only throttle check."""
-        now = self._clock()
-        with self._lock:
-            blocked = [u for k in keys if (u := self._blocked.get(k, now)) is not None]
-            local = all(self._suspect.get(k, now) is None for k in keys)
-        if blocked:
-            raise TooManyFailures(self._retry_after(max(blocked), now))
-        return local
+    def _refuse(self, until: float, now: float) -> TooManyFailures:
+        return TooManyFailures(max(1, math.ceil(until - now)))
 
     def record_failure(self, keys: Iterable[str]) -> None:
+        """Count one failed authentication against each key, or raise `TooManyFailures`
+        (counting and logging nothing) if a key is already at the limit. Blocking I/O on
+        the store (call it off the event loop). Never call it for a request that
+        authenticated: nothing here may refuse correct credentials."""
         now = self._clock()
         keys = list(keys)
-        self.store.add(keys, now)
         with self._lock:
-            for key in keys:
-                self._suspect.put(key, now + self.window)
-            prune = now >= self._next_prune
-            if prune:
+            blocked = [u for k in keys if (u := self._blocked.get(k, now)) is not None]
+        if blocked:
+            raise self._refuse(max(blocked), now)  # known here: no I/O at all
+        self._check(self._fallback, keys, now)  # what this process counted for a failed store
+        try:
+            self._check(self.store, keys, now)
+            self.store.add(keys, now)
+        except TooManyFailures:
+            raise
+        except Exception as exc:  # the store failed: count here rather than not at all
+            log_event(log, "throttle_store_error", logging.ERROR, error=type(exc).__name__)
+            self._fallback.add(keys, now)
+            return
+        with self._lock:
+            due = now >= self._next_prune
+            if due:
                 self._next_prune = now + self.window
+        if due:  # at most once a window per process, and only for a counted failure
+            try:
+                self.store.prune(now - self.window)
+                self._fallback.prune(now - self.window)
+            except Exception as exc:  # counted already; the next window's prune catches up
+                log_event(log, "throttle_store_error", logging.ERROR, error=type(exc).__name__)
+
+    def _check(self, store: FailureStore, keys: list[str], now: float) -> None:
         for key in keys:
-            self._block_from_store(key, now)
-        if prune:  # at most once a window per process, and only on the failure path
-            self.store.prune(now - self.window)
+            # The oldest of the newest `limit` failures leaving the window lifts the block.
+            oldest = store.nth_newest(key, now - self.window, self.limit)
+            if oldest is None:
+                continue
+            until = oldest + self.window
+            with self._lock:
+                self._blocked.put(key, until)
+            log_event(
+                log,
+                "client_authentication_throttled",
+                logging.WARNING,
+                key=key,
+                limit=self.limit,
+                window=self.window,
+                retry_after=max(1, math.ceil(until - now)),
+            )
+            raise self._refuse(until, now)

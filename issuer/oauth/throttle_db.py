@@ -25,15 +25,17 @@ class DatabaseFailureStore:
         with self._sessions.begin() as session:
             session.execute(insert(AuthFailure), [{"key": key, "at": at} for key in keys])
 
-    def newest(self, key: str, since: float, limit: int) -> list[float]:
+    def nth_newest(self, key: str, since: float, n: int) -> float | None:
+        # One row back, whatever the count: the index (key, at) is walked newest first.
         query = (
             select(AuthFailure.at)
             .where(AuthFailure.key == key, AuthFailure.at > since)
             .order_by(AuthFailure.at.desc())
-            .limit(limit)
+            .offset(n - 1)
+            .limit(1)
         )
         with self._sessions() as session:
-            return sorted(session.scalars(query))
+            return session.scalar(query)
 
     def prune(self, before: float) -> None:
         with self._sessions.begin() as session:

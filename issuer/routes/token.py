@@ -21,11 +21,11 @@ from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.client_credentials import check_grant_type, grant_client_credentials
 from ..oauth.errors import NO_STORE, InvalidClient
 from ..oauth.form import read_form
-from ..oauth.throttle import throttle_keys
 from ..revocation import earliest_iat
 from ..scopes import join_scopes
 from ..services import Services
 from ..tokens import mint_access_token
+from .client_endpoint import authentication_failed
 
 
 class LeanRoute(APIRoute):
@@ -140,18 +140,14 @@ def _issue(services: Services, request: TokenRequest) -> dict:
     }
 
 
-def _throttled_issue(services: Services, request: TokenRequest, keys: list[str]) -> dict:
-    services.throttle.check(keys)  # before authentication: a blocked key learns nothing
-    return _issue(services, request)
-
-
 def _answerable_from_memory(
-    services: Services, token_request: TokenRequest, claimed: str | None, keys: list[str]
+    services: Services, token_request: TokenRequest, claimed: str | None
 ) -> bool:
     """True when the whole request can be answered without database work: a secret
-    method (private_key_jwt records its assertion's jti), the client's record cached, the
-    throttle deciding from memory, and a cached signer. A cache expiring in between costs
-    one database read on the loop, every few seconds at most.
+    method (private_key_jwt records its assertion's jti), the client's record cached and a
+    cached signer (the throttle has no say before authentication: only failures meet it).
+    A cache expiring in between costs one database read on the loop, every few seconds at
+    most.
 
     Signing then runs on the loop too, RSA included (~0.8 ms): what the ceiling app does.
     Handing RS256 to the thread pool instead (a hop of ~100 us plus a GIL handoff per
@@ -160,8 +156,7 @@ def _answerable_from_memory(
     if "client_assertion" in form or "client_assertion_type" in form or not claimed:
         return False
     return (
-        services.throttle.check_from_memory(keys)  # raises if blocked: before anything else
-        and services.key_store.cached_signer(services.clock()) is not None
+        services.key_store.cached_signer(services.clock()) is not None
         and services.clients.cached(claimed)
     )
 
@@ -192,20 +187,17 @@ async def token(request: Request) -> Response:
     form = await read_form(request)
     token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
     claimed = claimed_client_id(token_request)
-    keys = throttle_keys(request.client.host if request.client else None, claimed)
     try:
-        if single_request_runtime(request.scope):
-            body = _throttled_issue(services, token_request, keys)
-        elif _answerable_from_memory(services, token_request, claimed, keys):
-            body = _issue(services, token_request)  # the throttle was checked from memory
+        if single_request_runtime(request.scope) or _answerable_from_memory(
+            services, token_request, claimed
+        ):
+            body = _issue(services, token_request)
         else:
-            # Database work blocks: off the event loop, in one hop for all of it
-            # (the throttle reads and writes the database too, on its failure path).
-            body = await run_blocking(
-                request.scope, _throttled_issue, services, token_request, keys
-            )
-    except InvalidClient:
-        await run_blocking(request.scope, services.throttle.record_failure, keys)
-        raise
+            # Database work blocks: off the event loop, in one hop for all of it.
+            body = await run_blocking(request.scope, _issue, services, token_request)
+    except InvalidClient as failed:
+        # Only a failure meets the brute-force brake: correct credentials never wait on
+        # failures someone else caused (issuer/oauth/throttle.py).
+        await authentication_failed(request, services, token_request, failed)
     request.scope[LOGGED] = True  # token_issued is this request's line (access_log.py)
     return _TokenResponse(body)

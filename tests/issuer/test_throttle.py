@@ -1,5 +1,6 @@
-"""Brute force (ATTACKS.md 15): repeated failures for one client id or one address get
-429 with Retry-After; the brake lifts when the window passes (no permanent lockout).
+"""Brute force: past the limit, repeated failures for one client id or one address get
+429 with Retry-After; the brake lifts when the window passes (no permanent lockout), and a
+request whose credentials verify is never refused by it (tests/issuer/test_throttle_abuse.py).
 Counts are shared through the database by every process; a good request pays no write."""
 
 from __future__ import annotations
@@ -30,35 +31,34 @@ def test_throttle_unit_window():
     clock = Clock()
     throttle = FailureThrottle(limit=3, window=60, clock=clock)
     for _ in range(3):
-        throttle.check(["k"])
         throttle.record_failure(["k"])
     with pytest.raises(TooManyFailures) as refused:
-        throttle.check(["k"])
+        throttle.record_failure(["k"])
     assert refused.value.retry_after == 60
-    throttle.check(["other"])  # other keys unaffected
+    throttle.record_failure(["other"])  # other keys unaffected
     clock.now += 30
     with pytest.raises(TooManyFailures) as refused:
-        throttle.check(["k"])
+        throttle.record_failure(["k"])
     assert refused.value.retry_after == 30
     clock.now += 31
-    throttle.check(["k"])  # window passed: not locked out forever
+    throttle.record_failure(["k"])  # window passed: not locked out forever
 
 
-def test_check_from_memory():
-    """The token endpoint's in-memory throttle check: True only when memory is the whole
-    answer, False when the store must be read, and a block known here refuses at once."""
+def test_refused_failures_are_not_counted():
+    """A failure past the limit is not stored: a flood cannot extend the block, and the
+    store holds at most `limit` failures per key per window."""
     clock = Clock()
-    throttle = FailureThrottle(limit=2, window=60, clock=clock)
-    assert throttle.check_from_memory(["k", "other"]) is True
-    throttle.record_failure(["k"])  # one failure: below the limit, but the store counts
-    assert throttle.check_from_memory(["k"]) is False
-    assert throttle.check_from_memory(["other"]) is True
-    throttle.record_failure(["k"])  # the limit: blocked
-    with pytest.raises(TooManyFailures) as refused:
-        throttle.check_from_memory(["other", "k"])
-    assert refused.value.retry_after == 60
+    store = MemoryFailureStore()
+    throttle = FailureThrottle(limit=2, window=60, clock=clock, store=store)
+    throttle.record_failure(["k", "a"])
+    throttle.record_failure(["k", "b"])
+    for _ in range(20):
+        with pytest.raises(TooManyFailures):
+            throttle.record_failure(["k", "c"])
+    assert store.nth_newest("k", 0, 3) is None and store.nth_newest("k", 0, 2) is not None
+    assert store.nth_newest("c", 0, 1) is None  # refused with k: nothing counted for c
     clock.now += 61
-    assert throttle.check_from_memory(["k"]) is True  # the window passed
+    throttle.record_failure(["k"])
 
 
 def test_window_slides():
@@ -70,13 +70,12 @@ def test_window_slides():
         clock.now += 20
     clock.now -= 20
     with pytest.raises(TooManyFailures) as refused:
-        throttle.check(["k"])
+        throttle.record_failure(["k"])
     assert refused.value.retry_after == 20  # first failure at t0, now t0+40
     clock.now += 21
-    throttle.check(["k"])  # two failures left in the window: below the limit
-    throttle.record_failure(["k"])
+    throttle.record_failure(["k"])  # two failures left in the window: below the limit
     with pytest.raises(TooManyFailures):
-        throttle.check(["k"])
+        throttle.record_failure(["k"])
 
 
 @pytest.fixture
@@ -92,29 +91,22 @@ def _throttle(issuer, clock, limit=5, window=60):
 
 def test_processes_share_counts_through_the_database(db_issuer):
     """Two throttles = two workers on one database: failures add up across them, and a
-    key blocked on one is refused by the other before it authenticates."""
+    key at the limit is refused by every worker, one that never saw it fail included."""
     clock = Clock()
     a, b = _throttle(db_issuer, clock), _throttle(db_issuer, clock)
     keys = ["client:victim", "addr:203.0.113.9"]
-    for worker in (a, b, a, b):
-        worker.check(keys)
+    for worker in (a, b, a, b, a):  # the limit (5), spread over both
         worker.record_failure(keys)
-    a.check(keys)  # 4 of 5
-    b.record_failure(keys)  # the fifth, on the other worker
-    for worker in (a, b):
-        with pytest.raises(TooManyFailures) as refused:
-            worker.check(keys)
-        assert refused.value.retry_after == 60
-    # A third worker that never saw this key lets one attempt through (documented bound:
-    # max(limit, workers)), and its failure teaches it the shared block.
     c = _throttle(db_issuer, clock)
-    c.check(keys)
-    c.record_failure(keys)
-    with pytest.raises(TooManyFailures):
-        c.check(keys)
+    for worker in (a, b, c):
+        with pytest.raises(TooManyFailures) as refused:
+            worker.record_failure(keys)
+        assert refused.value.retry_after == 60
+    with db_issuer.services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuthFailure)) == 10
     clock.now += 61
     for worker in (a, b, c):
-        worker.check(keys)  # lifted everywhere once the window passed
+        worker.record_failure(keys)  # lifted everywhere once the window passed
 
 
 def test_failures_are_pruned(db_issuer):
@@ -140,8 +132,8 @@ def _count_writes(engine):
 
 def test_token_endpoint_with_database_counts(db_issuer):
     """The whole endpoint on the database store, with an injected clock: 401s up to the
-    limit, then 429 + Retry-After for the guesser *and* the real secret (no oracle),
-    recovery after the window; a good request writes nothing."""
+    limit, then 429 + Retry-After for the guesser, while the real secret still works; the
+    guesser is heard again after the window; a good request writes nothing."""
     clock = Clock()
     db_issuer.services = replace(db_issuer.services, throttle=_throttle(db_issuer, clock))
     victim = db_issuer.client(["orders:read"])
@@ -162,15 +154,15 @@ def test_token_endpoint_with_database_counts(db_issuer):
         assert refused.headers["cache-control"] == "no-store"
         assert refused.json()["error"] == "temporarily_unavailable"
         assert secret not in refused.text
-        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
         with db_issuer.services.sessions() as session:
             stored = session.scalar(select(func.count()).select_from(AuthFailure))
         assert stored == 10  # 5 failures x (client key + address key); 429s not counted
         clock.now += 61
-        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
 
 
-def test_address_key_brakes_guessing_across_client_ids(databases, policy_file):
+def test_address_key_brakes_failures_across_client_ids(databases, policy_file):
     clock = Clock()
     issuer = make_issuer(
         databases.new_url("sqlite"), policy_file, throttle=FailureThrottle(3, 60, clock)
@@ -184,18 +176,18 @@ def test_address_key_brakes_guessing_across_client_ids(databases, policy_file):
 
 
 @pytest.mark.parametrize("endpoint", ["/oauth2/introspect", "/oauth2/revoke"])
-def test_guesses_at_other_endpoints_spend_the_token_endpoints_budget(
+def test_failures_at_other_endpoints_spend_the_token_endpoints_budget(
     databases, policy_file, endpoint
 ):
     """Introspection and revocation authenticate clients too (RFC 7662 §2.1, RFC 7009
-    §2.1): their failures count against the same keys, so the client id they guessed at
-    is braked at the token endpoint, and the other way round."""
+    §2.1): their failures count against the same keys, so failures naming a client id
+    there are braked at the token endpoint, and the other way round."""
     clock = Clock()
     issuer = make_issuer(
         databases.new_url("sqlite"), policy_file, throttle=FailureThrottle(3, 60, clock)
     )
     victim = issuer.client(["orders:read"])
-    cid, secret = victim.client.client_id, victim.client_secret
+    cid = victim.client.client_id
     app = issuer.app()
 
     def peer(n):  # a client at its own address: only the client id key is shared
@@ -206,8 +198,8 @@ def test_guesses_at_other_endpoints_spend_the_token_endpoints_budget(
             assert first.post(endpoint, data={"token": "x"}, auth=(cid, "guess")).status_code \
                 == 401
         assert second.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
-        assert third.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
-        assert third.post(endpoint, data={"token": "x"}, auth=(cid, secret)).status_code == 429
+        assert third.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 429
+        assert third.post(endpoint, data={"token": "x"}, auth=(cid, "guess")).status_code == 429
     issuer.services.engine.dispose()
 
 
@@ -217,7 +209,8 @@ def test_memory_store_is_bounded():
         store.add([f"k{n}"], float(n))
     for _ in range(5):
         store.add(["hot"], 100.0)
-    assert store.newest("hot", 0.0, 10) == [100.0] * 3
+    assert store.nth_newest("hot", 0.0, 3) == 100.0
+    assert store.nth_newest("hot", 0.0, 4) is None
     assert len(store._times) <= 10
 
 
@@ -235,8 +228,8 @@ def test_token_endpoint_slows_brute_force(databases, policy_file):
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) == 60
         assert "error" in refused.json() and secret not in refused.text
-        # The real secret waits too while the brake is on (no oracle), then works.
-        assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 429
-        clock.now += 61
+        # The real secret is never refused for the guesser's failures.
         assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
+        clock.now += 61
+        assert http.post("/oauth2/token", data=FORM, auth=(cid, "guess")).status_code == 401
     issuer.services.engine.dispose()
