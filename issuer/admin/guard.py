@@ -28,6 +28,7 @@ from shared.scope import ADMIN_SCOPE
 from shared.verify import AccessTokenVerifier
 
 from ..audit import Actor
+from ..client_address import client_address
 from ..clients import get_client
 from ..services import Services
 from .errors import InsufficientScope, InvalidToken, MissingToken
@@ -74,10 +75,12 @@ class AdminRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            source = request.client.host if request.client else None
+            services = request.app.state.services
+            # Who made an admin change: the peer, or what a named proxy says it is.
+            source = client_address(request.scope, services.settings.trusted_proxies)
             request.state.admin = await run_in_threadpool(
                 authenticate_admin,
-                request.app.state.services,
+                services,
                 request.headers.get("authorization"),
                 source,
             )

@@ -351,3 +351,58 @@ def test_memory_store_nth_newest():
     assert store.nth_newest("k", 0.0, 3) == 1.0
     assert store.nth_newest("k", 1.0, 3) is None
     assert store.nth_newest("j", 0.0, 2) is None
+
+
+def test_admin_audit_source_follows_the_same_rule(databases, policy_file):
+    """The admin guard records where a change came from with the same function: the
+    address a named proxy vouches for, never one the caller wrote itself."""
+    from helpers.issuer_admin import ADMIN, bearer, token_for
+
+    from issuer.models import AuditRecord
+
+    issuer, _ = _issuer(databases.new_url("sqlite"), policy_file,
+                        ISSUER_TRUSTED_PROXIES="10.0.0.0/8")
+    admin = issuer.client([ADMIN], name="admin")
+    app = issuer.app()
+    body = {"name": "svc", "scopes": ["orders:read"]}
+    with _from(app, "10.1.2.3") as proxy, _from(app, ELSEWHERE) as direct:
+        token = bearer(token_for(proxy, admin.client.client_id, admin.client_secret))
+        forged = {"X-Forwarded-For": "192.0.2.99"}
+        assert proxy.post("/admin/clients", json=body,
+                          headers={**token, "X-Forwarded-For": f"1.1.1.1, {ATTACKER}"}
+                          ).status_code == 201
+        assert direct.post("/admin/clients", json=body, headers={**token, **forged}
+                           ).status_code == 201
+    with issuer.services.sessions() as session:
+        sources = session.scalars(select(AuditRecord.source).order_by(AuditRecord.id)).all()
+    assert sources[-2:] == [ATTACKER, ELSEWHERE]
+    issuer.services.engine.dispose()
+
+
+def _scope(peer, *forwarded):
+    return {"client": (peer, 1234) if peer else None,
+            "headers": [(b"x-forwarded-for", f.encode()) for f in forwarded]}
+
+
+def test_client_address_rule():
+    from issuer.client_address import client_address, parse_trusted_proxies
+
+    proxies = parse_trusted_proxies("10.0.0.0/8, 2001:db8::/32")
+    assert client_address(_scope(None)) is None
+    assert client_address(_scope("192.0.2.1", "203.0.113.5")) == "192.0.2.1"  # no proxies
+    assert client_address(_scope("192.0.2.1", "203.0.113.5"), proxies) == "192.0.2.1"
+    assert client_address(_scope("10.0.0.1", "203.0.113.5"), proxies) == "203.0.113.5"
+    # Two header lines are one list; named proxies are skipped from the right.
+    assert client_address(_scope("10.0.0.1", "1.1.1.1, 203.0.113.5", "10.0.0.2"),
+                          proxies) == "203.0.113.5"
+    # Garbage ends the walk at the last proxy that vouched for it.
+    assert client_address(_scope("10.0.0.1", "203.0.113.5, nonsense"), proxies) == "10.0.0.1"
+    assert client_address(_scope("10.0.0.1", "10.0.0.3"), proxies) == "10.0.0.3"  # all proxies
+    assert client_address(_scope("10.0.0.1"), proxies) == "10.0.0.1"  # no header
+    # A dual-stack socket's IPv4-mapped peer is the IPv4 address, matched as such.
+    assert client_address(_scope("::ffff:10.0.0.1", "203.0.113.5"), proxies) == "203.0.113.5"
+    assert client_address(_scope("2001:db8::1", "2001:db9::7"), proxies) == "2001:db9::7"
+    # Mangum under an ALB passes the whole header as the client: its last entry is the
+    # address the load balancer received the request from.
+    assert client_address(_scope("6.6.6.6, 198.51.100.2")) == "198.51.100.2"
+    assert client_address(_scope("testclient")) == "testclient"
