@@ -1,4 +1,5 @@
-"""A local stand-in for API Gateway (REST API, Lambda authorizer, HTTP proxy integration).
+"""A local stand-in for API Gateway (REST API or HTTP API, Lambda authorizer, HTTP proxy
+integration).
 
 It runs the real `authorizer.handler.handler` in front of any HTTP service and answers
 the way API Gateway does, so a developer (and `make run`) sees the same 401/403/200 that
@@ -6,12 +7,25 @@ production gives:
 
 - missing identity source (no Authorization header): 401 without calling the authorizer;
 - the authorizer raises "Unauthorized": 401 `{"message":"Unauthorized"}`;
-- an explicit Deny, or a method ARN outside every Allow: 403;
-- anything else going wrong in the authorizer: 500 `{"message": null}` (API Gateway's
-  AuthorizerConfigurationException), never a traceback;
-- results cached per token for `--cache-ttl` seconds; the cached POLICY is evaluated
-  again against each request's method ARN, which is why the handler must return a
-  policy that does not depend on the route that happened to fill the cache.
+- REST (`--event request|token`): an explicit Deny, or a method ARN outside every Allow:
+  403; the result is cached per token (the identity source) for `--cache-ttl` seconds
+  and the cached POLICY is evaluated again against each request's method ARN, which is
+  why the handler must return a policy that does not depend on the route that happened
+  to fill the cache;
+- HTTP API (`--event http`, payload 2.0): the request is matched to one of the API's
+  `--route` keys (404 when none fits), and the result is cached per value of the
+  identity sources (`--identity-source`, by default the Authorization header and
+  `$context.routeKey`), the key API Gateway uses
+  (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html,
+  "Caching authorizer responses"). A simple response (`--response simple`) allows or
+  denies every request with the same key: under `ANY /orders/{id}` or `/{proxy+}` one
+  answer is replayed to other methods and paths; an IAM response is evaluated against
+  each request's route ARN like REST. docs/caching.md says which route shapes need which;
+- anything else going wrong in the authorizer: 500, never a traceback;
+- a path that could be another route once decoded and normalised (an encoded "/", "\\",
+  "." or "%", dot or empty segments: `shared.route_pattern.path_problem`): 400 before
+  anything else. API Gateway itself forwards such paths (the authorizer and its IAM policy
+  refuse them there); `--allow-ambiguous-paths` does the same here, to see that.
 
 Development tool only: it is deliberately not imported by `authorizer.handler` (the
 Lambda package must stay import-light), and it listens on loopback by default.
@@ -31,12 +45,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 # The same IAM matcher the policy compiler is proven against: linear, no regex.
 from shared.iam import glob_match
+from shared.route_pattern import path_problem
 
 ARN_PREFIX = "arn:aws:execute-api:local:000000000000:local/dev"
+HTTP_ARN_PREFIX = "arn:aws:execute-api:local:000000000000:local/$default"
+EVENT_KINDS = ("request", "token", "http")
+# What API Gateway caches an HTTP API authorizer's result under unless told otherwise
+# here; serverless.yml declares the same two.
+HTTP_IDENTITY_SOURCES = ("$request.header.Authorization", "$context.routeKey")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's REST payload limit
 UPSTREAM_TIMEOUT = 29.0  # API Gateway's default integration timeout
 # RFC 9110 §7.6.1: connection-specific headers are not forwarded by a proxy.
@@ -49,8 +69,16 @@ CONTEXT_HEADER_PREFIX = "x-authorizer-"
 Authorize = Callable[[dict, Any], dict]
 
 
-def method_arn(method: str, path: str) -> str:
-    return f"{ARN_PREFIX}/{method.upper()}/{path.lstrip('/')}"
+def split_target(target: str) -> tuple[str, str]:
+    """(path, query) of an origin-form request target (RFC 9112 §3.2.1). Not `urlsplit`:
+    it reads a target starting with "//" as an authority and drops it from the path, so
+    the gateway would decide on one path and forward another."""
+    path, _, query = target.partition("?")
+    return path or "/", query
+
+
+def method_arn(method: str, path: str, prefix: str = ARN_PREFIX) -> str:
+    return f"{prefix}/{method.upper()}/{path.lstrip('/')}"
 
 
 def _statements(policy: dict) -> list[dict]:
@@ -79,13 +107,12 @@ def policy_allows(policy: dict, arn: str) -> bool:
 
 def build_event(kind: str, method: str, target: str, headers: dict[str, str]) -> dict:
     """The event API Gateway sends a REST API TOKEN or REQUEST authorizer."""
-    split = urlsplit(target)
-    path = split.path or "/"
+    path, query_string = split_target(target)
     arn = method_arn(method, path)
     if kind == "token":
         return {"type": "TOKEN", "authorizationToken": headers.get("authorization", ""),
                 "methodArn": arn}
-    query = parse_qsl(split.query, keep_blank_values=True)
+    query = parse_qsl(query_string, keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
     for key, value in query:
         multi_query.setdefault(key, []).append(value)
@@ -109,6 +136,101 @@ def build_event(kind: str, method: str, target: str, headers: dict[str, str]) ->
     }
 
 
+def build_http_event(method: str, target: str, headers: dict[str, str], route_key: str,
+                     identity: tuple[str, ...]) -> dict:
+    """The event API Gateway sends an HTTP API Lambda authorizer, payload format 2.0
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html).
+    The path arrives decoded, `rawPath` included ("API Gateway decodes URL-encoded request
+    parameters", http-api-develop-routes.html), while the route was selected on the path as
+    sent; the route ARN keeps the path as sent."""
+    raw_path, query_string = split_target(target)
+    path = unquote(raw_path)
+    query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        query.setdefault(key, []).append(value)
+    now = time.time()
+    event = {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": method_arn(method, raw_path, HTTP_ARN_PREFIX),
+        "identitySource": list(identity),
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query_string,
+        "headers": dict(headers),
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "requestId": str(uuid.uuid4()), "routeKey": route_key, "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+    }
+    if query:  # duplicates joined with commas, as payload 2.0 does
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
+    return event
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One HTTP API route key: `METHOD /path` (`ANY` for every method), `{name}` one
+    segment, `{name+}` (greedy, last) one or more; or `$default`, the catch-all."""
+
+    key: str
+    method: str = ""
+    segments: tuple[str | None, ...] = ()  # a literal, or None for a `{name}` variable
+    greedy: bool = False
+
+    @classmethod
+    def parse(cls, key: str) -> HttpRoute:
+        if key == "$default":
+            return cls(key)
+        method, sep, path = key.partition(" ")
+        if not sep or method != method.upper() or not method.isalpha() \
+                or not path.startswith("/"):
+            raise ValueError(f"route {key!r} is not 'METHOD /path' nor '$default'")
+        parts = [] if path == "/" else path[1:].split("/")
+        greedy = bool(parts) and parts[-1].startswith("{") and parts[-1].endswith("+}")
+        if greedy:
+            parts.pop()
+        if any(not p or p.endswith("+}") for p in parts):
+            raise ValueError(f"route {key!r}: empty segment, or a greedy variable not last")
+        segments = tuple(None if p.startswith("{") and p.endswith("}") else p for p in parts)
+        return cls(key, method, segments, greedy)
+
+    def matches(self, method: str, segments: list[str]) -> bool:
+        if self.method not in ("ANY", method):
+            return False
+        if len(segments) < len(self.segments) + self.greedy:
+            return False
+        if len(segments) > len(self.segments) and not self.greedy:
+            return False
+        return all(got != "" if want is None else want == got
+                   for want, got in zip(self.segments, segments, strict=False))
+
+    def rank(self) -> tuple:
+        """Sort key, most specific first: an exact route before a greedy one (longest
+        first), a literal segment before a variable at the first place they differ, a
+        method before ANY; `$default` last (http-api-develop-routes.html, "Routing API
+        requests")."""
+        if self.key == "$default":
+            return (2,)
+        return (int(self.greedy), -len(self.segments) if self.greedy else 0,
+                tuple(want is None for want in self.segments), self.method == "ANY")
+
+
+def select_route(routes: tuple[HttpRoute, ...], method: str, raw_path: str) -> str | None:
+    """The route key API Gateway would pick for the request, or None (its 404). Matched
+    on the path as sent: an encoded "/" stays inside its segment."""
+    segments = [] if raw_path == "/" else raw_path[1:].split("/")
+    for route in routes:  # sorted by rank
+        if route.key == "$default" or route.matches(method.upper(), segments):
+            return route.key
+    return None
+
+
 @dataclass
 class AuthorizerCache:
     """Authorizer results by identity source, like API Gateway's (TTL 0: no caching)."""
@@ -116,10 +238,10 @@ class AuthorizerCache:
     ttl: float
     clock: Callable[[], float] = time.monotonic
     max_entries: int = 10_000
-    _entries: dict[str, tuple[float, dict]] = field(default_factory=dict)
+    _entries: dict[tuple[str, ...], tuple[float, dict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: tuple[str, ...]) -> dict | None:
         if self.ttl <= 0:
             return None
         with self._lock:
@@ -129,7 +251,7 @@ class AuthorizerCache:
                 return None
             return hit[1]
 
-    def put(self, key: str, result: dict) -> None:
+    def put(self, key: tuple[str, ...], result: dict) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
@@ -148,6 +270,11 @@ class Decision:
 UNAUTHORIZED = Decision(401, "Unauthorized")
 FORBIDDEN = Decision(403, "User is not authorized to access this resource")
 CONFIG_ERROR = Decision(500, None)
+BAD_REQUEST = Decision(400, "Bad Request")
+# HTTP API's own answers for a simple "no", a route it does not have, an authorizer fault.
+HTTP_FORBIDDEN = Decision(403, "Forbidden")
+NOT_FOUND = Decision(404, "Not Found")
+HTTP_CONFIG_ERROR = Decision(500, "Internal Server Error")
 
 
 @dataclass
@@ -155,28 +282,108 @@ class Gateway:
     authorize: Authorize
     cache: AuthorizerCache
     event_kind: str = "request"
+    # HTTP API only: simple responses (else an IAM policy), the API's route keys, and the
+    # identity sources the cache is keyed by.
+    simple: bool = True
+    routes: tuple[str, ...] = ("$default",)
+    identity_sources: tuple[str, ...] = HTTP_IDENTITY_SOURCES
+    # Refuse (400) paths that could be another route once decoded; False: forward them to
+    # the authorizer as API Gateway does.
+    strict_paths: bool = True
     # Lambda runs one invocation per container at a time; the handler may rely on that.
     _invoke_lock: threading.Lock = field(default_factory=threading.Lock)
+    _routes: tuple[HttpRoute, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.event_kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {', '.join(EVENT_KINDS)}")
+        self._routes = tuple(sorted((HttpRoute.parse(k) for k in self.routes),
+                                    key=HttpRoute.rank))
+        if self.event_kind == "http":
+            if not self.identity_sources:
+                raise ValueError("an HTTP API authorizer needs at least one identity source")
+            for source in self.identity_sources:
+                if not source.startswith(("$request.header.", "$request.querystring.")) \
+                        and source not in ("$context.routeKey", "$context.httpMethod"):
+                    raise ValueError(f"identity source {source!r} is not supported here")
 
     def decide(self, method: str, target: str, headers: dict[str, str]) -> Decision:
+        raw_path = split_target(target)[0]
+        if self.strict_paths and path_problem(raw_path) is not None:
+            return BAD_REQUEST
+        if self.event_kind == "http":
+            return self._decide_http(method, target, headers, raw_path)
         identity = headers.get("authorization", "")
         if not identity.strip():
             return UNAUTHORIZED
-        arn = method_arn(method, urlsplit(target).path or "/")
-        result = self.cache.get(identity)
+        arn = method_arn(method, raw_path)
+        result = self.cache.get((identity,))
         if result is None:
             event = build_event(self.event_kind, method, target, headers)
             try:
-                with self._invoke_lock:
-                    result = self.authorize(event, None)
+                result = self._invoke(event)
             except Exception as exc:  # API Gateway maps exactly this message to 401
                 return UNAUTHORIZED if str(exc) == "Unauthorized" else CONFIG_ERROR
             if not isinstance(result, dict) or "policyDocument" not in result:
                 return CONFIG_ERROR
-            self.cache.put(identity, result)
+            self.cache.put((identity,), result)
         if not policy_allows(result, arn):
             return FORBIDDEN
         return Decision(0, result=result)
+
+    def _decide_http(self, method: str, target: str, headers: dict[str, str],
+                     raw_path: str) -> Decision:
+        route_key = select_route(self._routes, method, raw_path)
+        if route_key is None:
+            return NOT_FOUND
+        identity = self._identity(method, target, headers, route_key)
+        if identity is None:  # a missing identity source: 401, the authorizer not called
+            return UNAUTHORIZED
+        # The cache key is the identity sources' values, nothing else: a simple response
+        # cached under (token, route key) answers every request under that route key.
+        result = self.cache.get(identity)
+        if result is None:
+            event = build_http_event(method, target, headers, route_key, identity)
+            try:
+                result = self._invoke(event)
+            except Exception as exc:
+                return UNAUTHORIZED if str(exc) == "Unauthorized" else HTTP_CONFIG_ERROR
+            if self.simple:
+                if not isinstance(result, dict) or type(result.get("isAuthorized")) is not bool:
+                    return HTTP_CONFIG_ERROR
+            elif not isinstance(result, dict) or "policyDocument" not in result:
+                return HTTP_CONFIG_ERROR
+            self.cache.put(identity, result)
+        if self.simple:
+            allowed = result["isAuthorized"]
+        else:
+            allowed = policy_allows(result, method_arn(method, raw_path, HTTP_ARN_PREFIX))
+        return Decision(0, result=result) if allowed else HTTP_FORBIDDEN
+
+    def _identity(self, method: str, target: str, headers: dict[str, str],
+                  route_key: str) -> tuple[str, ...] | None:
+        query: dict[str, list[str]] = {}
+        values = []
+        for source in self.identity_sources:
+            if source.startswith("$request.header."):
+                value = headers.get(source[len("$request.header."):].lower(), "")
+            elif source.startswith("$request.querystring."):
+                if not query:
+                    for key, item in parse_qsl(split_target(target)[1], keep_blank_values=True):
+                        query.setdefault(key, []).append(item)
+                value = ",".join(query.get(source[len("$request.querystring."):], []))
+            elif source == "$context.routeKey":
+                value = route_key
+            else:  # $context.httpMethod
+                value = method.upper()
+            if not value.strip():
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def _invoke(self, event: dict) -> Any:
+        with self._invoke_lock:
+            return self.authorize(event, None)
 
 
 def context_headers(result: dict) -> dict[str, str]:
@@ -294,8 +501,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--cache-ttl", type=float, default=300.0,
                    help="authorizer result cache in seconds, like API Gateway (0: off)")
-    p.add_argument("--event", choices=("request", "token"), default="request",
-                   help="authorizer type to emulate (REST API REQUEST or TOKEN)")
+    p.add_argument("--event", choices=EVENT_KINDS, default="request",
+                   help="authorizer to emulate: REST API REQUEST or TOKEN, or HTTP API "
+                        "(payload 2.0)")
+    p.add_argument("--response", choices=("simple", "iam"), default="simple",
+                   help="HTTP API only: what the authorizer returns (set AUTHORIZER_RESPONSE "
+                        "to match); see docs/caching.md")
+    p.add_argument("--route", action="append", dest="routes", metavar="KEY",
+                   help="HTTP API only: a route key such as 'GET /orders/{id}', "
+                        "'ANY /{proxy+}' or '$default' (repeatable; default: $default)")
+    p.add_argument("--identity-source", action="append", dest="identity_sources",
+                   metavar="EXPR",
+                   help="HTTP API only: an identity source, the cache key (repeatable; "
+                        f"default: {' '.join(HTTP_IDENTITY_SOURCES)})")
+    p.add_argument("--allow-ambiguous-paths", action="store_true",
+                   help="forward paths with an encoded '/', '\\', '.' or '%%', dot or empty "
+                        "segments to the authorizer as API Gateway does (default: 400)")
     return p.parse_args(argv)
 
 
@@ -308,8 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a missing setting fails at cold start, clearly
         print(f"gateway: the authorizer failed to start: {exc}", file=sys.stderr)
         return 2
-    gateway = Gateway(handler, AuthorizerCache(args.cache_ttl), args.event)
     try:
+        gateway = Gateway(
+            handler, AuthorizerCache(args.cache_ttl), args.event,
+            simple=args.response == "simple", routes=tuple(args.routes or ("$default",)),
+            identity_sources=tuple(args.identity_sources or HTTP_IDENTITY_SOURCES),
+            strict_paths=not args.allow_ambiguous_paths,
+        )
         server = serve(gateway, args.upstream, args.host, args.port)
     except ValueError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

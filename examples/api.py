@@ -3,7 +3,11 @@ forwarded from the authorizer (X-Authorizer-* headers), so one can see who calle
 
 It does no authorization of its own on purpose: in this deployment shape the gateway is
 the only way in, and the API trusts the context headers it adds (the gateway strips any
-a client sends). Stdlib only: `python -m examples.api --port 0` picks a free port and
+a client sends). `path` is the path percent-decoded, what a web framework routes on (the
+ASGI `path` Starlette matches its routes against is decoded: `/entries/1%2Faudit` is the
+route `/entries/{id}/audit` there); `raw_path` is the path as received. That is why the
+gateway and the authorizer refuse a path whose two readings differ (docs/caching.md).
+Stdlib only: `python -m examples.api --port 0` picks a free port and
 prints it on its first line.
 """
 
@@ -13,7 +17,7 @@ import argparse
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote
 
 MAX_BODY = 1024 * 1024
 
@@ -28,7 +32,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._send(413, {"error": "body too large"})
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-        url = urlsplit(self.path)
+        raw_path, _, query = self.path.partition("?")
         authorizer = {
             k[len("x-authorizer-"):].replace("-", "_"): v
             for k, v in ((k.lower(), v) for k, v in self.headers.items())
@@ -37,8 +41,9 @@ class EchoHandler(BaseHTTPRequestHandler):
         self._send(200, {
             "service": "example-orders-api",
             "method": self.command,
-            "path": url.path,
-            "query": parse_qs(url.query),
+            "path": unquote(raw_path),
+            "raw_path": raw_path,
+            "query": parse_qs(query),
             "body": body,
             "authorizer": authorizer,
         })
