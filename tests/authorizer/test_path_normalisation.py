@@ -86,8 +86,20 @@ def _http_event(events, token: str, path: str, route_key: str = "GET /entries/{i
 
 
 def _refused(harness, event) -> str:
-    with pytest.raises(Exception, match=r"\AUnauthorized\Z"):
-        harness.handler(event)
+    """The refusal's reason code. REST: the "Unauthorized" raise (401). HTTP API: that
+    raise, or a refusing response (`isAuthorized: false`, or a policy that does not allow
+    the route ARN), whichever the handler answers HTTP API refusals with."""
+    try:
+        response = harness.handler(event)
+    except Exception as exc:
+        assert (type(exc), str(exc)) == (Exception, "Unauthorized")
+    else:
+        assert event.get("version") == "2.0"
+        if "isAuthorized" in response:
+            assert response["isAuthorized"] is False
+        else:
+            assert not policy_allows(response, event["routeArn"])
+    assert harness.last()["decision"] == "unauthorized"
     return harness.last()["reason"]
 
 
