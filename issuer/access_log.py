@@ -3,7 +3,7 @@
 It replaces the server's prose access log (`issuer serve` runs uvicorn with
 `access_log=False`): log pipelines get the same JSON objects as every other issuer event,
 and a token request writes one line, not two. A request whose endpoint already wrote its
-own event line for a success (the token endpoint's `token_issued`, which SPEC asks for)
+own event line for a success (the token endpoint's `token_issued`, one line per token)
 marks the scope with `LOGGED` and gets no second line; its failures are still logged here.
 
 A request the brute-force brake refused (429, its key past the limit) is marked

@@ -1,6 +1,6 @@
 """Issuer settings: `ISSUER_*` (and `POLICY_FILE`) from the environment, `.env` allowed.
 
-Built by `load_settings(environ)`, never at import (STYLE.md: no singletons), so tests,
+Built by `load_settings(environ)`, never at import (no module-level singletons), so tests,
 the CLI and Lambda each choose their own. Production refuses development defaults
 (full-stack-fastapi-template's rule: no placeholder secret reaches production).
 """
@@ -44,8 +44,8 @@ class Settings:
     signing_alg: str = "RS256"
     token_lifetime: int = 3600
     jwks_max_age: int = 300
-    # Token endpoint brute-force brake (ATTACKS.md 15): failures per client id or address
-    # in a sliding window before 429.
+    # Brute-force brake (issuer/oauth/throttle.py): failures per client id or address in a
+    # sliding window before a further failure is 429; correct credentials never are.
     throttle_limit: int = 10
     throttle_window: int = 60
     # Proxies whose X-Forwarded-For is believed (issuer/client_address.py); none by default:
