@@ -182,12 +182,28 @@ def load_settings(
     return settings
 
 
+def weak_kek(key: bytes) -> bool:
+    """A key no random source made: few distinct bytes (all zero, all equal) or a short
+    repeated pattern. 32 random bytes have about 30 distinct values; fewer than 16 has
+    probability about 3e-17, a period of 16 bytes or less 2^-128."""
+    if len(set(key)) < 16:
+        return True
+    return any(key == key[:period] * (len(key) // period) for period in (1, 2, 4, 8, 16))
+
+
 def _refuse_development_defaults(settings: Settings, env: Mapping[str, str]) -> None:
     problems = []
     if settings.key_encryption_key is None:
         problems.append(
             "ISSUER_KEY_ENCRYPTION_KEY is required (base64url of 32 random bytes; "
             "the development key file is not used in production)"
+        )
+    elif weak_kek(settings.key_encryption_key):
+        # A placeholder that passes the format check would encrypt every signing key
+        # and key every secret hash under something an attacker can guess.
+        problems.append(
+            "ISSUER_KEY_ENCRYPTION_KEY is not random (all bytes equal, or a short "
+            "repeated pattern): use base64url of 32 bytes from a CSPRNG"
         )
     if not env.get("ISSUER_URL"):
         problems.append("ISSUER_URL is required (the public https URL, used as `iss`)")

@@ -14,6 +14,7 @@ from issuer.settings import (
     SettingsError,
     load_settings,
 )
+from shared.b64 import b64url_encode
 
 PROD = {
     "ISSUER_ENV": "production",
@@ -63,6 +64,40 @@ def test_production_refuses_each_development_default(missing):
 def test_bad_values_are_named(env, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(env, env_file=None)
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [bytes(32), b"\xff" * 32, b"k" * 32, b"0123456789abcdef" * 2, bytes(range(8)) * 4],
+    ids=["all zero", "all ff", "all equal", "16-byte pattern", "8-byte pattern"],
+)
+def test_production_refuses_a_weak_kek(weak):
+    env = {**PROD, "ISSUER_KEY_ENCRYPTION_KEY": b64url_encode(weak)}
+    with pytest.raises(SettingsError, match="ISSUER_KEY_ENCRYPTION_KEY") as refused:
+        load_settings(env, env_file=None)
+    assert "not random" in str(refused.value)
+    assert b64url_encode(weak) not in str(refused.value)  # the key is never echoed
+    # Development takes it (tests and the example use fixed keys).
+    dev = {k: v for k, v in env.items() if k != "ISSUER_ENV"}
+    assert load_settings(dev, env_file=None).key_encryption_key == weak
+
+
+def test_production_takes_random_keys():
+    # 32 random bytes have about 30 distinct values; 1,000 draws never come near the bar.
+    for _ in range(1000):
+        env = {**PROD, "ISSUER_KEY_ENCRYPTION_KEY": new_kek_text()}
+        assert load_settings(env, env_file=None).production
+
+
+def test_kek_check_value_opens_only_under_its_kek():
+    raw = decode_kek(new_kek_text())
+    check = Kek(raw).check_value()
+    assert Kek(raw).opens(check)
+    assert not Kek(decode_kek(new_kek_text())).opens(check)
+    assert not Kek(raw).opens(check[:-1] + bytes([check[-1] ^ 1]))
+    assert not Kek(raw).opens(b"")
+    # A signing key's ciphertext never passes for the check value.
+    assert not Kek(raw).opens(Kek(raw).encrypt(b"tollgate key-encryption key check", "kid"))
 
 
 def test_env_file_below_environment(tmp_path):
