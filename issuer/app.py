@@ -1,9 +1,14 @@
 """`create_app(settings)`: the issuer's FastAPI application, built on demand (no app at
-import). `app_factory()` is the uvicorn `--factory` target for several workers."""
+import). `app_factory()` is the uvicorn `--factory` target for several workers.
+
+`create_app` verifies the KEK against the database before it returns (the Lambda cold
+start has no lifespan): a wrong one raises `WrongKek` and no app exists to answer
+/healthz while every token request fails (issuer/kek_check.py)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .access_log import AccessLogMiddleware
 from .errors import install_error_handlers
+from .kek import KekError
+from .kek_check import verify_kek
 from .keys import ensure_active_key
 from .limits import BodyLimitMiddleware
 from .logs import configure_logging, log_event
@@ -35,10 +42,13 @@ log = logging.getLogger("issuer.app")
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
+    kek_verified = _verify_kek(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            if not kek_verified:  # the database was not there when the app was built
+                await run_in_threadpool(verify_kek, services.sessions, services.kek)
             # Make the first signing key now rather than on the first token request.
             await run_in_threadpool(
                 ensure_active_key, services.sessions, services.kek, settings.signing_alg
@@ -73,6 +83,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return app
 
 
+def _verify_kek(services: Services) -> bool:
+    """False when the database cannot be read yet: verified again by the lifespan (a
+    server), and before a first or new signing key is sealed (`kek_check.check_kek`).
+    A wrong KEK raises `WrongKek`."""
+    try:
+        verify_kek(services.sessions, services.kek, services.clock())
+    except SQLAlchemyError as exc:
+        log_event(log, "kek_check_deferred", logging.WARNING, error=type(exc).__name__)
+        return False
+    return True
+
+
 def app_factory() -> FastAPI:
     configure_logging()  # a worker process: uvicorn configured only its own loggers
-    return create_app(load_settings())
+    try:
+        return create_app(load_settings())
+    except KekError as exc:
+        # uvicorn prints a traceback for anything but a TypeError from a factory: say it
+        # in one line and exit as uvicorn does for a failed startup (3).
+        print(f"issuer: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -4,6 +4,12 @@ AES-256-GCM with the key id as associated data, so an encrypted private key copi
 another row (another kid) fails to decrypt instead of signing under the wrong name.
 The client-secret HMAC key is derived from the KEK with HKDF (RFC 5869) under its own
 `info`, so the two uses never share key material.
+
+A KEK that is well formed but not the one a database was set up with must be caught
+before anything is written: new secrets would be hashed under the wrong HMAC key (the
+client locked out with both of its secrets) and keys encrypted under a key nobody else
+has. `check_value()` is a known marker sealed under the KEK, stored once per database
+(`issuer/kek_check.py`), so the KEK can be verified even before any signing key exists.
 """
 
 from __future__ import annotations
@@ -23,10 +29,18 @@ from shared.b64 import b64url_decode, b64url_encode
 KEK_BYTES = 32
 _NONCE_BYTES = 12  # NIST SP 800-38D §8.2: 96-bit random nonces
 _SECRET_HMAC_INFO = b"tollgate/issuer/client-secret-hmac/v1"
+# The check value's associated data: not a kid (kids are RFC 7638 thumbprints, base64url
+# without "/"), so a signing key's ciphertext can never pass for the check value.
+_CHECK_AAD = "tollgate/issuer/kek-check/v1"
+_CHECK_MARKER = b"tollgate key-encryption key check"
 
 
 class KekError(ValueError):
     """The KEK is malformed, unreadable, or does not decrypt what it should."""
+
+
+class WrongKek(KekError):
+    """A well-formed KEK that is not the one the stored keys and secrets were made under."""
 
 
 def decode_kek(text: str) -> bytes:
@@ -67,11 +81,13 @@ def load_or_create_kek_file(path: str | os.PathLike[str]) -> bytes:
 class Kek:
     """Encrypts/decrypts private keys bound to their kid; derives the secret-hash key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, source: str = "ISSUER_KEY_ENCRYPTION_KEY") -> None:
         if len(key) != KEK_BYTES:
             raise KekError(f"KEK must be {KEK_BYTES} bytes")
         self._aead = AESGCM(key)
         self._key = key
+        # Where the key came from, for messages: the setting an operator has to fix.
+        self.source = source
 
     def encrypt(self, plaintext: bytes, kid: str) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)
@@ -86,6 +102,18 @@ class Kek:
                 "(ISSUER_KEY_ENCRYPTION_KEY / ISSUER_KEK_FILE changed?)"
             ) from None
 
+    def check_value(self) -> bytes:
+        """A known marker sealed under this KEK (a fresh nonce each time)."""
+        return self.encrypt(_CHECK_MARKER, _CHECK_AAD)
+
+    def opens(self, check_value: bytes) -> bool:
+        """Whether `check_value` was made by `check_value()` under this same KEK (the GCM
+        tag authenticates it: another key fails, it cannot decrypt to the marker)."""
+        try:
+            return self.decrypt(check_value, _CHECK_AAD) == _CHECK_MARKER
+        except KekError:
+            return False
+
     def secret_hmac_key(self) -> bytes:
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=_SECRET_HMAC_INFO
@@ -93,4 +121,6 @@ class Kek:
 
 
 def kek_from_settings(key: bytes | None, kek_file: str) -> Kek:
-    return Kek(key if key is not None else load_or_create_kek_file(kek_file))
+    if key is not None:
+        return Kek(key)
+    return Kek(load_or_create_kek_file(kek_file), source=f"ISSUER_KEK_FILE ({kek_file})")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from .audit import Actor, record
 from .kek import Kek, kek_from_settings
+from .kek_check import check_kek
 from .key_lifecycle import KeySchedule, Transition, advance
 from .keys import new_signing_key
 from .models import SigningKey
@@ -78,6 +79,7 @@ def rotate(session: Session, kek: Kek, alg: str, actor: Actor, now: datetime) ->
     pending = pending_key(session)
     if pending is not None:
         return Rotation(key=pending, created=False)
+    check_kek(session, kek)  # a new key sealed under a wrong KEK could never be used
     key = new_signing_key(kek, alg, "next", now=now)
     session.add(key)
     record(session, actor, "key.rotate", key.kid, {"kid": key.kid, "alg": alg}, now=now)

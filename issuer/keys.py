@@ -31,6 +31,7 @@ from shared.jwa import generate_private_key
 from shared.jwk import KeySet, public_jwk
 
 from .kek import Kek
+from .kek_check import check_kek
 from .key_lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys
 from .logs import log_event
 from .models import PUBLISHED_STATUSES, SigningKey, utcnow
@@ -87,6 +88,9 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
             pending.status, pending.activated_at = "active", utcnow()
             key = pending
         else:
+            # Never seal the first key under a KEK the stored check value refutes (the
+            # startup check may have been deferred by a database that was down).
+            check_kek(session, kek)
             key = new_signing_key(kek, alg, "active")
             session.add(key)
         try:

@@ -8,6 +8,7 @@ from alembic import context
 
 from issuer.db import make_engine
 from issuer.models import Base
+from issuer.models_kek import KekCheck  # noqa: F401 (its table on Base.metadata)
 from issuer.models_revocation import RevokedToken  # noqa: F401 (its tables on Base.metadata)
 from issuer.models_throttle import AuthFailure  # noqa: F401 (its table on Base.metadata)
 

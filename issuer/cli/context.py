@@ -1,4 +1,6 @@
-"""Open the issuer's services for one CLI command, and close them after."""
+"""Open the issuer's services for one CLI command, and close them after. The KEK is
+verified first (`issuer/kek_check.py`): a command never runs, reads or writes under a
+key-encryption key that is not the database's."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..kek_check import verify_kek
 from ..services import Services, build_services
 from ..settings import Settings
 
@@ -19,6 +22,7 @@ class DatabaseUnavailable(LookupError):
 def services_for(settings: Settings) -> Iterator[Services]:
     services = build_services(settings)
     try:
+        verify_kek(services.sessions, services.kek, services.clock())
         yield services
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(

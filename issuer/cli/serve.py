@@ -1,4 +1,5 @@
-"""`issuer serve`: migrate, make the first signing key if none, run uvicorn."""
+"""`issuer serve`: migrate, verify the KEK, make the first signing key if none, run
+uvicorn."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import uvicorn
 
 from ..app import create_app
+from ..kek_check import verify_kek
 from ..keys import ensure_active_key
 from ..migrate import upgrade
 from ..services import build_services
@@ -24,6 +26,9 @@ def register(groups: argparse._SubParsersAction) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     upgrade(services.engine)
+    # A wrong KEK stops here, before any server starts (/healthz would answer ok while
+    # every token request failed): one line, exit 2 (issuer/kek_check.py).
+    verify_kek(services.sessions, services.kek, services.clock())
     # Before any worker starts, so several workers never race to make the first key.
     ensure_active_key(services.sessions, services.kek, settings.signing_alg)
     if args.workers > 1:

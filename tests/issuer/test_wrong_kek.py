@@ -1,0 +1,198 @@
+"""A key-encryption key that is well formed but not the one the database was set up with
+is detected before anything runs: every CLI command, `issuer serve`, `create_app`,
+`app_factory` and the Lambda entries refuse in one line (exit non-zero, no traceback)
+and write nothing. Without the check a `clients rotate-secret --grace 0` under the wrong
+KEK hashed the new secret with the wrong HMAC key and locked the client out with both
+secrets, and `issuer serve` started with /healthz ok while every token request failed.
+
+Two databases: one with a signing key (checked by decrypting it) and one with clients
+but no key yet (checked by the KEK check value written with the first secret)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import MetaData, select
+
+from issuer.cli import main
+from issuer.db import make_engine
+from issuer.kek import KekError, new_kek_text
+from issuer.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WRONG = "ISSUER_KEY_ENCRYPTION_KEY does not decrypt"
+
+
+def snapshot(url: str) -> dict[str, list[tuple]]:
+    """Every row of every table: 'nothing was written' compared exactly."""
+    engine = make_engine(url)
+    try:
+        tables = MetaData()
+        with engine.connect() as conn:
+            tables.reflect(conn)
+            return {
+                name: sorted(map(tuple, conn.execute(select(table))), key=repr)
+                for name, table in sorted(tables.tables.items())
+            }
+    finally:
+        engine.dispose()
+
+
+def run(capsys, argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys, argv):
+    code, out, err = run(capsys, argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(params=["with_key", "secrets_only"])
+def setup(request, admin_cli_env, capsys):
+    """A database set up under one KEK: a client (and, `with_key`, a signing key, as
+    `issuer serve` makes it). Returns (url, right KEK, client id, kind)."""
+    right = os.environ["ISSUER_KEY_ENCRYPTION_KEY"]
+    created = run_json(capsys, ["clients", "create", "--name", "svc", "--scope",
+                                "orders:read", "--json"])
+    if request.param == "with_key":
+        run_json(capsys, ["keys", "rotate", "--json"])
+    return os.environ["ISSUER_DATABASE_URL"], right, created, request.param
+
+
+REFUSED_VERBS = [
+    ["clients", "rotate-secret", "{cid}", "--grace", "0", "--json"],
+    ["clients", "create", "--name", "other", "--scope", "orders:read", "--json"],
+    ["clients", "update", "{cid}", "--name", "renamed"],
+    ["clients", "disable", "{cid}"],
+    ["clients", "enable", "{cid}"],
+    ["clients", "delete", "{cid}"],
+    ["clients", "list"],
+    ["clients", "show", "{cid}"],
+    ["keys", "list"],
+    ["keys", "rotate"],
+    ["keys", "rotate", "--if-due"],
+    ["audit"],
+]
+
+
+@pytest.mark.parametrize(
+    "argv", REFUSED_VERBS, ids=lambda argv: " ".join(a for a in argv if "{" not in a)
+)
+def test_cli_refuses_a_wrong_kek_and_writes_nothing(setup, capsys, monkeypatch, argv):
+    url, _right, created, kind = setup
+    before = snapshot(url)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    code, out, err = run(capsys, [a.format(cid=created["client_id"]) for a in argv])
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("issuer: " + WRONG), err
+    assert ("(kid " in lines[0]) is (kind == "with_key")
+    assert "Traceback" not in err
+    assert snapshot(url) == before
+
+
+def test_right_kek_still_works_after_a_refusal(setup, capsys, monkeypatch):
+    _url, right, created, _kind = setup
+    cid = created["client_id"]
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    assert run(capsys, ["clients", "rotate-secret", cid, "--grace", "0"])[0] == 2
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", right)
+    rotated = run_json(capsys, ["clients", "rotate-secret", cid, "--grace", "0", "--json"])
+    with TestClient(create_app_from_env()) as http:
+        response = http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                             auth=(cid, rotated["client_secret"]))
+    assert response.status_code == 200, response.text
+
+
+def create_app_from_env():
+    from issuer.app import create_app
+
+    return create_app(load_settings())
+
+
+def test_create_app_refuses_a_wrong_kek(setup, monkeypatch):
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    with pytest.raises(KekError, match=WRONG):
+        with TestClient(create_app_from_env()):
+            pass
+    assert snapshot(url) == before
+
+
+def test_app_factory_refuses_a_wrong_kek_in_one_line(setup, monkeypatch, capsys):
+    from issuer.app import app_factory
+
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        app_factory()
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert WRONG in err and "Traceback" not in err
+    assert snapshot(url) == before
+
+
+def _child_env(url: str, kek: str, policy_file) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ISSUER_", "AWS_"))}
+    env.update({"ISSUER_URL": "https://issuer.example.test", "ISSUER_DATABASE_URL": url,
+                "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
+                "PYTHONPATH": str(ROOT)})
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_refuses_a_wrong_kek(setup, policy_file, workers):
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    proc = subprocess.run(
+        [sys.executable, "-m", "issuer.cli", "serve", "--port", "0", "--workers", str(workers)],
+        env=_child_env(url, new_kek_text(), policy_file), cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    refusals = [line for line in proc.stderr.splitlines() if WRONG in line]
+    assert len(refusals) == 1 and refusals[0].startswith("issuer: "), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Uvicorn running" not in proc.stderr
+    assert snapshot(url) == before
+
+
+def test_lambda_cold_start_refuses_a_wrong_kek(setup, policy_file):
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import deploy.issuer_lambda"],
+        env=_child_env(url, new_kek_text(), policy_file), cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    refusals = [line for line in proc.stderr.splitlines() if WRONG in line]
+    assert len(refusals) == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert snapshot(url) == before
+
+
+def test_scheduled_rotation_refuses_a_wrong_kek(setup, monkeypatch):
+    from deploy.rotate_keys import handler
+
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    with pytest.raises(RuntimeError, match=WRONG):
+        handler({}, None)
+    assert snapshot(url) == before
