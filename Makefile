@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-serverless test-load lint bench lock clean
+.PHONY: install run test test-postgres test-serverless test-load lint bench lock clean \
+	package check-template tools
 
 install: $(STAMP)
 
@@ -53,3 +54,44 @@ node_modules/.installed: package.json package-lock.json
 
 test-serverless: install node_modules/.installed
 	$(BIN)/python -m pytest -q -m serverless tests/e2e
+
+# Production artifacts under .serverless/ for any stage, with no AWS credentials and no
+# AWS call: deploy/build_artifacts.py vendors arm64 wheels from PyPI into each function's
+# zip (no layers: osls would look them up in CloudFormation), then osls packages.
+#   make package STAGE=prod POLICY_FILE=policies/prod.toml [JWKS=build/jwks.json] [PARAMS="--param database=attach ..."]
+STAGE ?= prod
+POLICY_FILE ?=
+JWKS ?=
+ARCH ?= arm64
+PARAMS ?=
+# osls with every AWS credential source removed: any AWS call would fail the target.
+NO_AWS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
+	-u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI -u AWS_WEB_IDENTITY_TOKEN_FILE \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+	AWS_EC2_METADATA_DISABLED=true SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off
+
+package: install node_modules/.installed
+	$(BIN)/python -m deploy.build_artifacts --stage $(STAGE) --arch $(ARCH) \
+		$(if $(POLICY_FILE),--policy "$(POLICY_FILE)") $(if $(JWKS),--jwks "$(JWKS)")
+	rm -rf .serverless
+	$(NO_AWS) node_modules/.bin/osls package --stage $(STAGE) $(PARAMS)
+	@echo "packaged stage $(STAGE): .serverless/ ($$(ls .serverless | tr '\n' ' '))"
+
+# Template checkers in their own venv (.venv-tools), pinned with hashes, apart from the
+# project's: their dependencies never move the project's pins.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+tools: $(TOOLS_STAMP)
+$(TOOLS_STAMP): requirements-tools.lock
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.lock
+	touch $@
+
+# cfn-lint (0 errors) and checkov (no failed check beyond deploy/checkov.yaml's skips,
+# each with its reason) on the packaged template.
+check-template: tools
+	test -f .serverless/cloudformation-template-update-stack.json || $(MAKE) package
+	$(TOOLS)/bin/cfn-lint --format parseable .serverless/cloudformation-template-update-stack.json
+	$(TOOLS)/bin/checkov --quiet --compact --config-file deploy/checkov.yaml \
+		--file .serverless/cloudformation-template-update-stack.json

@@ -1,7 +1,9 @@
 """Lambda entry point for the issuer: the FastAPI app behind Mangum.
 
-The app is built once per cold start from the environment (serverless.yml fills it from
-SSM in production). `lifespan="off"`: API Gateway events carry no ASGI lifespan, and the
+The app is built once per cold start from the environment; on AWS the database
+credentials and the KEK are read from Secrets Manager at that moment
+(deploy/lambda_runtime.py, deploy/aws_secrets.py), never from the function's
+configuration. `lifespan="off"`: API Gateway events carry no ASGI lifespan, and the
 database schema is migrated at deploy time (`issuer db upgrade`), never by a Lambda
 that any request can cold-start.
 """
@@ -13,8 +15,10 @@ import os
 
 from mangum import Mangum
 
+from deploy.lambda_runtime import environment, lambda_engine
 from issuer.app import create_app
 from issuer.logs import lean_log_records
+from issuer.services import build_services
 from issuer.settings import load_settings
 
 # Lambda's Python runtime gives the root logger its handler but leaves it at WARNING, so
@@ -25,5 +29,10 @@ if "AWS_LAMBDA_LOG_LEVEL" not in os.environ:
     logging.getLogger("issuer").setLevel(logging.INFO)
 lean_log_records()
 
-# No .env inside a Lambda package: settings come only from the function's environment.
-handler = Mangum(create_app(load_settings(env_file=None)), lifespan="off")
+# No .env inside a Lambda package: settings come only from the function's environment
+# (plus, on AWS, the two secrets).
+_environ, _credentials = environment()
+settings = load_settings(_environ, env_file=None)
+services = build_services(settings, engine=lambda_engine(settings.database_url, _credentials))
+del _environ
+handler = Mangum(create_app(settings, services), lifespan="off")

@@ -15,7 +15,10 @@ import json
 
 
 def handler(event, context):
+    from deploy.lambda_runtime import export_secrets
     from issuer.cli import main  # imported per call: the CLI is only needed here
+
+    export_secrets()  # on AWS: the database URL and KEK from Secrets Manager
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

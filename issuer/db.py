@@ -21,13 +21,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# A Lambda instance serves one request at a time: one pooled connection, no overflow, so
+# the function's concurrency is the bound on database connections (serverless.yml).
+LAMBDA_POOL = {"pool_size": 1, "max_overflow": 0}
+
+
+def make_engine(url: str, *, lambda_runtime: bool = False, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # pre_ping: a connection kept across a frozen Lambda, a proxy's idle timeout or a
+    # database restart is replaced before use instead of failing the request.
     kwargs.setdefault("pool_pre_ping", True)
+    if lambda_runtime:
+        for name, value in LAMBDA_POOL.items():
+            kwargs.setdefault(name, value)
+        # RDS Proxy pins a client to one database connection once a statement is prepared
+        # server-side, and psycopg prepares a query after 5 runs: never prepare.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("prepare_threshold", None)
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

@@ -1,0 +1,250 @@
+"""Build the Lambda deployment packages serverless.yml deploys, without AWS.
+
+    python -m deploy.build_artifacts --stage prod --policy policies/prod.toml \
+        [--jwks build/jwks.json] [--arch arm64|x86_64] [--out build/artifacts]
+
+Each function's zip holds its code and its third-party dependencies (Linux wheels for
+Python 3.12 and the chosen architecture, at the versions pinned in requirements.lock,
+from PyPI): no Lambda layer. osls compares a layer with the deployed stack's outputs
+while packaging (a CloudFormation call), so layers would make `osls package` need AWS
+credentials; a function's `package.artifact` does not.
+
+    authorizer.zip  authorizer/ (no gateway.py, cli.py), shared/, policy.toml,
+                    [jwks.json], cryptography and its cffi
+    issuer.zip      deploy/ Lambda entries, issuer/, shared/, migrations/, policy.toml,
+                    the issuer's runtime dependencies (boto3 is the runtime's own)
+    orders.zip      deploy/protected_lambda.py (stdlib only)
+
+The operator's policy is packaged as `policy.toml` at the task root, where both halves
+read it (POLICY_FILE=policy.toml). A production stage (any stage but `offline`) refuses
+the example policy: production never ships it by default.
+
+Without `--jwks` the authorizer is packaged with no key file and fetches the issuer's
+JWKS at its first token (it has no VPC, so it reaches the issuer's public URL); this is
+printed as a warning, never silent. `manifest.json` tells serverless.yml what was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_POLICY = REPO / "shared" / "example_policy.toml"
+DEVELOPMENT_STAGES = frozenset({"offline"})
+PYTHON_VERSION = "3.12"  # serverless.yml provider.runtime
+# The python3.12 runtime is Amazon Linux 2023 (glibc 2.34): manylinux wheels up to
+# 2_34 load there (some, psycopg-binary 3.3 on aarch64, exist only as 2_28).
+PLATFORMS = {
+    arch: [f"manylinux{tag}_{machine}" for tag in ("2014", "_2_28", "_2_34")]
+    for arch, machine in (("arm64", "aarch64"), ("x86_64", "x86_64"))
+}
+# Runtime closures (requirements.lock pins the versions). boto3 is not vendored: the
+# Lambda Python runtime provides it, and only deploy/aws_secrets.py imports it.
+AUTHORIZER_DEPS = ("cryptography",)
+ISSUER_DEPS = ("PyJWT", "cryptography", "fastapi", "python-multipart", "SQLAlchemy",
+               "alembic", "psycopg[binary]", "mangum")
+ISSUER_DEPLOY_FILES = ("deploy/__init__.py", "deploy/issuer_lambda.py",
+                       "deploy/rotate_keys.py", "deploy/ops_lambda.py", "deploy/aws_secrets.py",
+                       "deploy/lambda_runtime.py")
+# Fixed zip timestamps: the same inputs give the same bytes, so an unchanged function
+# keeps its CodeSha256 and is not redeployed.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class BuildError(Exception):
+    pass
+
+
+def is_production(stage: str) -> bool:
+    return stage not in DEVELOPMENT_STAGES
+
+
+def check_policy(stage: str, policy: Path | None) -> tuple[Path, tuple[str, ...]]:
+    """The policy to package and the audiences it declares."""
+    if policy is None:
+        if is_production(stage):
+            raise BuildError(
+                f"stage {stage!r} is a production stage: POLICY_FILE=path is required "
+                "(the example policy is never shipped to production)"
+            )
+        policy = EXAMPLE_POLICY
+    if not policy.is_file():
+        raise BuildError(f"POLICY_FILE {policy} does not exist")
+    if is_production(stage) and _same_bytes(policy, EXAMPLE_POLICY):
+        raise BuildError(
+            f"stage {stage!r} is a production stage and {policy} is the example policy: "
+            "write your own (docs/policy.md) and pass it as POLICY_FILE=path"
+        )
+    from shared.policy import PolicyError, load_policy
+
+    try:
+        loaded = load_policy(policy)
+    except PolicyError as exc:
+        raise BuildError(f"POLICY_FILE {policy}: {exc}") from None
+    return policy, tuple(api.audience for api in loaded.apis.values())
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    return hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def check_jwks(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    from deploy.bundle_jwks import BundleError, checked
+
+    try:
+        checked(json.loads(path.read_text()))
+    except (OSError, ValueError, BundleError) as exc:
+        raise BuildError(f"JWKS {path}: {exc}") from None
+    return path
+
+
+def constraints_file(tmp: Path) -> Path:
+    """requirements.lock without its hashes: the pins, usable as pip constraints."""
+    lines = []
+    for raw in (REPO / "requirements.lock").read_text().splitlines():
+        line = raw.rstrip().removesuffix("\\").strip()
+        if not line or line.startswith(("#", "--hash")):
+            continue
+        lines.append(line)
+    out = tmp / "constraints.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def vendor(name: str, requirements: tuple[str, ...], arch: str, deps_root: Path) -> Path:
+    """pip-installs Linux wheels for `arch` into deps_root/<arch>/<name>, once per lock."""
+    target = deps_root / arch / name
+    lock = (REPO / "requirements.lock").read_bytes()
+    stamp_value = hashlib.sha256(lock + repr((requirements, arch)).encode()).hexdigest()
+    stamp = target / ".stamp"
+    if stamp.is_file() and stamp.read_text() == stamp_value:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--target", str(target),
+            *(arg for platform in PLATFORMS[arch] for arg in ("--platform", platform)),
+            "--implementation", "cp", "--python-version", PYTHON_VERSION,
+            "--only-binary=:all:", "-c", str(constraints_file(Path(tmp))), *requirements,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise BuildError(f"pip could not vendor {name} for {arch}: {done.stderr.strip()[-800:]}")
+    for cache in target.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+    stamp.write_text(stamp_value)
+    return target
+
+
+def _tree(root: Path, prefix: str = "", skip: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if (not path.is_file() or "__pycache__" in rel or rel.endswith(".pyc")
+                or rel == ".stamp" or rel in skip):
+            continue
+        files.append((path, prefix + rel))
+    return files
+
+
+def _source(*names: str, skip: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
+    files = []
+    for name in names:
+        path = REPO / name
+        if path.is_dir():
+            files += _tree(path, name + "/", skip)
+        else:
+            files.append((path, name))
+    return files
+
+
+def write_zip(out: Path, files: list[tuple[Path, str]]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    tmp = out.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, name in sorted(files, key=lambda f: f[1]):
+            if name in seen:
+                raise BuildError(f"{out.name}: {name} twice")
+            seen.add(name)
+            info = zipfile.ZipInfo(name, ZIP_DATE)
+            info.external_attr = (0o644 & 0xFFFF) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes())
+    os.replace(tmp, out)
+
+
+def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Path,
+          deps_root: Path, log=print) -> dict:
+    policy, audiences = check_policy(stage, policy)
+    jwks = check_jwks(jwks)
+    # The example policy stays in shared/ only where a development stage may use it.
+    shared_skip = ("example_policy.toml",) if is_production(stage) else ()
+    policy_file = [(policy, "policy.toml")]
+
+    authorizer = _source("authorizer", skip=("gateway.py", "cli.py"))
+    authorizer += _source("shared", skip=shared_skip) + policy_file
+    if jwks is not None:
+        authorizer.append((jwks, "jwks.json"))
+    else:
+        log("WARNING: no JWKS bundled (JWKS=path not given): the authorizer fetches "
+            "<issuer>/.well-known/jwks.json at its first token. Bundle one with "
+            "`python -m deploy.bundle_jwks` to verify at cold start without a fetch.")
+    authorizer += _tree(vendor("authorizer", AUTHORIZER_DEPS, arch, deps_root))
+    write_zip(out / "authorizer.zip", authorizer)
+
+    issuer = _source(*ISSUER_DEPLOY_FILES) + _source("issuer", "migrations")
+    issuer += _source("shared", skip=shared_skip) + policy_file
+    issuer += _tree(vendor("issuer", ISSUER_DEPS, arch, deps_root))
+    write_zip(out / "issuer.zip", issuer)
+
+    write_zip(out / "orders.zip", _source("deploy/__init__.py", "deploy/protected_lambda.py"))
+
+    manifest = {
+        "stage": stage,
+        "architecture": arch,
+        "issuerEnv": "production" if is_production(stage) else "development",
+        "audiences": ",".join(audiences),
+        "policySha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
+        "jwksFile": "jwks.json" if jwks is not None else "",
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for name in ("authorizer.zip", "issuer.zip", "orders.zip"):
+        log(f"built {out / name}: {(out / name).stat().st_size // 1024} KiB")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy.build_artifacts", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", default="prod")
+    p.add_argument("--policy", type=Path, default=None, help="the operator's policy file")
+    p.add_argument("--jwks", type=Path, default=None, help="a JWKS to bundle (bundle_jwks)")
+    p.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
+    p.add_argument("--out", type=Path, default=REPO / "build" / "artifacts")
+    p.add_argument("--deps", type=Path, default=REPO / "build" / "deps")
+    args = p.parse_args(argv)
+    try:
+        build(args.stage, args.policy, args.jwks, args.arch, args.out, args.deps)
+    except BuildError as exc:
+        print(f"build_artifacts: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
