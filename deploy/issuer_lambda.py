@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from mangum import Mangum
 
 from deploy.lambda_runtime import environment, lambda_engine
 from issuer.app import create_app
+from issuer.kek import KekError
 from issuer.logs import lean_log_records
 from issuer.services import build_services
 from issuer.settings import load_settings
@@ -35,4 +37,11 @@ _environ, _credentials = environment()
 settings = load_settings(_environ, env_file=None)
 services = build_services(settings, engine=lambda_engine(settings.database_url, _credentials))
 del _environ
-handler = Mangum(create_app(settings, services), lifespan="off")
+try:
+    app = create_app(settings, services)
+except KekError as exc:
+    # A wrong KEK (issuer/kek_check.py): this cold start fails in one line on stderr, no
+    # traceback, and the function never answers with an issuer that cannot sign.
+    print(f"issuer: {exc}", file=sys.stderr)
+    raise SystemExit(1) from None
+handler = Mangum(app, lifespan="off")

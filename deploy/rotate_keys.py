@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 
 
 def handler(event, context):
@@ -20,11 +21,14 @@ def handler(event, context):
 
     export_secrets()  # on AWS: the database URL and KEK from Secrets Manager
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["keys", "rotate", "--if-due", "--json"])
+    sys.stderr.write(err.getvalue())  # still in the function's log
     if code not in (0, None):
-        raise RuntimeError(f"issuer keys rotate --if-due exited {code}: {out.getvalue()[-500:]}")
+        # The CLI's one-line reason (a wrong KEK, the database down) goes into the error.
+        reason = (err.getvalue() or out.getvalue()).strip()[-500:]
+        raise RuntimeError(f"issuer keys rotate --if-due exited {code}: {reason}")
     text = out.getvalue().strip()
     try:
         return json.loads(text) if text else {"rotated": False}
