@@ -69,7 +69,8 @@ def build_authorizer(
             revocation_fetcher = fetch_revocation_list if fetcher is fetch_jwks else fetcher
         revocations = RevocationCache(
             uri=settings.revocation_uri, issuer=settings.issuer, key_lookup=keys.get,
-            ttl=settings.revocation_ttl, leeway=settings.leeway, fetcher=revocation_fetcher,
+            ttl=settings.revocation_ttl, leeway=settings.leeway,
+            fail_closed=settings.revocation_fail == "closed", fetcher=revocation_fetcher,
             clock=clock, wall_clock=wall_clock, log=log.event,
         )
     return Authorizer(

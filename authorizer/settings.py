@@ -27,6 +27,12 @@ _POLICY_FILENAME = "policy.toml"
 # How often the issuer's signed revocation list is refetched: with API Gateway's own
 # authorizer cache TTL, the time a revoked token may still pass (docs/revocation.md).
 DEFAULT_REVOCATION_TTL = 30
+# What the authorizer does while it has never held a revocation list (cold start with the
+# issuer unreachable, or a list it cannot adopt): "closed" refuses every token
+# (`revocation_unavailable`), "open" checks tokens without revocation. docs/revocation.md
+# states the trade-off.
+REVOCATION_FAIL_MODES = ("closed", "open")
+DEFAULT_REVOCATION_FAIL = "closed"
 # Explicitly switching the URI off (file-only deployments without egress).
 _DISABLED = frozenset({"", "none", "off"})
 
@@ -48,6 +54,7 @@ class Settings:
     jwks_cooldown: int = DEFAULT_JWKS_COOLDOWN
     revocation_uri: str | None = None
     revocation_ttl: int = DEFAULT_REVOCATION_TTL
+    revocation_fail: str = DEFAULT_REVOCATION_FAIL
 
     @classmethod
     def from_env(
@@ -61,12 +68,7 @@ class Settings:
             raise ConfigError("Config 'AUTHORIZER_AUDIENCE' names no audience.")
         jwks_file = env.get("AUTHORIZER_JWKS_FILE") or None
         jwks_uri = _jwks_uri(env, issuer, jwks_file)
-        response = env.get("AUTHORIZER_RESPONSE", "simple").strip().lower() or "simple"
-        if response not in RESPONSE_KINDS:
-            raise ConfigError(
-                f"Config 'AUTHORIZER_RESPONSE' has value {response!r}, expected one of "
-                f"{', '.join(RESPONSE_KINDS)}."
-            )
+        response = _choice(env, "AUTHORIZER_RESPONSE", "simple", RESPONSE_KINDS)
         return cls(
             issuer=issuer,
             audiences=audiences,
@@ -83,6 +85,9 @@ class Settings:
             revocation_ttl=_seconds(
                 env, "AUTHORIZER_REVOCATION_TTL", DEFAULT_REVOCATION_TTL, 1, 3_600
             ),
+            revocation_fail=_choice(
+                env, "AUTHORIZER_REVOCATION_FAIL", DEFAULT_REVOCATION_FAIL, REVOCATION_FAIL_MODES
+            ),
         )
 
 
@@ -90,6 +95,15 @@ def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"Config '{name}' is missing, and has no default.")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(
+            f"Config '{name}' has value {value!r}, expected one of {', '.join(allowed)}."
+        )
     return value
 
 

@@ -1,9 +1,9 @@
 """A short-lived, in-process cache of what the token endpoint needs to know about a client.
 
 Authenticating a client and deciding its grant needs the client's row and its revocation
-record (`revocation.py`: the `iat` of a new token must follow a client revocation's
-second). Reading both on every token request cost more than signing (docs/benchmarks.md),
-so `ClientCache.get(session, client_id)` keeps an immutable `ClientRecord` per client for
+record (`revocation.py`: a new token carries the client's revocation generation, `gen`).
+Reading both on every token request cost more than signing (docs/benchmarks.md), so
+`ClientCache.get(session, client_id)` keeps an immutable `ClientRecord` per client for
 `ISSUER_CLIENT_CACHE_TTL` seconds (default 5; 0 turns the cache off).
 
 Freshness:
@@ -16,8 +16,9 @@ Freshness:
 - Other processes (workers, Lambda instances, the CLI) see a change within the TTL:
   until then they may still accept a disabled, deleted or rotated-out client's secret.
   Tokens a disabled or deleted client obtained before its revocation are refused by
-  the authorizer through the revocation list (docs/revocation.md); the TTL is the extra
-  window in which a stale process can still issue one (docs/design.md, "Caches").
+  the authorizer through the revocation list (docs/revocation.md), and so are those a
+  stale process mints meanwhile: they carry the generation of the record it cached,
+  below the revocation's (docs/design.md, "Caches").
 - Unknown client ids are cached too (apart, so a flood of made-up ids cannot evict the
   real clients): a wrong id must cost what a wrong secret costs, or response times would
   tell which ids exist (tests/issuer/test_throttle_timing.py). A client registered in
@@ -29,7 +30,6 @@ sleeping; a clock that goes backwards counts as expired.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,7 +41,6 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from .models import Client
 from .models_revocation import ClientRevocation
-from .revocation import iat_after
 
 MAX_ENTRIES = 10_000
 
@@ -59,8 +58,7 @@ _LOAD = (
         Client.grant_types,
         Client.token_lifetime,
         Client.jwks,
-        ClientRevocation.issued_before,
-        ClientRevocation.expires_at,
+        ClientRevocation.generation,
     )
     .outerjoin(ClientRevocation, ClientRevocation.client_id == Client.client_id)
     .where(Client.client_id == bindparam("client_id"))
@@ -84,22 +82,9 @@ class ClientRecord:
     grant_types: tuple[str, ...]
     token_lifetime: int | None
     jwks: Mapping[str, Any] | None
-    revoked_before: datetime | None  # ClientRevocation.issued_before
-    revocation_expires: datetime | None
-
-    def revocation_cutoff(self, now: datetime) -> int | None:
-        """The client's revocation moment (epoch seconds) if still in force at `now`:
-        `revocation.client_cutoff` from the snapshot."""
-        if self.revoked_before is None or self.revocation_expires is None:
-            return None
-        if self.revocation_expires <= now:
-            return None
-        return math.floor(self.revoked_before.timestamp())
-
-    def earliest_iat(self, now: datetime) -> int:
-        """`revocation.earliest_iat` from the snapshot: a token minted now never falls in
-        the second of this client's revocation."""
-        return iat_after(self.revocation_cutoff(now), now)
+    # ClientRevocation.generation (0: none): what a token minted from this snapshot
+    # carries as `gen` (`revocation.client_generation` from the snapshot).
+    generation: int
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -127,8 +112,7 @@ def load_client_record(session: Session, client_id: str) -> ClientRecord | None:
         grant_types=tuple(row.grant_types),
         token_lifetime=row.token_lifetime,
         jwks=row.jwks,
-        revoked_before=_aware(row.issued_before),
-        revocation_expires=_aware(row.expires_at),
+        generation=row.generation or 0,
     )
 
 

@@ -23,6 +23,7 @@ from .oauth.client_auth import ClientAuthenticator
 from .oauth.private_key_jwt import client_authenticator
 from .oauth.throttle import FailureThrottle
 from .oauth.throttle_db import DatabaseFailureStore
+from .revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
 from .settings import Settings
 
 
@@ -40,6 +41,9 @@ class Services:
     # Clients as the token endpoint sees them: cached for ISSUER_CLIENT_CACHE_TTL, dropped
     # at once when this process's sessions commit a change to them (client_cache.py).
     clients: ClientCache
+    # The signed revocation list this process serves: rebuilt at most every
+    # LIST_CACHE_SECONDS, at once after a revocation committed here (revocation.py).
+    revocation_list: SignedListCache
     # The one clock for lifecycle decisions (key promotion, secret grace, token times), so
     # tests move time instead of sleeping.
     clock: Callable[[], datetime]
@@ -65,6 +69,8 @@ def build_services(
     clock = clock or utcnow
     clients = ClientCache(settings.client_cache_ttl, clock)
     watch_client_changes(sessions, clients)
+    revocation_list = SignedListCache(LIST_CACHE_SECONDS, clock)
+    watch_revocations(sessions, revocation_list)
     return Services(
         settings=settings,
         engine=engine,
@@ -78,5 +84,6 @@ def build_services(
         ),
         throttle=throttle or database_throttle(settings, sessions),
         clients=clients,
+        revocation_list=revocation_list,
         clock=clock,
     )

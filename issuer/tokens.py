@@ -50,6 +50,8 @@ def mint_access_token(
         "client_id": client_id,
         "scope": scope,
     }
+    if generation:
+        claims[GENERATION_CLAIM] = generation
     # PyJWT signs (the verifiers are our own `shared.verify` and the authorizer's, so
     # every issuer-to-verifier test checks two implementations against each other).
     # `headers` replaces PyJWT's default `typ: JWT`; the header is exactly alg, typ, kid.

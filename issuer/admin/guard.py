@@ -3,8 +3,11 @@ built-in `issuer:admin` scope and the issuer's own URL as audience.
 
 Tokens are verified by the authorizer's code (`shared.verify.AccessTokenVerifier`) over
 this issuer's published keys (`KeyStore.public_keys`, loaded once per process and
-reloaded within the verifier cache TTL or on a rotation here). The guard then looks the
-client up: a token outlives a disabled, deleted or demoted admin client by up to its
+reloaded within the verifier cache TTL or on a rotation here). The guard then asks the
+revocation records (`revocation.is_revoked`: by `jti`, RFC 7009, or by the client's
+generation after a disable, delete or no-grace secret rotation), read from the database
+on each admin request so that a revocation made by any process counts at once, and looks
+the client up: a token outlives a disabled, deleted or demoted admin client by up to its
 lifetime, and admin power should not.
 
 `AdminRoute` authenticates before FastAPI reads the body, so a caller without a valid
@@ -30,6 +33,7 @@ from shared.verify import AccessTokenVerifier
 from ..audit import Actor
 from ..client_address import client_address
 from ..clients import get_client
+from ..revocation import is_revoked, token_generation
 from ..services import Services
 from .errors import InsufficientScope, InvalidToken, MissingToken
 
@@ -59,6 +63,11 @@ def authenticate_admin(services: Services, authorization: str | None, source: st
             raise InvalidToken(f"access token refused: {exc.code}", debug=exc.code) from None
         if ADMIN_SCOPE not in verified.scopes:
             raise InsufficientScope(debug="token_without_admin_scope")
+        generation = token_generation(verified.claims)
+        if is_revoked(
+            session, jti=verified.jti, client_id=verified.client_id, generation=generation, now=now
+        ):
+            raise InvalidToken("the access token has been revoked", debug="revoked")
         client = get_client(session, verified.client_id)
         if client is None or not client.enabled:
             raise InvalidToken("the token's client is disabled or deleted", debug="client_gone")

@@ -4,14 +4,12 @@ keys, so the issuer never calls a token valid that API Gateway would refuse.
 
 The audience check accepts any audience this issuer mints for (the policy's APIs and the
 issuer itself, for admin tokens): a token is ours whichever API it was meant for.
-No leeway on `exp`: "expired" here means what `exp` says (RFC 7662 §2.2 "active"). One
-second on `iat`: a token minted in the second of a client revocation carries the next
-second as `iat` (`revocation.earliest_iat`), and is ours all the same.
+No leeway: "expired" here means what `exp` says (RFC 7662 §2.2 "active"), and tokens are
+never dated ahead (`iat` is the minting moment, issuer/revocation.py).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -21,8 +19,6 @@ from shared.errors import TokenError
 from shared.verify import AccessTokenVerifier
 
 from ..services import Services
-
-IAT_AHEAD = 1  # seconds: see the module docstring
 
 
 def issued_audiences(services: Services) -> frozenset[str]:
@@ -34,18 +30,11 @@ def verify_own_token(
     services: Services, session: Session, token: str, now: datetime
 ) -> AccessToken | None:
     """The verified token, or None for anything that is not a live token of ours
-    (malformed, foreign, badly signed, expired): callers answer those alike."""
+    (malformed, foreign, badly signed, expired, not yet valid): callers answer those
+    alike. Revocation is the caller's check (`revocation.is_revoked`)."""
     rules = AccessTokenRules(issuer=services.settings.url, audiences=issued_audiences(services))
     keys = services.key_store.public_keys(session, now)
     try:
         return AccessTokenVerifier(rules, keys.get).verify(token, now.timestamp())
-    except TokenError as exc:
-        if exc.code != "not_yet_valid":
-            return None
-    try:
-        # Only iat (or nbf) ahead: look again with now moved to the end of this second.
-        # exp is checked against that moment too, and is never within a second of iat.
-        ahead = math.floor(now.timestamp()) + IAT_AHEAD
-        return AccessTokenVerifier(rules, keys.get).verify(token, ahead)
     except TokenError:
         return None

@@ -32,7 +32,7 @@ from ..logs import log_event
 from ..models import Client
 from ..oauth.errors import NO_STORE, InvalidRequest
 from ..oauth.own_tokens import verify_own_token
-from ..revocation import is_revoked
+from ..revocation import is_revoked, token_generation
 from ..services import Services
 from .client_endpoint import TOKEN_FORM_SCHEMA, run_for_client
 
@@ -55,8 +55,9 @@ def introspect_token(
     if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:
         log_event(log, "introspect_foreign_token", caller=caller.client_id, jti=verified.jti)
         return INACTIVE
+    generation = token_generation(verified.claims)
     if is_revoked(
-        session, jti=verified.jti, client_id=verified.client_id, iat=verified.iat, now=now
+        session, jti=verified.jti, client_id=verified.client_id, generation=generation, now=now
     ):
         return INACTIVE
     owner = get_client(session, verified.client_id)

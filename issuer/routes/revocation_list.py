@@ -1,7 +1,11 @@
 """`GET /.well-known/revocations.jwt`: the revocations still in force, as a JWS signed
 with the active token signing key (`issuer.revocation`), for verifiers that never call
 the issuer per request (the authorizer). Public: it names only random `jti`s and client
-ids, and tells nobody how to use a token."""
+ids, and tells nobody how to use a token.
+
+Unauthenticated, so its cost must not grow with the list: each process serves the list
+it signed for `LIST_CACHE_SECONDS` (`Services.revocation_list`), one query set and one
+signature per window whatever the number of GETs."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import ServicesDep
 from ..keys import NoSigningKey, ensure_active_key
-from ..revocation import LIST_MAX_AGE, revocation_list
+from ..revocation import LIST_MAX_AGE, RevocationList, revocation_list
 from ..services import Services
 
 router = APIRouter(tags=["discovery"])
@@ -19,15 +23,18 @@ router = APIRouter(tags=["discovery"])
 MEDIA_TYPE = "application/jwt"  # RFC 7519 §10.3.1
 
 
-def _signed_list(services: Services) -> str:
-    now = services.clock()
+def _build(services: Services, now) -> RevocationList:
     with services.sessions() as session:
         try:
             signer = services.key_store.signer(session, now)
         except NoSigningKey:
             ensure_active_key(services.sessions, services.kek, services.settings.signing_alg)
             signer = services.key_store.signer(session, now)
-        return revocation_list(session, signer, services.settings.url, now).token
+        return revocation_list(session, signer, services.settings.url, now)
+
+
+def _signed_list(services: Services) -> str:
+    return services.revocation_list.get(lambda now: _build(services, now)).token
 
 
 @router.get(

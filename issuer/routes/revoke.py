@@ -12,8 +12,11 @@ answer `unsupported_token_type` (§2.2.1): the only tokens we issue are access t
 and their revocation is supported; a `refresh_token` hint still searches access tokens,
 as §2.1 requires ("MUST extend its search across all of its supported token types").
 
-The revoked `jti` is stored until the token's `exp`; the authorizer learns it from the
-signed revocation list (`routes/revocation_list.py`) within its refresh TTL.
+The revoked `jti` is stored until the token's `exp` plus the verifiers' largest leeway;
+the authorizer learns it from the signed revocation list (`routes/revocation_list.py`)
+within its refresh TTL. A client with more than `revocation.MAX_JTIS_PER_CLIENT` such
+records has them collapsed into one client-wide revocation (all its tokens until then):
+one client cannot grow the list past its share (issuer/revocation.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..logs import log_event
 from ..models import Client
 from ..oauth.errors import NO_STORE, InvalidRequest
 from ..oauth.own_tokens import verify_own_token
-from ..revocation import revoke_token
+from ..revocation import revoke_token, token_generation
 from ..services import Services
 from .client_endpoint import TOKEN_FORM_SCHEMA, run_for_client
 
@@ -58,7 +61,13 @@ def revoke(services: Services, session: Session, caller: Client, form: Mapping[s
         )
         return
     added = revoke_token(
-        session, jti=verified.jti, client_id=verified.client_id, exp=verified.exp, now=now
+        session,
+        jti=verified.jti,
+        client_id=verified.client_id,
+        exp=verified.exp,
+        generation=token_generation(verified.claims),
+        now=now,
+        stale_for=services.settings.client_cache_ttl,
     )
     log_event(
         log,

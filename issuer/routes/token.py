@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..oauth.client_auth import TokenRequest, claimed_client_id
 from ..oauth.client_credentials import check_grant_type, grant_client_credentials
 from ..oauth.errors import NO_STORE, InvalidClient
 from ..oauth.form import read_form
-from ..revocation import earliest_iat
+from ..revocation import client_generation
 from ..scopes import join_scopes
 from ..services import Services
 from ..tokens import mint_access_token
@@ -106,11 +107,12 @@ def _issue(services: Services, request: TokenRequest) -> dict:
             # First request on a database that was migrated but never started: bootstrap.
             ensure_active_key(services.sessions, services.kek, settings.signing_alg)
             signer = services.key_store.signer(session, now)
-        # Never inside a client revocation's second (issuer/revocation.py).
+        # The client's revocation generation, from the record it was authenticated with
+        # (issuer/revocation.py): a record read before a revocation mints revoked tokens.
         if isinstance(client, ClientRecord):
-            iat = client.earliest_iat(now)  # the revocation record came with the client
+            generation = client.generation  # the revocation record came with the client
         else:
-            iat = earliest_iat(session, client.client_id, now)
+            generation = client_generation(session, client.client_id)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
@@ -119,7 +121,8 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         audience=grant.audience,
         scope=scope,
         lifetime=grant.lifetime,
-        now=iat,
+        now=math.floor(now.timestamp()),  # never ahead (RFC 7519 §4.1.6)
+        generation=generation,
     )
     log_event(
         log,

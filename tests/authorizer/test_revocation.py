@@ -14,6 +14,7 @@ from authorizer.coldstart import build_authorizer
 from authorizer.log import DecisionLog
 from authorizer.revocation import (
     MAX_LIST_BYTES,
+    NO_LIST_RETRY,
     RevocationCache,
     parse_revocation_list,
 )
@@ -29,9 +30,10 @@ TYP = "revocation-list+jwt"
 
 
 def signed_list(key, *, iat, jtis=None, clients=None, lifetime=300, kid="rsa-1", alg="RS256",
-                typ=TYP, **extra):
+                typ=TYP, seq=None, **extra):
     header = {"alg": alg, "typ": typ, "kid": kid}
-    claims = {"iss": ISSUER, "iat": iat, "exp": iat + lifetime, "jtis": jtis or {},
+    claims = {"iss": ISSUER, "iat": iat, "exp": iat + lifetime,
+              "seq": iat if seq is None else seq, "jtis": jtis or {},
               "clients": clients or {}, **extra}
     return sign_raw(key, alg, header, claims).encode()
 
@@ -60,9 +62,10 @@ def keys(rsa_key):
 
 
 def test_good_list_is_adopted(rsa_key, keys):
-    body = signed_list(rsa_key[0], iat=1000, jtis={"j1": 2000}, clients={"c1": 990})
+    body = signed_list(rsa_key[0], iat=1000, seq=7, jtis={"j1": 2000}, clients={"c1": 990})
     parsed = parse_revocation_list(body, keys.get, ISSUER, now=1001)
     assert parsed.jtis == {"j1": 2000} and parsed.clients == {"c1": 990} and parsed.iat == 1000
+    assert parsed.seq == 7
 
 
 def hmac_list(secret: bytes, header: dict, claims: dict) -> bytes:
@@ -73,7 +76,7 @@ def hmac_list(secret: bytes, header: dict, claims: dict) -> bytes:
 
 def _bad_documents(private):
     other, _ = make_key("RS256", kid="rsa-1")  # right kid, wrong key
-    good = {"iss": ISSUER, "iat": 1000, "exp": 1300, "jtis": {}, "clients": {}}
+    good = {"iss": ISSUER, "iat": 1000, "exp": 1300, "seq": 1, "jtis": {}, "clients": {}}
     header = {"alg": "RS256", "typ": TYP, "kid": "rsa-1"}
     return {
         "signed_by_another_key": (signed_list(other, iat=1000), "bad_signature"),
@@ -94,6 +97,12 @@ def _bad_documents(private):
                         "bad_claim"),
         "crit": (sign_raw(private, "RS256", {**header, "crit": ["x"]}, good).encode(),
                  "crit_unsupported"),
+        "clients_with_floats": (signed_list(private, iat=1000, clients={"c": 9.5}), "bad_claim"),
+        "seq_missing": (sign_raw(private, "RS256", header, {**good, "seq": None}).encode(),
+                        "bad_claim"),
+        "seq_a_float": (signed_list(private, iat=1000, seq=1.5), "bad_claim"),
+        "seq_a_bool": (signed_list(private, iat=1000, seq=True), "bad_claim"),
+        "seq_negative": (signed_list(private, iat=1000, seq=-1), "bad_claim"),
         "not_a_jws": (b"<html>502 Bad Gateway</html>", "malformed"),
         "json": (json.dumps(good).encode(), "malformed"),
         "too_large": (b"a" * (MAX_LIST_BYTES + 1), "too_large"),
@@ -104,6 +113,8 @@ def _bad_documents(private):
                                   "unknown_kid", "wrong_issuer", "access_token_typ", "no_typ",
                                   "expired", "from_the_future", "jtis_a_list",
                                   "clients_with_strings", "exp_missing", "crit", "not_a_jws",
+                                  "clients_with_floats", "seq_missing", "seq_a_float",
+                                  "seq_a_bool", "seq_negative",
                                   "json", "too_large"])
 def test_untrusted_documents_are_refused(rsa_key, keys, case):
     body, code = _bad_documents(rsa_key[0])[case]
@@ -115,12 +126,13 @@ def test_untrusted_documents_are_refused(rsa_key, keys, case):
 # -- the cache ---------------------------------------------------------------------------
 
 
-def make_cache(rsa_key, server, fake_clock, ttl=30, wall=1000.0):
+def make_cache(rsa_key, server, fake_clock, ttl=30, wall=1000.0, fail_closed=True):
     keys = KeySet.from_jwks({"keys": [rsa_key[1]]})
     clock, wall_clock, events = fake_clock(), fake_clock(wall), []
     cache = RevocationCache(uri=ISSUER + "/.well-known/revocations.jwt", issuer=ISSUER,
                             key_lookup=keys.get, ttl=ttl, fetcher=server, clock=clock,
-                            wall_clock=wall_clock, log=lambda *a, **k: events.append((a, k)))
+                            wall_clock=wall_clock, log=lambda *a, **k: events.append((a, k)),
+                            fail_closed=fail_closed)
     return cache, clock, wall_clock, events
 
 
@@ -142,11 +154,13 @@ def test_rules_of_the_check(rsa_key, fake_clock):
                                     clients={"gone": 990}))
     cache, _, _, _ = make_cache(rsa_key, server, fake_clock)
     assert cache.revoked("any", "j1", 995)  # listed jti
-    assert cache.revoked("gone", "j9", 990)  # issued at the client's moment
-    assert cache.revoked("gone", "j9", 500)
-    assert cache.revoked("gone", None, None)  # cannot show it is newer
-    assert not cache.revoked("gone", "j9", 991)  # issued after: a fresh token
-    assert not cache.revoked("other", "j2", 500)
+    assert cache.revoked("gone", "j9", 989)  # minted from an older client record
+    assert cache.revoked("gone", "j9", 0)  # no `gen` claim: the oldest
+    assert cache.revoked("gone", None, 0)
+    assert cache.revoked("gone", "j9", "990")  # not an integer: cannot show it is newer
+    assert not cache.revoked("gone", "j9", 990)  # minted after the revocation
+    assert not cache.revoked("gone", "j9", 991)
+    assert not cache.revoked("other", "j2", 0)
 
 
 def test_issuer_down_keeps_the_last_good_list(rsa_key, fake_clock):
@@ -156,7 +170,7 @@ def test_issuer_down_keeps_the_last_good_list(rsa_key, fake_clock):
     server.down = True
     clock.advance(30)
     assert cache.revoked("c", "j1", 900) and server.calls == 2
-    assert events[-1][0][:2] == ("warning", "revocation_list_fetch_failed")
+    assert events[-1][0][:2] == ("error", "revocation_list_fetch_failed")
     clock.advance(10)
     cache.revoked("c", "j1", 900)
     assert server.calls == 2  # a failure waits a TTL too: one bounded wait per TTL
@@ -170,22 +184,85 @@ def test_forged_stale_and_older_lists_are_ignored(rsa_key, fake_clock):
     forged_by, _ = make_key("RS256", kid="rsa-1")
     for body in (signed_list(forged_by, iat=1010),  # would un-revoke j1
                  signed_list(private, iat=1010, iss="https://evil.test"),
-                 raw_token({"alg": "none", "typ": TYP}, {"iss": ISSUER}, b"").encode(),
-                 signed_list(private, iat=990)):  # older than the list held
+                 raw_token({"alg": "none", "typ": TYP}, {"iss": ISSUER}, b"").encode()):
         server.body = body
         clock.advance(30)
         wall.advance(30)
         assert cache.revoked("c", "j1", 900)
-        assert events[-1][0][:2] == ("warning", "revocation_list_refused")
+        assert events[-1][0][:2] == ("error", "revocation_list_refused")
+    server.body = signed_list(private, iat=990)  # genuine, but older than the list held
+    clock.advance(30)
+    assert cache.revoked("c", "j1", 900)
+    assert events[-1][0][:2] == ("warning", "revocation_list_not_newer")
     server.body = signed_list(private, iat=int(wall()), jtis={})  # a newer genuine list
     clock.advance(30)
     assert not cache.revoked("c", "j1", 900)
 
 
-def test_no_list_yet_refuses_nothing(rsa_key, fake_clock):
-    cache, _, _, events = make_cache(rsa_key, ListServer(None), fake_clock)
-    assert not cache.revoked("c", "j1", 900)
-    assert events[-1][0][:2] == ("warning", "revocation_list_fetch_failed")
+def test_a_list_of_the_same_second_replaces_only_with_a_higher_seq(rsa_key, fake_clock):
+    """Two genuine lists signed in the same second: `iat` cannot order them, `seq` does.
+    Replaying the older one (a cache, an attacker on the path) rolls nothing back."""
+    private = rsa_key[0]
+    older = signed_list(private, iat=1000, seq=41, jtis={})
+    newer = signed_list(private, iat=1000, seq=42, jtis={"j1": 5000})
+    server = ListServer(newer)
+    cache, clock, _, events = make_cache(rsa_key, server, fake_clock)
+    assert cache.revoked("c", "j1", 0)
+    for body, event in ((older, "revocation_list_not_newer"), (newer, None)):
+        server.body = body
+        clock.advance(30)
+        assert cache.revoked("c", "j1", 0)
+        assert cache.current.seq == 42
+        if event:
+            assert events[-1][0][:2] == ("warning", event)
+    server.body = signed_list(private, iat=1000, seq=43, jtis={})  # strictly newer
+    clock.advance(30)
+    assert not cache.revoked("c", "j1", 0)
+
+
+def test_a_held_list_is_never_forgotten(rsa_key, fake_clock):
+    """Unreachable issuer, a list too large, a refused one, the held list's own exp
+    passed: the held list keeps refusing, and each failure is an error line."""
+    server = ListServer(signed_list(rsa_key[0], iat=1000, jtis={"j1": 5000},
+                                    clients={"gone": 7}))
+    cache, clock, wall, events = make_cache(rsa_key, server, fake_clock)
+    assert cache.revoked("c", "j1", 0)
+
+    def too_large(uri):
+        raise KeySetError(f"revocation list larger than {MAX_LIST_BYTES} bytes")
+
+    for fetcher in (too_large, ListServer(b"garbage"), ListServer(None)):
+        cache._fetch = fetcher
+        clock.advance(30)
+        wall.advance(600)  # the held list's exp (iat + 300) is long past
+        assert cache.revoked("c", "j1", 0) and cache.revoked("gone", "j2", 6)
+        assert events[-1][0][0] == "error"
+        assert events[-1][1]["serving"] == 2
+
+
+def test_no_list_yet_fail_closed_refuses_everything_and_retries_soon(rsa_key, fake_clock):
+    server = ListServer(None)
+    cache, clock, _, events = make_cache(rsa_key, server, fake_clock)
+    with pytest.raises(TokenError) as refused:
+        cache.revoked("c", "j1", 0)
+    assert refused.value.code == "revocation_unavailable"
+    assert events[-1][0][:2] == ("error", "revocation_list_fetch_failed")
+    clock.advance(NO_LIST_RETRY)  # not a whole TTL: it refuses everything meanwhile
+    with pytest.raises(TokenError):
+        cache.revoked("c", "j1", 0)
+    assert server.calls == 2
+    server.body = signed_list(rsa_key[0], iat=1000)
+    clock.advance(NO_LIST_RETRY)
+    assert not cache.revoked("c", "j1", 0)
+    clock.advance(NO_LIST_RETRY)
+    cache.revoked("c", "j1", 0)
+    assert server.calls == 3  # a list held: back to one refresh per TTL
+
+
+def test_no_list_yet_fail_open_refuses_nothing(rsa_key, fake_clock):
+    cache, _, _, events = make_cache(rsa_key, ListServer(None), fake_clock, fail_closed=False)
+    assert not cache.revoked("c", "j1", 0)
+    assert events[-1][0][:2] == ("error", "revocation_list_fetch_failed")
 
 
 # -- in the decision ---------------------------------------------------------------------
@@ -197,9 +274,9 @@ def test_cached_token_is_refused_once_listed(make_harness, rsa_key, policy, even
     environ = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE,
                "AUTHORIZER_REVOCATION_TTL": "10"}
     h.authorizer = build_authorizer(
-        Settings.from_env(environ, cwd="/nonexistent"), fetcher=h.issuer, clock=h.clock,
-        wall_clock=h.wall, log=DecisionLog(h.out.write), policy=policy,
-        revocation_fetcher=server)
+        Settings.from_env({**environ, "AUTHORIZER_REVOCATION_FAIL": "open"}, cwd="/nonexistent"),
+        fetcher=h.issuer, clock=h.clock, wall_clock=h.wall, log=DecisionLog(h.out.write),
+        policy=policy, revocation_fetcher=server)
     event = events("powertools-token")
     revoked, kept = h.token(), h.token()
     assert h.handler(event.with_token(revoked))["principalId"] == "client-1"
@@ -207,13 +284,47 @@ def test_cached_token_is_refused_once_listed(make_harness, rsa_key, policy, even
     assert server.calls == 1  # tried once (nothing served yet), not per request
     jti = parse_compact(revoked).claims["jti"]
     server.body = signed_list(rsa_key[0], iat=int(h.wall()), jtis={jti: int(h.wall()) + 300})
-    h.handler(event.with_token(revoked))  # still inside the TTL: the old (empty) answer
+    h.handler(event.with_token(revoked))  # still inside the TTL: no list yet, fail open
     h.clock.advance(10)
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         h.handler(event.with_token(revoked))  # a token cache hit, refused all the same
     assert h.last()["reason"] == "revoked"
     assert h.handler(event.with_token(kept))  # other tokens still pass
     assert server.calls == 2
+
+
+def test_fail_closed_by_default_until_a_list_arrives(make_harness, rsa_key, policy, events):
+    h = make_harness()
+    server = ListServer(None)
+    environ = {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE}
+    h.authorizer = build_authorizer(
+        Settings.from_env(environ, cwd="/nonexistent"), fetcher=h.issuer, clock=h.clock,
+        wall_clock=h.wall, log=DecisionLog(h.out.write), policy=policy,
+        revocation_fetcher=server)
+    event = events("powertools-token")
+    token = h.token()
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        h.handler(event.with_token(token))
+    assert h.last()["reason"] == "revocation_unavailable"
+    server.body = signed_list(rsa_key[0], iat=int(h.wall()))
+    h.clock.advance(NO_LIST_RETRY)
+    assert h.handler(event.with_token(token))["principalId"] == "client-1"
+
+
+def test_an_issuer_token_with_an_old_generation_is_refused(make_harness, policy, events,
+                                                            rsa_key):
+    h = make_harness()
+    list_ = signed_list(rsa_key[0], iat=int(h.wall()), clients={"client-1": 50})
+    h.authorizer = build_authorizer(
+        Settings.from_env({"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE},
+                          cwd="/nonexistent"),
+        fetcher=h.issuer, clock=h.clock, wall_clock=h.wall, log=DecisionLog(h.out.write),
+        policy=policy, revocation_fetcher=ListServer(list_))
+    event = events("powertools-token")
+    for claims, reason in (({}, "revoked"), ({"gen": 49}, "revoked"), ({"gen": "50"}, "revoked"),
+                           ({"gen": 50}, "granted"), ({"gen": 51}, "granted")):
+        h.authorizer.evaluate(event.with_token(h.token(**claims)))
+        assert h.authorizer.evaluate(event.with_token(h.token(**claims))).reason == reason
 
 
 # -- settings ----------------------------------------------------------------------------
@@ -231,11 +342,15 @@ def test_settings():
     assert settings(AUTHORIZER_REVOCATION_URI="off").revocation_uri is None
     assert settings(AUTHORIZER_REVOCATION_URI="").revocation_uri is None
     assert settings(AUTHORIZER_REVOCATION_TTL="5").revocation_ttl == 5
+    assert default.revocation_fail == "closed"
+    assert settings(AUTHORIZER_REVOCATION_FAIL="open").revocation_fail == "open"
+    assert settings(AUTHORIZER_REVOCATION_FAIL=" Closed ").revocation_fail == "closed"
     # No egress for keys: no list either, unless asked for.
     no_egress = {"AUTHORIZER_JWKS_URI": "off", "AUTHORIZER_JWKS_FILE": "/keys.json"}
     assert settings(**no_egress).revocation_uri is None
     assert settings(**no_egress, AUTHORIZER_REVOCATION_URI="https://x.test/r.jwt").revocation_uri
     for bad in ({"AUTHORIZER_REVOCATION_URI": "file:///etc/passwd"},
-                {"AUTHORIZER_REVOCATION_TTL": "0"}, {"AUTHORIZER_REVOCATION_TTL": "soon"}):
+                {"AUTHORIZER_REVOCATION_TTL": "0"}, {"AUTHORIZER_REVOCATION_TTL": "soon"},
+                {"AUTHORIZER_REVOCATION_FAIL": "maybe"}):
         with pytest.raises(ConfigError):
             settings(**bad)

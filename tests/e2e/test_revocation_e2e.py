@@ -12,11 +12,12 @@ from helpers.mint import make_key, raw_token, sign_raw
 
 from authorizer.coldstart import build_authorizer
 from authorizer.log import DecisionLog
-from authorizer.settings import Settings
+from authorizer.settings import MAX_LEEWAY, Settings
 from issuer import client_admin
 from issuer.audit import Actor
 from issuer.models import Client
 from issuer.tokens import mint_access_token
+from shared.jws import parse_compact
 from shared.policy import load_policy
 
 TTL = 30
@@ -33,7 +34,8 @@ class Monotonic:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, request):
+    leeway = getattr(request, "param", None)
     policy_file = write_policy(tmp_path)
     issuer, wall = clocked_issuer(f"sqlite:///{tmp_path / 'issuer.db'}", policy_file)
     with TestClient(issuer.app()) as http:
@@ -52,9 +54,11 @@ def world(tmp_path):
 
         monotonic = Monotonic()
         lines: list[str] = []
-        settings = Settings.from_env(
-            {"AUTHORIZER_ISSUER": ISSUER_URL, "AUTHORIZER_AUDIENCE": ORDERS,
-             "AUTHORIZER_REVOCATION_TTL": str(TTL)}, cwd="/nonexistent")
+        environ = {"AUTHORIZER_ISSUER": ISSUER_URL, "AUTHORIZER_AUDIENCE": ORDERS,
+                   "AUTHORIZER_REVOCATION_TTL": str(TTL)}
+        if leeway is not None:
+            environ["AUTHORIZER_LEEWAY"] = str(leeway)
+        settings = Settings.from_env(environ, cwd="/nonexistent")
         assert settings.revocation_uri == LIST_URI
         authorizer = build_authorizer(
             settings, fetcher=fetcher, clock=monotonic, wall_clock=lambda: wall().timestamp(),
@@ -145,3 +149,59 @@ def test_forged_list_is_ignored(world, forgery):
     assert call(authorizer, revoked) == "revoked"  # the last good list still holds
     assert call(authorizer, kept) == "granted"
     assert any('"revocation_list_refused"' in line for line in lines)
+
+
+@pytest.mark.parametrize("world", [MAX_LEEWAY], indirect=True)
+def test_revoked_token_refused_for_as_long_as_the_largest_leeway_accepts_it(world):
+    """An authorizer with AUTHORIZER_LEEWAY at its maximum accepts a token until
+    exp + 300 s (RFC 7519 §4.1.4): the revocation must hold that long."""
+    issuer, wall, http, authorizer, monotonic, _, _, _ = world
+    alice = new_client(issuer, "alice")
+    token = token_for(http, *alice)
+    exp = parse_compact(token).claims["exp"]
+    assert http.post("/oauth2/revoke", data={"token": token}, auth=alice).status_code == 200
+    for moment in (exp - 1, exp, exp + MAX_LEEWAY // 2, exp + MAX_LEEWAY - 1):
+        wall.advance(moment - wall().timestamp())
+        monotonic.now += TTL
+        outcome = authorizer.evaluate(
+            {"type": "TOKEN", "authorizationToken": "Bearer " + token, "methodArn": ARN}
+        )
+        assert outcome.reason == "revoked", moment - exp
+    wall.advance(1)
+    monotonic.now += TTL
+    assert call(authorizer, token) == "expired"  # exp + leeway: refused as expired
+
+
+@pytest.mark.parametrize("change", ["disable", "rotate"])
+def test_stale_issuer_process_tokens_are_refused_fresh_ones_granted(world, change):
+    """Another issuer process serving the client from its cache mints after the change:
+    refused at the authorizer; the token fetched here right after is granted at once."""
+    from issuer.app import create_app
+    from issuer.oauth.throttle import FailureThrottle
+    from issuer.services import build_services
+
+    issuer, wall, http, authorizer, monotonic, _, _, _ = world
+    second = build_services(issuer.settings, issuer.services.engine,
+                            FailureThrottle(limit=1_000_000), clock=issuer.services.clock)
+    with TestClient(create_app(issuer.settings, second)) as other:
+        cid, secret = new_client(issuer, "flapping")
+        old_secret = secret
+        before = token_for(http, cid, secret)
+        token_for(other, cid, secret)  # cached in the other process
+        actor = Actor(id="test", source="local")
+        with issuer.services.sessions() as session:
+            client = session.get(Client, cid)
+            if change == "disable":
+                client_admin.update(session, issuer.services.policy, client,
+                                    {"enabled": False}, actor, wall())
+                client_admin.update(session, issuer.services.policy, session.get(Client, cid),
+                                    {"enabled": True}, actor, wall())
+            else:
+                secret = client_admin.rotate_secret(session, issuer.services.hasher, client, 0,
+                                                    actor, wall()).client_secret
+        stale = token_for(other, cid, old_secret)  # its cached record still takes it
+        fresh = token_for(http, cid, secret)
+        monotonic.now += TTL
+        assert call(authorizer, fresh) == "granted"
+        assert call(authorizer, before) == "revoked"
+        assert call(authorizer, stale) == "revoked"

@@ -136,6 +136,9 @@ def test_token_of_disabled_or_demoted_admin_stops_working(db_kind, databases, po
         assert_refused(http.get("/admin/keys", headers=other_h), 401, "invalid_token")
         assert http.patch(f"/admin/clients/{cid}", json={"enabled": True},
                           headers=boss_h).status_code == 200
+        # Re-enabled, but the token it held before the disable stays revoked.
+        assert_refused(http.get("/admin/keys", headers=other_h), 401, "invalid_token")
+        other_h = bearer(token_for(http, other.client.client_id, other.client_secret))
         assert http.get("/admin/keys", headers=other_h).status_code == 200
         response = http.patch(f"/admin/clients/{cid}", json={"scopes": ["orders:read"]},
                               headers=boss_h)
@@ -144,3 +147,91 @@ def test_token_of_disabled_or_demoted_admin_stops_working(db_kind, databases, po
         assert http.delete(f"/admin/clients/{cid}", headers=boss_h).status_code == 204
         assert_refused(http.get("/admin/keys", headers=other_h), 401, "invalid_token")
     issuer.services.engine.dispose()
+
+
+# -- revocation (RFC 7009 and client-wide): a revoked admin token has no admin power ------
+
+
+def _two_processes(db_kind, databases, policy_file):
+    """The admin's issuer (`http`) and a second instance on the same database and clock
+    (another worker or Lambda instance), as tests/issuer/test_client_cache.py makes it."""
+    from issuer.app import create_app
+    from issuer.oauth.throttle import FailureThrottle
+    from issuer.services import build_services
+
+    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
+    second = build_services(issuer.settings, issuer.services.engine,
+                            FailureThrottle(limit=1_000_000), clock=clock)
+    return issuer, clock, TestClient(issuer.app()), TestClient(create_app(issuer.settings, second))
+
+
+@pytest.fixture(scope="module")
+def two_processes(db_kind, databases, policy_file):
+    issuer, clock, http, other = _two_processes(db_kind, databases, policy_file)
+    with http, other:
+        yield issuer, clock, http, other
+    issuer.services.engine.dispose()
+
+
+def _admin(issuer, name="admin"):
+    new = issuer.client([ADMIN], name=name)
+    return new.client.client_id, new.client_secret
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
+def test_token_revoked_by_jti_is_401_at_every_route_in_every_process(two_processes, endpoint):
+    issuer, _clock, http, other = two_processes
+    admin = _admin(issuer)
+    token = token_for(http, *admin)
+    victim = issuer.client(["orders:read"], name="victim").client.client_id
+    assert http.post("/oauth2/revoke", data={"token": token}, auth=admin).status_code == 200
+    method, path, body = endpoint
+    before = db_state(issuer)
+    for process in (http, other):  # at once, here and in another process
+        response = call(process, method, path, body, bearer(token), victim)
+        assert_refused(response, 401, "invalid_token")
+        assert "revoked" in response.json()["error_description"]
+    assert db_state(issuer) == before
+
+
+def _rotate_without_grace(http, headers, cid):
+    response = http.post(f"/admin/clients/{cid}/secret", json={"grace_seconds": 0},
+                         headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["client_secret"]
+
+
+def test_token_from_before_a_no_grace_rotation_is_401_and_a_new_one_works_at_once(
+    two_processes,
+):
+    issuer, _clock, http, other = two_processes
+    cid, secret = _admin(issuer, "rotating")
+    old = bearer(token_for(http, cid, secret))
+    secret = _rotate_without_grace(http, old, cid)  # its own secret, with its own token
+    for process in (http, other):
+        assert_refused(process.get("/admin/keys", headers=old), 401, "invalid_token")
+        # ... and it can no longer mint an admin client.
+        made = process.post("/admin/clients", json={"name": "x", "scopes": [ADMIN]}, headers=old)
+        assert_refused(made, 401, "invalid_token")
+    fresh = bearer(token_for(http, cid, secret))  # the same second: no waiting
+    for process in (http, other):
+        assert process.get("/admin/keys", headers=fresh).status_code == 200
+
+
+def test_token_minted_by_a_stale_process_after_a_disable_stays_revoked(two_processes):
+    """The other process serves the admin client from its cache for the TTL after a
+    disable and re-enable made here: what it mints meanwhile is revoked; what the
+    client gets here after the re-enable works at once."""
+    issuer, clock, http, other = two_processes
+    boss = bearer(token_for(http, *_admin(issuer, "boss")))
+    cid, secret = _admin(issuer, "flapping")
+    assert token_for(other, cid, secret)  # cached in the other process now
+    for enabled in (False, True):
+        response = http.patch(f"/admin/clients/{cid}", json={"enabled": enabled}, headers=boss)
+        assert response.status_code == 200, response.text
+    clock.advance(1)
+    stale = bearer(token_for(other, cid, secret))  # from its cached record
+    fresh = bearer(token_for(http, cid, secret))
+    for process in (http, other):
+        assert_refused(process.get("/admin/keys", headers=stale), 401, "invalid_token")
+        assert process.get("/admin/keys", headers=fresh).status_code == 200

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
+from helpers.issuer_admin import ADMIN, bearer, clocked_http, clocked_issuer, token_for
 from sqlalchemy import event
 
 from issuer import client_cache
@@ -22,6 +22,7 @@ from issuer.app import create_app
 from issuer.client_cache import ClientCache
 from issuer.models import utcnow
 from issuer.oauth.throttle import FailureThrottle
+from issuer.revocation import is_revoked, token_generation
 from issuer.services import build_services
 from shared.jws import parse_compact
 
@@ -107,17 +108,66 @@ def test_scope_change_is_seen_at_once(env):
     assert response.status_code == 400 and response.json()["error"] == "invalid_scope"
 
 
-def test_reenabled_client_after_revocation_gets_a_later_iat(env):
-    """The revocation record comes with the cached client: a token minted after a
-    disable is dated after its cut-off (revocation.earliest_iat), which reaches the
-    client-cache TTL past the change, from the cache too."""
-    _issuer, clock, http, _other = env
+@pytest.fixture
+def unmoved(databases, policy_file):
+    """An issuer whose clock stays where it started (at or before the real time): PyJWT
+    and joserfc compare `iat` with the real clock."""
+    with clocked_http(databases.new_url("sqlite"), policy_file, admin=True) as env:
+        yield env
+
+
+@pytest.mark.parametrize("change", [disable, rotate], ids=lambda f: f.__name__)
+def test_a_token_fetched_right_after_a_revocation_verifies_at_zero_leeway(unmoved, change):
+    """Every token is dated now (never ahead); one fetched right after a no-grace
+    rotation or a re-enable, in the same second, from the database and from the cache,
+    verifies at once with PyJWT and joserfc at zero leeway, and is not revoked."""
+    import jwt
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet as JoseKeySet
+
+    _issuer, clock, http, _admin = unmoved
     cid, secret = new_client(http)
-    disable(http, cid)
-    assert http.patch(f"/admin/clients/{cid}", json={"enabled": True}).status_code == 200
+    if change is disable:
+        disable(http, cid)
+        assert http.patch(f"/admin/clients/{cid}", json={"enabled": True}).status_code == 200
+    else:
+        response = http.post(f"/admin/clients/{cid}/secret", json={"grace_seconds": 0})
+        secret = response.json()["client_secret"]
+    jwks = http.get("/.well-known/jwks.json").json()
+    listed = parse_compact(http.get("/.well-known/revocations.jwt").text).claims["clients"]
     for _ in range(2):  # the second from the cache
         token = token_for(http, cid, secret)
-        assert parse_compact(token).claims["iat"] == int(clock().timestamp()) + TTL + 1
+        claims = parse_compact(token).claims
+        assert claims["iat"] == int(clock().timestamp())
+        assert claims["gen"] == listed[cid]  # minted from the record after the change
+        kid = parse_compact(token).header["kid"]
+        key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
+        decoded = jwt.decode(token, key.key, algorithms=[key.algorithm_name],
+                             audience=claims["aud"], leeway=0,
+                             options={"require": ["exp", "iat"]})
+        assert decoded["jti"] == claims["jti"]
+        verified = jose_jwt.decode(token, JoseKeySet.import_key_set(jwks))
+        jose_jwt.JWTClaimsRegistry(leeway=0, iat={"essential": True}).validate(verified.claims)
+        introspected = http.post("/oauth2/introspect", data={"token": token},
+                                 auth=(cid, secret)).json()
+        assert introspected["active"] is True
+
+
+def test_every_minted_token_is_dated_now_whatever_the_revocations(env):
+    _issuer, clock, http, other = env
+    cid, secret = new_client(http)
+    for change in (rotate, disable):
+        if change is rotate:
+            secret = http.post(f"/admin/clients/{cid}/secret",
+                               json={"grace_seconds": 0}).json()["client_secret"]
+        else:
+            disable(http, cid)
+            assert http.patch(f"/admin/clients/{cid}", json={"enabled": True}).status_code == 200
+        clock.advance(TTL)  # the other process reads the client again too
+        for process in (http, other):
+            token = process.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                 auth=(cid, secret)).json()["access_token"]
+            assert parse_compact(token).claims["iat"] <= clock().timestamp()
 
 
 def test_a_cached_token_request_costs_no_database_statement(env):
@@ -223,8 +273,8 @@ def test_what_runs_on_the_event_loop(databases, policy_file):
 
 @pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__)
 def test_tokens_a_stale_instance_mints_after_the_change_are_revoked(env, change):
-    """The other instance may still mint for the TTL (above); the client's revocation
-    cut-off reaches past that window, so what it mints is on the revocation list."""
+    """The other instance may still mint for the TTL (above); what it mints carries the
+    generation of the record it cached, below the client's revocation: revoked."""
     _issuer, clock, http, other = env
     cid, secret = new_client(http)
     assert status(other, cid, secret) == 200  # cached in the other instance
@@ -233,6 +283,12 @@ def test_tokens_a_stale_instance_mints_after_the_change_are_revoked(env, change)
     minted = other.post("/oauth2/token", data={"grant_type": "client_credentials"},
                         auth=(cid, secret))
     assert minted.status_code == 200
-    iat = parse_compact(minted.json()["access_token"]).claims["iat"]
+    stale = minted.json()["access_token"]
+    assert parse_compact(stale).claims["iat"] <= clock().timestamp()  # dated now, too
+    gen = parse_compact(stale).claims.get("gen", 0)
     listed = parse_compact(http.get("/.well-known/revocations.jwt").text).claims["clients"]
-    assert iat <= listed[cid]
+    assert gen < listed[cid]  # minted from the record read before the change: revoked
+    with _issuer.services.sessions() as session:  # the issuer-side check agrees
+        assert is_revoked(session, jti=parse_compact(stale).claims["jti"], client_id=cid,
+                          generation=token_generation(parse_compact(stale).claims),
+                          now=clock())

@@ -14,8 +14,9 @@ from issuer import client_admin
 from issuer.audit import Actor
 from issuer.models import Client
 from issuer.models_revocation import ClientRevocation, RevokedToken
-from issuer.revocation import revoke_client
+from issuer.revocation import VERIFIER_MAX_LEEWAY, revoke_client
 from issuer.settings import MAX_TOKEN_LIFETIME
+from shared.jws import parse_compact
 
 
 def new_client(env, name, scopes=("orders:read",)):
@@ -112,21 +113,35 @@ def test_token_required_and_client_authentication_required(env, alice):
     assert active(http, alice, token)
 
 
-def test_revoked_jti_kept_until_the_tokens_exp(env, alice):
+def test_revoked_jti_kept_until_exp_plus_the_largest_leeway(env, alice):
+    """A verifier with the largest leeway accepts a token until exp + 300 s (RFC 7519
+    §4.1.4): the record, and the list entry, outlive the token by that much."""
     issuer, clock, http = env
     token = token_for(http, *alice)
+    exp = parse_compact(token).claims["exp"]
     revoke(http, alice, token)
+    jti = parse_compact(token).claims["jti"]
+    moments = (exp, exp + VERIFIER_MAX_LEEWAY - 1)
+    clock.advance(exp - clock().timestamp())
+    for moment in moments:
+        clock.advance(moment - clock().timestamp())
+        revoke(http, alice, token_for(http, *alice))  # any write prunes what is no longer needed
+        with issuer.services.sessions() as session:
+            assert session.get(RevokedToken, jti) is not None, moment - exp
+        listed = parse_compact(http.get("/.well-known/revocations.jwt").text).claims["jtis"]
+        assert listed[jti] == exp
+    clock.advance(1)  # exp + leeway: no verifier accepts the token any more
+    revoke(http, alice, token_for(http, *alice))
     with issuer.services.sessions() as session:
-        jti = http.post("/oauth2/introspect", data={"token": token_for(http, *alice)},
-                        auth=alice).json()["jti"]  # any live token, to check the row below
-        rows = session.scalars(select(RevokedToken)).all()
-        assert all(row.expires_at > clock() for row in rows)
-        assert jti not in {row.jti for row in rows}
-    clock.advance(issuer.settings.token_lifetime)
-    revoke(http, alice, token_for(http, *alice))  # any write prunes what has expired
-    with issuer.services.sessions() as session:
+        assert session.get(RevokedToken, jti) is None
         assert all(row.expires_at > clock() for row in session.scalars(select(RevokedToken)))
-        assert session.scalar(select(func.count()).select_from(RevokedToken)) == 1
+    assert jti not in parse_compact(http.get("/.well-known/revocations.jwt").text).claims["jtis"]
+
+
+def test_issuer_leeway_bound_is_the_authorizers():
+    from authorizer.settings import MAX_LEEWAY
+
+    assert VERIFIER_MAX_LEEWAY == MAX_LEEWAY
 
 
 # -- client-wide revocation --------------------------------------------------------------
@@ -147,7 +162,10 @@ def test_disable_revokes_and_reenable_issues_fresh_tokens(env):
                             {"enabled": False}, ACTOR, clock())
         row = session.get(ClientRevocation, carol[0])
         assert row.reason == "disabled"
-        assert row.expires_at == row.issued_before + timedelta(seconds=MAX_TOKEN_LIFETIME)
+        # Past the longest token lifetime and the verifiers' largest leeway (plus
+        # `stale_for`, the client cache TTL, which the admin API and the CLI give).
+        lasts = MAX_TOKEN_LIFETIME + VERIFIER_MAX_LEEWAY
+        assert row.expires_at == row.issued_before + timedelta(seconds=lasts)
         client_admin.update(session, issuer.services.policy, _client(session, carol[0]),
                             {"enabled": True}, ACTOR, clock())
     fresh = token_for(http, *carol)  # the same second as the revocation
@@ -202,23 +220,26 @@ def test_disable_over_the_admin_api_revokes(env):
                      auth=admin).json() == {"active": False}
 
 
-def test_client_revocation_keeps_the_latest_moment_and_expires(env):
+def test_client_revocation_generations_only_grow_and_the_record_expires(env):
     issuer, clock, _ = env
     with issuer.services.sessions() as session:
-        revoke_client(session, "c_gone", "deleted", clock())
+        first = revoke_client(session, "c_gone", "deleted", clock())
         session.commit()
-        first = session.get(ClientRevocation, "c_gone").issued_before
     with issuer.services.sessions() as session:
-        # An older moment never moves it back.
-        revoke_client(session, "c_gone", "deleted", clock() - timedelta(seconds=60))
+        # Even dated earlier (another process's clock), a later revocation is above.
+        second = revoke_client(session, "c_gone", "deleted", clock() - timedelta(seconds=60))
         session.commit()
-        assert session.get(ClientRevocation, "c_gone").issued_before == first
-    clock.advance(MAX_TOKEN_LIFETIME + 1)
+        assert second > first
+        assert session.get(ClientRevocation, "c_gone").generation == second
+    clock.advance(MAX_TOKEN_LIFETIME + VERIFIER_MAX_LEEWAY + 1)
     gina = new_client(env, "gina")
     token = token_for(env[2], *gina)
     revoke(env[2], gina, token)  # a write prunes
     with issuer.services.sessions() as session:
         assert session.get(ClientRevocation, "c_gone") is None
+        # A revocation after the prune still numbers above every earlier one.
+        assert revoke_client(session, "c_gone", "deleted", clock()) > second
+        session.rollback()
 
 
 def test_metadata_advertises_revocation(env):
