@@ -22,14 +22,17 @@ EVERYTHING = "*/*"  # after the stage: any method, any path (IAM `*` also spans 
 # policy per token and matches it against later method ARNs without asking the authorizer,
 # and IAM's `*` matches any character: the Allow `GET/entries/*` covers
 # `GET/entries/1%2Flines`, which the service decodes to the route `/entries/{id}/lines`.
-# So the paths the authorizer refuses (`shared.route_pattern.path_problem`) are carved out
-# of the policy itself, in both hex cases (resource matching is case-sensitive) and
-# wherever they sit in the ARN. Should API Gateway put the decoded form in the method ARN
-# (`GET/entries/1/lines`), that is a deeper path, decided by the compiled carve-outs
-# (shared/iam.py) like any other.
+# So the percent-encodings the authorizer refuses (`shared.route_pattern.path_problem`)
+# and `//` are carved out of the policy itself, in both hex cases (resource matching is
+# case-sensitive) and wherever they sit in the ARN. Should API Gateway put the decoded
+# form in the method ARN (`GET/entries/1/lines`), that is a deeper path, decided by the
+# compiled carve-outs (shared/iam.py) like any other. Raw dot-segments and "\" are not
+# listed: a resource holding "." or "\" (`*/..`, `*\*`) is compiled by serverless-offline
+# into an unescaped regular expression that denies nearly every request, and the service
+# is not expected to resolve them (Starlette does not; docs/caching.md).
 AMBIGUOUS_RESOURCES = tuple(dict.fromkeys(
     [f"*{case(e)}*" for e in AMBIGUOUS_ENCODINGS for case in (str.upper, str.lower)]
-    + ["*\\*", "*//*", "*/./*", "*/../*", "*/.", "*/.."]
+    + ["*//*"]
 ))
 
 

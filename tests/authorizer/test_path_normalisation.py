@@ -54,6 +54,11 @@ AMBIGUOUS = [
     ("/entries//1", "entries:read"),
 ]
 IDS = [p for p, _ in AMBIGUOUS]
+# The forms the IAM policy itself carves out: every percent-encoded one and "//". Raw "\"
+# and raw dot-segments are refused by the authorizer only (authorizer/responses.py says
+# why they can not be policy resources).
+RAW = {"/entries/1\\lines", "/entries/..", "/entries/."}
+ENCODED = [(p, s) for p, s in AMBIGUOUS if p not in RAW]
 
 # Percent-encodings that change no segment boundary stay allowed (RFC 3986 §2.1).
 PLAIN = ["/entries/a%20b", "/entries/caf%C3%A9", "/entries/1%3A2", "/entries/..a", "/entries/.x"]
@@ -171,7 +176,7 @@ def test_plain_percent_encoding_is_decided_as_usual(harness, events, path):
     assert harness.handler(_http_event(events, token, path))["isAuthorized"] is True
 
 
-@pytest.mark.parametrize(("path", "scope"), AMBIGUOUS, ids=IDS)
+@pytest.mark.parametrize(("path", "scope"), ENCODED, ids=[p for p, _ in ENCODED])
 def test_cached_iam_policy_denies_ambiguous_resources(harness, events, path, scope):
     # API Gateway caches the policy per token and evaluates it against each later method
     # ARN without calling the authorizer: the policy itself must deny these resources,
@@ -198,8 +203,18 @@ def test_http_event_iam_response_denies_ambiguous_resources(make_harness, events
     h = make_harness(env={"AUTHORIZER_RESPONSE": "iam"})
     response = h.handler(_http_event(events, h.token("entries:read"), "/entries/1"))
     assert policy_allows(response, REST_PREFIX + "GET/entries/1")
-    for path, _ in AMBIGUOUS:
+    for path, _ in ENCODED:
         assert not policy_allows(response, REST_PREFIX + "GET" + path), path
+
+
+def test_raw_dot_and_backslash_are_not_policy_resources(harness, events):
+    # serverless-offline compiles policy resources into unescaped regular expressions:
+    # "." and "\\" there are metacharacters, so such a resource would deny nearly every
+    # request (`*\\*` matches all). The policy keeps to characters that mean the same to it.
+    response = harness.handler(_rest_request(events, harness.token("entries:read"),
+                                             "/entries/1"))
+    resources = [r for st in response["policyDocument"]["Statement"] for r in st["Resource"]]
+    assert not [r for r in resources if "\\" in r or "/." in r]
 
 
 def test_refused_before_any_token_work(harness, events):
