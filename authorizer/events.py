@@ -12,7 +12,8 @@ matched against) and from `requestContext.http` for HTTP APIs (what a simple res
 decides on).
 
 Paths (issue 12, item 9). REST APIs pass the path on percent-encoded, in the method ARN
-and in `path`; HTTP APIs decode it before the authorizer sees it ("API Gateway decodes
+and in `path` (observed; AWS's documentation does not say); HTTP APIs decode it before
+the authorizer sees it ("API Gateway decodes
 URL-encoded request parameters before passing them to your backend integration",
 https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html;
 `rawPath` and `requestContext.http.path` alike), yet select the route on the request as
