@@ -12,16 +12,17 @@ matched against) and from `requestContext.http` for HTTP APIs (what a simple res
 decides on).
 
 Paths (issue 12, item 9). REST APIs pass the path on percent-encoded, in the method ARN
-and in `path` (observed; AWS's documentation does not say); HTTP APIs decode it before
-the authorizer sees it ("API Gateway decodes
-URL-encoded request parameters before passing them to your backend integration",
-https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html;
-`rawPath` and `requestContext.http.path` alike), yet select the route on the request as
-sent. So every path an event carries must pass `shared.route_pattern.path_problem` (no
-encoded "/", "\\", ".", "%", no dot or empty segments), and for HTTP APIs the decoded path
-must also fit the route key API Gateway selected: `GET /entries/1%2Flines` arrives as
-path `/entries/1/lines` under route key `GET /entries/{id}`. Either failure is
-`Refused("ambiguous_path")`, before any token work.
+and in `path`; HTTP APIs decode it ("API Gateway decodes URL-encoded request parameters
+before passing them to your backend integration",
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html),
+and the authorizer event's `rawPath` and `requestContext.http.path` are observed decoded
+too, while its `routeKey` may have been selected on the path as sent. (AWS documents
+neither the REST form nor the authorizer event's; both are taken at their worst.) So
+every path an event carries must pass `shared.route_pattern.path_problem` (no encoded
+"/", "\\", ".", "%", no dot or empty segments), and for HTTP APIs the decoded path must
+also fit the route key: `GET /entries/1%2Flines` may arrive as path `/entries/1/lines`
+under route key `GET /entries/{id}`. Either failure is `Refused("ambiguous_path")`,
+before any token work.
 """
 
 from __future__ import annotations
