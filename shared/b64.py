@@ -15,8 +15,14 @@ import binascii
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = (b"", b"", b"==", b"=")
 # Last character of a 2-char tail carries 4 unused bits; of a 3-char tail, 2 unused bits.
-# Only characters whose unused bits are zero are canonical (RFC 4648 §3.5).
-_CANONICAL_LAST = (None, None, frozenset(b"AQgw"), frozenset(b"AEIMQUYcgkosw048"))
+# Only characters whose unused bits are zero are canonical (RFC 4648 §3.5). Tails 0 and 1
+# never index this (no tail to check; an impossible length), hence their empty sets.
+_CANONICAL_LAST: tuple[frozenset[int], ...] = (
+    frozenset(),
+    frozenset(),
+    frozenset(b"AQgw"),
+    frozenset(b"AEIMQUYcgkosw048"),
+)
 
 
 def b64url_encode(data: bytes) -> str:

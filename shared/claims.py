@@ -10,7 +10,7 @@ import math
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeGuard, overload
 
 from shared.errors import TokenError
 from shared.scope import is_scope
@@ -53,24 +53,29 @@ class AccessToken:
     iat: float | None
     nbf: float | None
     jti: str | None
-    claims: dict = field(repr=False)
+    claims: dict[str, Any] = field(repr=False)
 
 
 _FLOAT_MAX = sys.float_info.max
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
     """A JSON number fit for a NumericDate (RFC 7519 §2): an int or a finite float, not
     a bool. Python reads an integer literal of any length exactly, and 10**400 has no
     float: `math.isfinite` would raise OverflowError on it, so an integer beyond float
-    range is refused here like Infinity (compared exactly, without converting it)."""
-    kind = type(value)
-    if kind is int:
+    range is refused here like Infinity (compared exactly, without converting it).
+    A TypeGuard, not a TypeIs: False does not mean "not an int" (a bool, 10**400)."""
+    # `type(value) is` rather than isinstance: a bool is an int subclass and no number.
+    if type(value) is int:
         return -_FLOAT_MAX <= value <= _FLOAT_MAX
-    return kind is float and math.isfinite(value)
+    return type(value) is float and math.isfinite(value)
 
 
-def _number(claims: dict, name: str, required: bool) -> float | None:
+@overload
+def _number(claims: dict[str, Any], name: str, required: Literal[True]) -> float: ...
+@overload
+def _number(claims: dict[str, Any], name: str, required: bool) -> float | None: ...
+def _number(claims: dict[str, Any], name: str, required: bool) -> float | None:
     value = claims.get(name)
     if value is None and name not in claims and not required:
         return None
@@ -79,7 +84,11 @@ def _number(claims: dict, name: str, required: bool) -> float | None:
     return value
 
 
-def _string(claims: dict, name: str, required: bool) -> str | None:
+@overload
+def _string(claims: dict[str, Any], name: str, required: Literal[True]) -> str: ...
+@overload
+def _string(claims: dict[str, Any], name: str, required: bool) -> str | None: ...
+def _string(claims: dict[str, Any], name: str, required: bool) -> str | None:
     value = claims.get(name)
     if value is None and name not in claims and not required:
         return None
@@ -88,7 +97,7 @@ def _string(claims: dict, name: str, required: bool) -> str | None:
     return value
 
 
-def _audiences(claims: dict) -> tuple[str, ...]:
+def _audiences(claims: dict[str, Any]) -> tuple[str, ...]:
     aud = claims.get("aud")
     if type(aud) is str:
         return (aud,)
@@ -97,7 +106,7 @@ def _audiences(claims: dict) -> tuple[str, ...]:
     raise TokenError("bad_claim", "aud missing or not a string / list of strings")
 
 
-def _scopes(claims: dict) -> tuple[str, frozenset[str]]:
+def _scopes(claims: dict[str, Any]) -> tuple[str, frozenset[str]]:
     scope = _string(claims, "scope", required=False)
     if not scope:
         return "", frozenset()
@@ -106,7 +115,7 @@ def _scopes(claims: dict) -> tuple[str, frozenset[str]]:
     return scope, frozenset(scope.split(" "))
 
 
-def check_header(header: dict) -> None:
+def check_header(header: dict[str, Any]) -> None:
     """Header rules that need no key: `typ` (RFC 9068 §4 step 2) and `crit`."""
     # RFC 7515 §4.1.11: we understand no extension, so any `crit` must be refused.
     if "crit" in header:
@@ -117,14 +126,14 @@ def check_header(header: dict) -> None:
 
 
 def check_access_token(
-    header: dict, claims: dict, rules: AccessTokenRules, now: float
+    header: dict[str, Any], claims: dict[str, Any], rules: AccessTokenRules, now: float
 ) -> AccessToken:
     """RFC 9068 §4 checks (header and claims) on an already signature-verified token."""
     check_header(header)
     return check_claims(claims, rules, now)
 
 
-def check_claims(claims: dict, rules: AccessTokenRules, now: float) -> AccessToken:
+def check_claims(claims: dict[str, Any], rules: AccessTokenRules, now: float) -> AccessToken:
     """The claims half of RFC 9068 §4, for callers that checked the header already."""
     iss = _string(claims, "iss", required=True)
     if iss != rules.issuer:  # exact comparison, no normalisation (RFC 9068 §4 step 3)

@@ -24,7 +24,7 @@ IAM globs are coarser than route patterns: "*" matches any run of characters INC
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -165,7 +165,7 @@ def _meets(glob: str, method: str, pattern: tuple[str, ...]) -> bool:
         return True  # unproven: a Deny there might refuse a permitted call
 
 
-def _over_grant_denies(template: str, safe, depth: int) -> list[str]:
+def _over_grant_denies(template: str, safe: Callable[[str], bool], depth: int) -> list[str]:
     """Safe Deny globs for what each wildcard of one allow glob matches beyond a route."""
     out = []
     for j, mark in enumerate(template):

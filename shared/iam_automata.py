@@ -24,6 +24,11 @@ Label = str | int
 _OTHER = "xyzqjkXYZQ0123456789_~-" + "".join(chr(c) for c in range(0xE000, 0xE100))
 
 
+# A product state of `find_word`: one state set per `must` automaton, and the `must_not`
+# side's (automaton index, state) pairs.
+State = tuple[tuple[frozenset[int], ...], frozenset[tuple[int, int]]]
+
+
 class TooComplex(Exception):
     """The search went past its state budget; callers must assume the worst."""
 
@@ -39,7 +44,9 @@ class Nfa:
     suffix: str  # every word ends with it
     # Lazy subset construction shared by every search over this automaton:
     # (state set, character class) -> next state set.
-    steps: dict = field(default_factory=dict, compare=False, repr=False)
+    steps: dict[tuple[frozenset[int], str], frozenset[int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -182,7 +189,7 @@ def find_word(must: Sequence[Nfa], must_not: Sequence[Nfa] = (),
     def step_neg(pairs: frozenset[tuple[int, int]], c: str) -> frozenset[tuple[int, int]]:
         out = memo.get((pairs, c))
         if out is None:
-            acc = set()
+            acc: set[tuple[int, int]] = set()
             for i, q in pairs:
                 for label, targets in neg[i].edges[q]:
                     if label == c or label is ANY or (label is NOT_SLASH and c != "/"):
@@ -190,7 +197,6 @@ def find_word(must: Sequence[Nfa], must_not: Sequence[Nfa] = (),
             out = memo[(pairs, c)] = frozenset(acc)
         return out
 
-    State = tuple[tuple[frozenset[int], ...], frozenset[tuple[int, int]]]
     start: State = (tuple(n.start for n in must),
                     frozenset((i, q) for i, n in enumerate(neg) for q in n.start))
     parent: dict[State, tuple[State, str] | None] = {start: None}
@@ -236,7 +242,7 @@ def _compatible(nfas: Sequence[Nfa]) -> bool:
     return True
 
 
-def _word(parent: dict, state: tuple) -> str:
+def _word(parent: dict[State, tuple[State, str] | None], state: State) -> str:
     out: list[str] = []
     while (link := parent[state]) is not None:
         state, c = link

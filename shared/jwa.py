@@ -4,7 +4,7 @@ closure, and signing for the issuer. One place to change when an algorithm is ad
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -13,6 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+if TYPE_CHECKING:  # at run time it would import the DH, DSA, X25519... modules (cold start)
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 EC_CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -46,18 +49,27 @@ ORDER = {
 }
 COORD_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 
+# The keys of the families above: private to generate and sign, public to verify.
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+VerifyingKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
 
 def verifier(key: Any, alg: str, crv: str | None) -> Callable[[bytes, bytes], None]:
-    """One closure per key so the hot path is a single call, no dispatch per token."""
+    """One closure per key so the hot path is a single call, no dispatch per token.
+
+    `key` is Any: its `verify` signature depends on `alg` (the public key of the alg's
+    family, as `shared.jwk` loads it), which no static type of one parameter expresses."""
     if alg == "EdDSA":
         return lambda data, sig: key.verify(sig, data)
     bits = alg[2:]
     if alg[0] == "R":
-        pad, h = PKCS1, HASH[bits]
-        return lambda data, sig: key.verify(sig, data, pad, h)
+        pkcs1, h = PKCS1, HASH[bits]
+        return lambda data, sig: key.verify(sig, data, pkcs1, h)
     if alg[0] == "P":
-        pad, h = PSS[bits], HASH[bits]
-        return lambda data, sig: key.verify(sig, data, pad, h)
+        pss, h = PSS[bits], HASH[bits]
+        return lambda data, sig: key.verify(sig, data, pss, h)
+    if crv is None:  # both callers pass the ES* alg's curve; a caller bug, not input
+        raise ValueError(f"alg {alg!r} needs a curve")
     size, order, algo = COORD_BYTES[crv], ORDER[crv], ECDSA[bits]
 
     def check_ecdsa(data: bytes, sig: bytes) -> None:
@@ -73,7 +85,7 @@ def verifier(key: Any, alg: str, crv: str | None) -> Callable[[bytes, bytes], No
     return check_ecdsa
 
 
-def generate_private_key(alg: str, rsa_bits: int = 2048) -> Any:
+def generate_private_key(alg: str, rsa_bits: int = 2048) -> SigningKey:
     """A fresh signing key for `alg` (RSA 2048/3072 for RS*/PS*, the alg's curve for ES*)."""
     if alg in RSA_ALGS:
         if rsa_bits not in (2048, 3072, 4096):
@@ -86,7 +98,7 @@ def generate_private_key(alg: str, rsa_bits: int = 2048) -> Any:
     raise ValueError(f"alg {alg!r} not allowed")
 
 
-def sign(private_key: Any, alg: str, signing_input: bytes) -> bytes:
+def sign(private_key: object, alg: str, signing_input: bytes) -> bytes:
     """JWS signature bytes (RFC 7518 §3): ES* as raw R||S of the coordinate size."""
     if alg in RSA_ALGS and isinstance(private_key, rsa.RSAPrivateKey):
         bits = alg[2:]
@@ -104,7 +116,7 @@ def sign(private_key: Any, alg: str, signing_input: bytes) -> bytes:
     raise ValueError(f"alg {alg!r} does not fit this private key")
 
 
-def private_key_pem(private_key: Any, password: bytes | None = None) -> bytes:
+def private_key_pem(private_key: SigningKey, password: bytes | None = None) -> bytes:
     """PKCS#8 PEM for storage; the issuer encrypts it further under its KEK."""
     algo = (
         serialization.BestAvailableEncryption(password)
@@ -116,5 +128,5 @@ def private_key_pem(private_key: Any, password: bytes | None = None) -> bytes:
     )
 
 
-def load_private_key_pem(pem: bytes, password: bytes | None = None) -> Any:
+def load_private_key_pem(pem: bytes, password: bytes | None = None) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(pem, password=password)

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -26,6 +26,7 @@ from shared.jwa import (
     CURVES,
     EC_CURVE_FOR_ALG,
     RSA_ALGS,
+    VerifyingKey,
     verifier,
 )
 from shared.weak_keys import has_roca_fingerprint
@@ -44,8 +45,8 @@ class PublicKey:
     kid: str | None
     alg: str
     kty: str
-    key: Any
-    _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False, default=None)
+    key: VerifyingKey
+    _check: Callable[[bytes, bytes], None] = field(repr=False, compare=False)
 
     @classmethod
     def from_key(cls, key: Any, alg: str, kid: str | None = None) -> PublicKey:
@@ -65,7 +66,11 @@ class PublicKey:
         return True
 
 
-def _member(jwk: dict, name: str, required: bool = True) -> str | None:
+@overload
+def _member(jwk: dict[str, Any], name: str, required: Literal[True] = True) -> str: ...
+@overload
+def _member(jwk: dict[str, Any], name: str, required: bool) -> str | None: ...
+def _member(jwk: dict[str, Any], name: str, required: bool = True) -> str | None:
     value = jwk.get(name)
     if value is None and not required and name not in jwk:
         return None
@@ -74,14 +79,14 @@ def _member(jwk: dict, name: str, required: bool = True) -> str | None:
     return value
 
 
-def _b64_member(jwk: dict, name: str) -> bytes:
+def _b64_member(jwk: dict[str, Any], name: str) -> bytes:
     try:
         return b64url_decode(_member(jwk, name))
     except ValueError as exc:
         raise KeyRejected(f"member {name!r} is not base64url") from exc
 
 
-def _load_rsa(jwk: dict) -> Any:
+def _load_rsa(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
     n = int.from_bytes(_b64_member(jwk, "n"), "big")
     e = int.from_bytes(_b64_member(jwk, "e"), "big")
     if not _MIN_RSA_BITS <= n.bit_length() <= _MAX_RSA_BITS:
@@ -96,7 +101,7 @@ def _load_rsa(jwk: dict) -> Any:
         raise KeyRejected("RSA key invalid") from exc
 
 
-def _load_ec(jwk: dict, crv: str) -> Any:
+def _load_ec(jwk: dict[str, Any], crv: str) -> ec.EllipticCurvePublicKey:
     size = COORD_BYTES[crv]
     x, y = _b64_member(jwk, "x"), _b64_member(jwk, "y")
     # RFC 7518 §6.2.1.2-3: coordinates are full-length octet strings.
@@ -112,7 +117,7 @@ def _load_ec(jwk: dict, crv: str) -> Any:
         raise KeyRejected("EC point not on the curve") from exc
 
 
-def _load_okp(jwk: dict) -> Any:
+def _load_okp(jwk: dict[str, Any]) -> ed25519.Ed25519PublicKey:
     x = _b64_member(jwk, "x")
     if len(x) != 32:
         raise KeyRejected("Ed25519 key of wrong length")
@@ -122,7 +127,7 @@ def _load_okp(jwk: dict) -> Any:
         raise KeyRejected("Ed25519 key invalid") from exc
 
 
-def _check_usage(jwk: dict) -> None:
+def _check_usage(jwk: dict[str, Any]) -> None:
     use = _member(jwk, "use", required=False)
     if use is not None and use != "sig":
         raise KeyRejected(f"use {use!r} is not 'sig'")
@@ -149,6 +154,7 @@ def load_public_jwk(jwk: Any) -> PublicKey:
     if alg is not None and alg not in ALLOWED_ALGS:
         raise KeyRejected(f"alg {alg!r} not allowed")
     crv = None
+    key: VerifyingKey
     if kty == "RSA":
         alg = alg or "RS256"
         if alg not in RSA_ALGS:
@@ -183,9 +189,11 @@ _THUMBPRINT_MEMBERS = {
 }
 
 
-def thumbprint(jwk: dict) -> str:
+def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint with SHA-256, base64url."""
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))
+    kty = jwk.get("kty")
+    # A non-string kty (a list is unhashable) is an unsupported kty, not a TypeError.
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
         raise KeyRejected("thumbprint: unsupported kty")
     if not all(isinstance(jwk.get(name), str) for name in members):
@@ -201,7 +209,7 @@ def _int_b64(value: int, size: int | None = None) -> str:
     return b64url_encode(value.to_bytes(length, "big"))
 
 
-def _public_members(public_key: Any, alg: str) -> dict:
+def _public_members(public_key: Any, alg: str) -> dict[str, Any]:
     if isinstance(public_key, rsa.RSAPublicKey) and alg in RSA_ALGS:
         numbers = public_key.public_numbers()
         return {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
@@ -209,12 +217,12 @@ def _public_members(public_key: Any, alg: str) -> dict:
         crv = EC_CURVE_FOR_ALG[alg]
         if public_key.curve.name != CURVES[crv].name:
             raise KeyRejected(f"{alg} needs curve {crv}")
-        numbers, size = public_key.public_numbers(), COORD_BYTES[crv]
+        point, size = public_key.public_numbers(), COORD_BYTES[crv]
         return {
             "kty": "EC",
             "crv": crv,
-            "x": _int_b64(numbers.x, size),
-            "y": _int_b64(numbers.y, size),
+            "x": _int_b64(point.x, size),
+            "y": _int_b64(point.y, size),
         }
     if isinstance(public_key, ed25519.Ed25519PublicKey) and alg == "EdDSA":
         raw = public_key.public_bytes_raw()
@@ -222,7 +230,7 @@ def _public_members(public_key: Any, alg: str) -> dict:
     raise KeyRejected(f"alg {alg!r} does not fit a {type(public_key).__name__}")
 
 
-def public_jwk(public_key: Any, alg: str) -> dict:
+def public_jwk(public_key: Any, alg: str) -> dict[str, Any]:
     """The JWK to publish: public members only, `kid` = RFC 7638 thumbprint, `use: sig`.
 
     Accepts a private key too and publishes only its public half."""

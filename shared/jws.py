@@ -19,7 +19,7 @@ MAX_TOKEN_BYTES = 8192
 class Jws(NamedTuple):
     """A compact JWS whose payload is opaque bytes (RFC 7515)."""
 
-    header: dict
+    header: dict[str, Any]
     payload: bytes
     signing_input: bytes
     signature: bytes
@@ -28,13 +28,13 @@ class Jws(NamedTuple):
 class Compact(NamedTuple):
     """A compact JWS whose payload is a JWT claims set (RFC 7519 §7.2)."""
 
-    header: dict
-    claims: dict
+    header: dict[str, Any]
+    claims: dict[str, Any]
     signing_input: bytes
     signature: bytes
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # RFC 7515 §5.2 step 4 / RFC 8725 §3.4: a duplicated member name is either rejected
     # or last-wins; last-wins lets two parsers disagree on `alg` or `sub`. Reject.
     obj = dict(pairs)
@@ -61,7 +61,7 @@ def strict_json(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def _json_object(segment: bytes, what: str) -> dict:
+def _json_object(segment: bytes, what: str) -> dict[str, Any]:
     try:
         # Decode UTF-8 ourselves: json.loads(bytes) would also accept UTF-16/32.
         value = _DECODER.decode(segment.decode("utf-8"))
@@ -106,11 +106,13 @@ def parse_compact(token: Any, max_bytes: int = MAX_TOKEN_BYTES) -> Compact:
     return Compact(jws.header, claims, jws.signing_input, jws.signature)
 
 
-def _compact_json(obj: dict) -> bytes:
+def _compact_json(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def encode_compact(header: dict, claims: dict, private_key: Any, alg: str) -> str:
+def encode_compact(
+    header: dict[str, Any], claims: dict[str, Any], private_key: object, alg: str
+) -> str:
     """Sign `claims` as a compact JWS; `header["alg"]` is set from `alg`."""
     if header.get("alg", alg) != alg:
         raise ValueError("header alg differs from the signing alg")

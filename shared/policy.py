@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from shared.route_pattern import METHODS, matches, parse_pattern, split_path
 from shared.scope import ADMIN_SCOPE, is_scope_token
@@ -39,16 +40,19 @@ class PolicyError(Exception):
         self.source, self.api, self.route, self.problem = source, api, route, problem
 
 
-class FrozenMap(Mapping[str, str]):
+_V = TypeVar("_V")
+
+
+class FrozenMap(Mapping[str, _V]):
     """A read-only, hashable mapping, so an Api can key the compile_iam cache."""
 
     __slots__ = ("_data", "_hash")
 
-    def __init__(self, data: Mapping[str, str]) -> None:
+    def __init__(self, data: Mapping[str, _V]) -> None:
         self._data = dict(data)
         self._hash = hash(frozenset(self._data.items()))
 
-    def __getitem__(self, key: str) -> str:
+    def __getitem__(self, key: str) -> _V:
         return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -194,10 +198,10 @@ def parse_policy(text: str, source: str) -> Policy:
                                   api=name)
             scope_owner[scope] = name
         apis[name] = api
-    return Policy(source, FrozenMap(apis))  # type: ignore[arg-type]
+    return Policy(source, FrozenMap(apis))
 
 
-def _only_keys(table: dict, allowed: frozenset[str], source: str, where: str,
+def _only_keys(table: dict[str, Any], allowed: frozenset[str], source: str, where: str,
                api: str | None = None, route: str | None = None) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:

@@ -21,7 +21,7 @@ from shared.jws import Compact, Jws, parse_compact
 KeyLookup = Callable[[str | None], PublicKey | None]
 
 
-def select_key(header: dict, key_lookup: KeyLookup) -> PublicKey:
+def select_key(header: dict[str, Any], key_lookup: KeyLookup) -> PublicKey:
     """The key that must have signed this token, or `TokenError`.
 
     `none` and HS* in any letter case fall outside the allowlist (ATTACKS.md 1, 3)."""

@@ -151,3 +151,12 @@ def test_from_key_checks_the_alg_fits():
 def test_sign_refuses_mismatched_alg(alg, key):
     with pytest.raises(ValueError):
         sign(key, alg, b"x")
+
+
+@pytest.mark.parametrize("kty", [["RSA"], {"kty": "RSA"}, 1, None], ids=repr)
+def test_thumbprint_of_a_non_string_kty_is_refused_not_a_crash(kty):
+    # A list or object kty is unhashable: it must be an unsupported kty (KeyRejected),
+    # never a TypeError escaping as a 500.
+    with pytest.raises(KeyRejected) as exc:
+        thumbprint({"kty": kty, "n": "AQAB", "e": "AQAB"})
+    assert exc.value.reason == "thumbprint: unsupported kty"
