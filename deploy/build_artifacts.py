@@ -122,11 +122,13 @@ def constraints_file(tmp: Path) -> Path:
     return out
 
 
-def vendor(name: str, requirements: tuple[str, ...], arch: str, deps_root: Path) -> Path:
-    """pip-installs Linux wheels for `arch` into deps_root/<arch>/<name>, once per lock."""
-    target = deps_root / arch / name
+def vendor(name: str, requirements: tuple[str, ...], arch: str, deps_root: Path,
+           python: str = PYTHON_VERSION) -> Path:
+    """pip-installs Linux wheels for `arch` into deps_root/<arch>-<python>/<name>, once
+    per lock."""
+    target = deps_root / f"{arch}-{python}" / name
     lock = (REPO / "requirements.lock").read_bytes()
-    stamp_value = hashlib.sha256(lock + repr((requirements, arch)).encode()).hexdigest()
+    stamp_value = hashlib.sha256(lock + repr((requirements, arch, python)).encode()).hexdigest()
     stamp = target / ".stamp"
     if stamp.is_file() and stamp.read_text() == stamp_value:
         return target
@@ -137,7 +139,7 @@ def vendor(name: str, requirements: tuple[str, ...], arch: str, deps_root: Path)
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-compile", "--target", str(target),
             *(arg for platform in PLATFORMS[arch] for arg in ("--platform", platform)),
-            "--implementation", "cp", "--python-version", PYTHON_VERSION,
+            "--implementation", "cp", "--python-version", python,
             "--only-binary=:all:", "-c", str(constraints_file(Path(tmp))), *requirements,
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -189,7 +191,7 @@ def write_zip(out: Path, files: list[tuple[Path, str]]) -> None:
 
 
 def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Path,
-          deps_root: Path, log=print) -> dict:
+          deps_root: Path, log=print, python: str = PYTHON_VERSION) -> dict:
     policy, audiences = check_policy(stage, policy)
     jwks = check_jwks(jwks)
     # The example policy stays in shared/ only where a development stage may use it.
@@ -204,12 +206,12 @@ def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Pa
         log("WARNING: no JWKS bundled (JWKS=path not given): the authorizer fetches "
             "<issuer>/.well-known/jwks.json at its first token. Bundle one with "
             "`python -m deploy.bundle_jwks` to verify at cold start without a fetch.")
-    authorizer += _tree(vendor("authorizer", AUTHORIZER_DEPS, arch, deps_root))
+    authorizer += _tree(vendor("authorizer", AUTHORIZER_DEPS, arch, deps_root, python))
     write_zip(out / "authorizer.zip", authorizer)
 
     issuer = _source(*ISSUER_DEPLOY_FILES) + _source("issuer", "migrations")
     issuer += _source("shared", skip=shared_skip) + policy_file
-    issuer += _tree(vendor("issuer", ISSUER_DEPS, arch, deps_root))
+    issuer += _tree(vendor("issuer", ISSUER_DEPS, arch, deps_root, python))
     write_zip(out / "issuer.zip", issuer)
 
     write_zip(out / "orders.zip", _source("deploy/__init__.py", "deploy/protected_lambda.py"))
@@ -217,6 +219,7 @@ def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Pa
     manifest = {
         "stage": stage,
         "architecture": arch,
+        "python": python,
         "issuerEnv": "production" if is_production(stage) else "development",
         "audiences": ",".join(audiences),
         "policySha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
@@ -237,9 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
     p.add_argument("--out", type=Path, default=REPO / "build" / "artifacts")
     p.add_argument("--deps", type=Path, default=REPO / "build" / "deps")
+    p.add_argument("--python-version", default=PYTHON_VERSION,
+                   help="wheels for this CPython (tests: the interpreter that runs the zip)")
     args = p.parse_args(argv)
     try:
-        build(args.stage, args.policy, args.jwks, args.arch, args.out, args.deps)
+        build(args.stage, args.policy, args.jwks, args.arch, args.out, args.deps,
+              python=args.python_version)
     except BuildError as exc:
         print(f"build_artifacts: {exc}", file=sys.stderr)
         return 1

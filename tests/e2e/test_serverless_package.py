@@ -1,14 +1,21 @@
-"""What `serverless package` builds from serverless.yml, checked without AWS.
+"""What `make package` builds, checked without AWS: the production artifacts and the
+CloudFormation template of a production stage (`ci`, with an operator's policy).
 
-The authorizer's zip must hold only the authorizer, `shared` (with the policy) and the
-bundled JWKS, and must run from the zip alone: its handler is imported and called here
-from the unpacked zip with the issuer's stack (FastAPI, Starlette, Pydantic, SQLAlchemy,
-Alembic, Mangum, boto3, `issuer`) made unimportable.
+The package step runs with every AWS credential source removed, so any AWS call osls
+tried would fail it. The authorizer's zip is then started from the zip alone in a fresh
+interpreter (`-I -S`: the unpacked zip and the standard library, nothing else). Its
+arm64 wheels for CPython 3.12 cannot load here (x86_64, the test interpreter's CPython),
+so that run uses a build of the same zip for this machine and interpreter; the test
+checks both zips hold the same files apart from compiled extension modules and wheel
+tags, which is all that differs between the two. What this does not check: the aarch64
+binaries themselves load (only AWS, or an arm64 machine, can).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -25,49 +32,33 @@ from shared.jwk import public_jwk
 
 pytestmark = [pytest.mark.serverless, pytest.mark.slow]
 
-SERVICE_FILES = ["serverless.yml", "package.json"]
+STAGE = "ci"
+POLICY = REPO / "tests" / "deploy" / "policy.toml"
+SERVICE_FILES = ["serverless.yml", "package.json", "requirements.lock"]
 SERVICE_DIRS = ["authorizer", "shared", "issuer", "deploy", "migrations"]
 FORBIDDEN = ("fastapi", "starlette", "pydantic", "sqlalchemy", "alembic", "mangum",
              "uvicorn", "boto3", "botocore", "issuer")
+NATIVE = re.compile(r"\.(so|abi3\.so)$|\.cpython-[^/]*\.so$|\.libs/")
 
-RUN_FROM_ZIP = r"""
-import importlib.abc, json, sys, time
-BLOCKED = set(sys.argv[2].split(","))
 
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} must not be imported by the authorizer")
-        return None
+def no_aws_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "ISSUER_", "AUTHORIZER_", "SLS_", "SERVERLESS_"))}
+    env.update({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                "AWS_EC2_METADATA_DISABLED": "true", "SLS_TELEMETRY_DISABLED": "1",
+                "SLS_NOTIFICATIONS_MODE": "off", "NODE_NO_WARNINGS": "1"})
+    return env
 
-sys.meta_path.insert(0, Block())
-sys.path.insert(0, sys.argv[1])
-from cryptography.hazmat.primitives import serialization
-from shared.jws import encode_compact
-import authorizer.handler as h
 
-key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
-kid = json.load(open("build/jwks.json"))["keys"][0]["kid"]
-now = int(time.time())
-claims = {"iss": "https://issuer.test", "sub": "c1", "client_id": "c1",
-          "aud": "https://api.example.com/orders", "iat": now, "exp": now + 300,
-          "jti": "j1", "scope": "orders:read"}
-token = encode_compact({"typ": "at+jwt", "kid": kid}, claims, key, "ES256")
-arn = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/orders"
-allowed = h.handler({"type": "TOKEN", "authorizationToken": "Bearer " + token,
-                     "methodArn": arn}, None)
-try:
-    h.handler({"type": "TOKEN", "authorizationToken": "Bearer x.y.z", "methodArn": arn}, None)
-    refused = "allowed?!"
-except Exception as exc:
-    refused = str(exc)
-print(json.dumps({"file": h.__file__, "allowed": allowed, "refused": refused,
-                  "gateway_loaded": "authorizer.gateway" in sys.modules}))
-"""
+def build(service: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.build_artifacts", "--deps", str(REPO / "build" / "deps"),
+         *args], cwd=service, env=no_aws_env(), capture_output=True, text=True, timeout=600,
+        check=False)
 
 
 @pytest.fixture(scope="module")
-def packaged(offline_env, tmp_path_factory):
+def service(offline_env, tmp_path_factory) -> Path:
     service = tmp_path_factory.mktemp("service")
     for name in SERVICE_FILES:
         shutil.copy(REPO / name, service / name)
@@ -75,100 +66,280 @@ def packaged(offline_env, tmp_path_factory):
         shutil.copytree(REPO / name, service / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (service / "node_modules").symlink_to(REPO / "node_modules")
+    return service
+
+
+@pytest.fixture(scope="module")
+def signing_key(service):
     key = ec.generate_private_key(ec.SECP256R1())
-    (service / "build").mkdir()
-    (service / "build" / "jwks.json").write_text(json.dumps({"keys": [public_jwk(key, "ES256")]}))
-    pem = service / "signing-key.pem"  # outside every package pattern
+    (service / "jwks.json").write_text(json.dumps({"keys": [public_jwk(key, "ES256")]}))
+    pem = service / "signing-key.pem"  # outside every package
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
-    out = service / "out"
-    done = subprocess.run(
-        [str(REPO / "node_modules/.bin/osls"), "package", "--stage", "offline",
-         "--package", str(out)],
-        cwd=service, env=offline_env(), capture_output=True, text=True, timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return service, out, pem
+    return pem
 
 
-def _names(zip_path: Path) -> list[str]:
+@pytest.fixture(scope="module")
+def packaged(service, signing_key):
+    done = build(service, "--stage", STAGE, "--policy", str(POLICY), "--jwks", "jwks.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = subprocess.run([str(REPO / "node_modules/.bin/osls"), "package", "--stage", STAGE],
+                         cwd=service, env=no_aws_env(), capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    template = json.loads(
+        (service / ".serverless" / "cloudformation-template-update-stack.json").read_text())
+    return service, template
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def function(template: dict, name: str) -> dict:
+    return template["Resources"][f"{name}LambdaFunction"]["Properties"]
+
+
+def names(zip_path: Path) -> list[str]:
     with zipfile.ZipFile(zip_path) as z:
         return z.namelist()
 
 
-def test_authorizer_zip_holds_only_the_authorizer_shared_and_the_jwks(packaged):
-    _, out, _ = packaged
-    names = _names(out / "authorizer.zip")
-    tops = {n.split("/")[0] for n in names}
-    assert tops == {"authorizer", "shared", "build"}, sorted(tops)
-    assert "authorizer/handler.py" in names
-    assert "shared/example_policy.toml" in names
-    assert "build/jwks.json" in names
-    assert "authorizer/gateway.py" not in names  # a dev tool, not part of the Lambda
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pem")]
+# -- the package step --------------------------------------------------------------
+
+
+def test_a_production_stage_refuses_the_example_policy_and_a_missing_one(service):
+    done = build(service, "--stage", "staging", "--policy", "shared/example_policy.toml",
+                 "--out", "build/refused")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "build_artifacts: stage 'staging' is a production stage and "
+        "shared/example_policy.toml is the example policy: write your own (docs/policy.md) "
+        "and pass it as POLICY_FILE=path\n")
+    done = build(service, "--stage", "prod", "--out", "build/refused")
+    assert done.returncode == 1
+    assert "POLICY_FILE=path is required" in done.stderr
+    assert not (service / "build" / "refused").exists()
+
+
+def test_without_a_jwks_bundle_the_package_step_warns(service, tmp_path):
+    done = build(service, "--stage", STAGE, "--policy", str(POLICY), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "WARNING: no JWKS bundled" in done.stdout
+    assert json.loads((tmp_path / "manifest.json").read_text())["jwksFile"] == ""
+    assert "jwks.json" not in names(tmp_path / "authorizer.zip")
+
+
+def test_any_stage_name_resolves_without_aws(service):
+    done = subprocess.run([str(REPO / "node_modules/.bin/osls"), "print", "--stage", "staging"],
+                          cwd=service, env=no_aws_env(), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "tollgate-staging-alarms" in done.stdout
+
+
+# -- the template ------------------------------------------------------------------
+
+
+def test_every_url_the_authorizer_fetches_is_routed_on_the_issuers_api(packaged):
+    _, template = packaged
+    env = function(template, "Authorizer")["Environment"]["Variables"]
+    issuer_env = function(template, "Issuer")["Environment"]["Variables"]
+    # Both halves name the same issuer: the HTTP API's own URL, computed in this deploy.
+    assert env["AUTHORIZER_ISSUER"] == issuer_env["ISSUER_URL"] == {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    from authorizer.settings import Settings
+
+    settings = Settings.from_env({**{k: v for k, v in env.items() if isinstance(v, str)},
+                                  "AUTHORIZER_ISSUER": "https://api.test"})
+    fetched = [settings.jwks_uri, settings.revocation_uri]
+    assert None not in fetched
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]
+              for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
+    issuer_target = {"Fn::Join": ["/", ["integrations", {"Ref": "HttpApiIntegrationIssuer"}]]}
+    for url in fetched:
+        route = routes.get("GET " + url.removeprefix("https://api.test"))
+        assert route is not None, f"{url} is not routed"
+        assert route["Target"] == issuer_target
+        assert "AuthorizerId" not in route  # public, as the authorizer fetches it
+
+
+def test_the_authorizer_has_no_vpc_and_the_database_functions_do(packaged):
+    _, template = packaged
+    assert "VpcConfig" not in function(template, "Authorizer")
+    for name in ("Issuer", "RotateKeys", "Ops"):
+        vpc = function(template, name)["VpcConfig"]
+        assert vpc["SubnetIds"] == [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}]
+    assert resources(template, "AWS::RDS::DBProxy")
+    (endpoint,) = resources(template, "AWS::EC2::VPCEndpoint").values()
+    assert endpoint["Properties"]["ServiceName"] == {
+        "Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
+
+
+def test_no_secret_in_any_function_environment(packaged):
+    _, template = packaged
+    text = json.dumps(template)
+    assert "resolve:ssm" not in text and "ISSUER_KEY_ENCRYPTION_KEY" not in text
+    assert "ISSUER_DATABASE_URL" not in text
+    issuer = function(template, "Issuer")["Environment"]["Variables"]
+    assert issuer["TOLLGATE_KEK_SECRET_ARN"] == {"Ref": "KekSecret"}
+    assert issuer["TOLLGATE_DB_SECRET_ARN"] == {"Ref": "DatabaseSecret"}
+    assert issuer["TOLLGATE_DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    kek = template["Resources"]["KekSecret"]["Properties"]
+    assert kek["KmsKeyId"] == {"Ref": "TollgateKey"} and "SecretString" not in kek
+
+
+def test_one_role_per_function_and_secrets_scoped_to_their_arns(packaged):
+    _, template = packaged
+    roles = {name: function(template, name)["Role"]
+             for name in ("Issuer", "Authorizer", "RotateKeys", "Ops", "OrdersRest")}
+    assert roles["Issuer"] == {"Fn::GetAtt": ["IssuerRole", "Arn"]}
+    assert len({json.dumps(r) for r in roles.values()}) == 5
+    assert "IamRoleLambdaExecution" not in template["Resources"]
+    authorizer_policies = json.dumps(template["Resources"]["AuthorizerRole"]["Properties"])
+    assert "secretsmanager" not in authorizer_policies and "kms:" not in authorizer_policies
+    (secrets,) = [p for p in template["Resources"]["IssuerRole"]["Properties"]["Policies"]
+                  if p["PolicyName"] == "secrets"]
+    get, decrypt = secrets["PolicyDocument"]["Statement"]
+    assert get["Resource"] == [{"Ref": "KekSecret"}, {"Ref": "DatabaseSecret"}]
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"]
+
+
+def test_rest_authorizer_validates_a_bearer_jwt_shape(packaged):
+    _, template = packaged
+    (rest,) = resources(template, "AWS::ApiGateway::Authorizer").values()
+    expression = re.compile(rest["Properties"]["IdentityValidationExpression"])
+    assert expression.fullmatch("Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
+    for value in ("Basic dXNlcjpwYXNz", "Bearer x", "Bearer a.b", "bearer a.b.c",
+                  "Bearer a.b.c extra", "Bearer a.b.c.d.e"):
+        assert not expression.fullmatch(value), value
+
+
+def test_authorizers_are_wired_with_safe_cache_keys(packaged):
+    _, template = packaged
+    (rest,) = [r["Properties"] for r in resources(template, "AWS::ApiGateway::Authorizer").values()]
+    assert rest["Type"] == "TOKEN"
+    assert rest["IdentitySource"] == "method.request.header.Authorization"
+    (http,) = [r["Properties"]
+               for r in resources(template, "AWS::ApiGatewayV2::Authorizer").values()]
+    assert http["EnableSimpleResponses"] is True
+    assert set(http["IdentitySource"]) == {"$request.header.Authorization", "$context.routeKey"}
+
+
+def test_operations_arm64_alarms_logs_and_limits(packaged):
+    _, template = packaged
+    for name in ("Issuer", "Authorizer", "RotateKeys", "Ops", "OrdersRest", "OrdersHttp"):
+        assert function(template, name)["Architectures"] == ["arm64"], name
+    assert function(template, "Issuer")["ReservedConcurrentExecutions"] == 20
+    alarms = {name for name in resources(template, "AWS::CloudWatch::Alarm")}
+    assert {"IssuerErrorsAlarm", "IssuerThrottlesAlarm", "AuthorizerErrorsAlarm",
+            "AuthorizerThrottlesAlarm", "RotateKeysErrorsAlarm", "HttpApi5xxAlarm",
+            "RestApi5xxAlarm", "AuthorizerInternalErrorAlarm",
+            "RevocationFetchFailureAlarm"} <= alarms
+    filters = [r["Properties"]["FilterPattern"]
+               for r in resources(template, "AWS::Logs::MetricFilter").values()]
+    assert '{ $.reason = "internal_error" }' in filters
+    (destination,) = resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    assert destination["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Ref": "AlarmTopic"}
+    for group in resources(template, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == 30
+    stage = template["Resources"]["HttpApiStage"]["Properties"]
+    assert stage["AccessLogSettings"]["DestinationArn"]
+    assert stage["RouteSettings"]["POST /oauth2/token"]["ThrottlingRateLimit"] == 200
+
+
+# -- the authorizer's zip ----------------------------------------------------------
+
+RUN_FROM_ZIP = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+BLOCKED = set(sys.argv[2].split(","))
+from cryptography.hazmat.primitives import serialization
+from shared.jws import encode_compact
+import authorizer.handler as h
+
+key = serialization.load_pem_private_key(open(sys.argv[3], "rb").read(), None)
+kid = json.load(open("jwks.json"))["keys"][0]["kid"] if sys.argv[4] == "bundled" else "k"
+now = int(time.time())
+claims = {"iss": "https://issuer.test", "sub": "c1", "client_id": "c1",
+          "aud": "https://api.example.com/orders", "iat": now, "exp": now + 300,
+          "jti": "j1", "scope": "orders:read"}
+token = encode_compact({"typ": "at+jwt", "kid": kid}, claims, key, "ES256")
+arn = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/orders"
+try:
+    allowed = h.handler({"type": "TOKEN", "authorizationToken": "Bearer " + token,
+                         "methodArn": arn}, None)
+except Exception as exc:
+    allowed = "raised " + str(exc)
+print(json.dumps({"file": h.__file__, "allowed": allowed,
+                  "paths": [p for p in sys.path if "site-packages" in p],
+                  "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def x86_build(service, signing_key, packaged, tmp_path_factory):
+    out = tmp_path_factory.mktemp("x86")
+    done = build(service, "--stage", STAGE, "--policy", str(POLICY), "--jwks", "jwks.json",
+                 "--arch", "x86_64", "--out", str(out),
+                 "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_the_x86_64_test_build_holds_the_same_files_as_the_arm64_one(packaged, x86_build):
+    service, _ = packaged
+    arm = {n for n in names(service / "build/artifacts/authorizer.zip") if not NATIVE.search(n)}
+    x86 = {n for n in names(x86_build / "authorizer.zip") if not NATIVE.search(n)}
+    # Wheel metadata names the platform (WHEEL tags); everything else is identical.
+    strip = re.compile(r"[^/]*\.dist-info/(WHEEL|RECORD)$")
+    assert {n for n in arm if not strip.search(n)} == {n for n in x86 if not strip.search(n)}
+    native = [n for n in names(service / "build/artifacts/authorizer.zip") if NATIVE.search(n)]
+    assert native  # cryptography's Rust extension is there, built for aarch64
+
+
+def test_authorizer_zip_holds_only_the_authorizer_shared_policy_jwks_and_cryptography(packaged):
+    service, _ = packaged
+    listed = names(service / "build/artifacts/authorizer.zip")
+    tops = {n.split("/")[0] for n in listed}
+    assert {"authorizer", "shared", "policy.toml", "jwks.json", "cryptography"} <= tops
+    assert "shared/example_policy.toml" not in listed  # production: the operator's only
+    assert "authorizer/gateway.py" not in listed and "authorizer/cli.py" not in listed
     for word in FORBIDDEN:
-        assert not [n for n in names if word in n.lower().split("/")[0]], word
+        assert not [n for n in tops if word in n.lower()], word
 
 
-def test_authorizer_runs_from_its_zip_without_the_issuer_stack(packaged, tmp_path):
-    _, out, pem = packaged
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the test build is x86_64")
+@pytest.mark.parametrize("jwks", ["bundled", "fetched"])
+def test_authorizer_cold_starts_from_its_zip_alone(packaged, x86_build, signing_key, jwks,
+                                                   tmp_path):
     unpacked = tmp_path / "task"  # like /var/task
-    with zipfile.ZipFile(out / "authorizer.zip") as z:
+    with zipfile.ZipFile(x86_build / "authorizer.zip") as z:
         z.extractall(unpacked)
     env = {
         "PATH": "/usr/bin:/bin",
         "AUTHORIZER_ISSUER": "https://issuer.test",
         "AUTHORIZER_AUDIENCE": "https://api.example.com/orders",
-        "AUTHORIZER_JWKS_FILE": "build/jwks.json",  # relative to the task root, as on AWS
+        "AUTHORIZER_JWKS_FILE": "jwks.json" if jwks == "bundled" else "",
         "AUTHORIZER_JWKS_URI": "http://127.0.0.1:9/jwks.json",  # unreachable on purpose
-        "POLICY_FILE": "shared/example_policy.toml",
+        "AUTHORIZER_REVOCATION_URI": "off",
+        "POLICY_FILE": "policy.toml",
     }
+    # -I: no user site, no PYTHON* variables; -S: no site-packages at all.
     done = subprocess.run(
-        [sys.executable, "-I", "-c", RUN_FROM_ZIP, str(unpacked), ",".join(FORBIDDEN),
-         str(pem)],
+        [sys.executable, "-I", "-S", "-c", RUN_FROM_ZIP, str(unpacked), ",".join(FORBIDDEN),
+         str(signing_key), jwks],
         cwd=unpacked, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["file"].startswith(str(unpacked))
-    assert result["refused"] == "Unauthorized"
-    assert result["gateway_loaded"] is False
-    statements = result["allowed"]["policyDocument"]["Statement"]
-    allowed = [r for s in statements if s["Effect"] == "Allow"
-               for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])]
-    assert "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/orders" in allowed
-
-
-def _resources(out: Path, kind: str) -> list[dict]:
-    template = json.loads((out / "cloudformation-template-update-stack.json").read_text())
-    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
-
-
-def test_authorizers_are_wired_with_safe_cache_keys(packaged):
-    _, out, _ = packaged
-    (rest,) = _resources(out, "AWS::ApiGateway::Authorizer")
-    assert rest["Type"] == "TOKEN"
-    assert rest["IdentitySource"] == "method.request.header.Authorization"
-    assert rest["AuthorizerResultTtlInSeconds"] == 300
-    (http,) = _resources(out, "AWS::ApiGatewayV2::Authorizer")
-    assert http["AuthorizerPayloadFormatVersion"] == "2.0"
-    assert http["EnableSimpleResponses"] is True
-    # A simple response decides one route: the route must be part of the cache key.
-    assert set(http["IdentitySource"]) == {"$request.header.Authorization", "$context.routeKey"}
-    routes = {r["RouteKey"] for r in _resources(out, "AWS::ApiGatewayV2::Route")}
-    assert {"POST /oauth2/token", "GET /.well-known/jwks.json", "GET /healthz",
-            "GET /.well-known/oauth-authorization-server", "POST /oauth2/introspect",
-            "POST /oauth2/revoke", "ANY /admin/{proxy+}", "GET /orders", "POST /orders",
-            "GET /orders/{id}"} <= routes
-    (rule,) = _resources(out, "AWS::Events::Rule")
-    assert rule["ScheduleExpression"] == "rate(1 day)"
-
-
-def test_only_the_offline_stage_wraps_the_handler():
-    text = (REPO / "serverless.yml").read_text()
-    handlers = dict(re.findall(r"^  (\w+):\n(?:    .*\n)*?    authorizerHandler: (\S+)",
-                               text, re.MULTILINE))
-    assert handlers == {"prod": "authorizer.handler.handler",
-                        "offline": "deploy/offline_authorizer.handler"}
+    assert result["file"] == str(unpacked / "authorizer" / "handler.py")
+    assert result["paths"] == [] and result["loaded"] == []
+    if jwks == "bundled":
+        statements = result["allowed"]["policyDocument"]["Statement"]
+        assert any(s["Effect"] == "Allow" for s in statements)
+    else:  # started; keys not reachable yet: refused, not crashed
+        assert result["allowed"] == "raised Unauthorized"
+        assert '"reason":"jwks_unavailable"' in done.stdout
