@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 # A method ARN for a route checked outside AWS; only its shape matters to the decision.
 CHECK_ARN_PREFIX = "arn:aws:execute-api:local:000000000000:check/check/"
 
 
-def check_event(authorization: str, method: str, path: str) -> dict:
+def check_event(authorization: str, method: str, path: str) -> dict[str, Any]:
     """A REST API REQUEST authorizer event for one route (API Gateway's shape)."""
     return {
         "type": "REQUEST",

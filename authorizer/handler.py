@@ -16,6 +16,8 @@ stand-in alike:
 
 from __future__ import annotations
 
+from typing import Any
+
 from authorizer.coldstart import build_authorizer
 from authorizer.responses import http_api_refusal
 from authorizer.settings import Settings
@@ -24,7 +26,7 @@ SETTINGS = Settings.from_env()
 AUTHORIZER = build_authorizer(SETTINGS)
 
 
-def handler(event, context):
+def handler(event: object, context: object) -> dict[str, Any]:
     try:
         response = AUTHORIZER.authorize(event)
     except Exception:  # authorize() never raises; this guards the log write itself

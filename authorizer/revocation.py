@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TypeGuard, TypeVar
 
 from shared.claims import is_number
 from shared.errors import TokenError
@@ -66,7 +67,9 @@ class RevocationList:
 
     __slots__ = ("clients", "exp", "iat", "jtis", "seq")
 
-    def __init__(self, iat: float, exp: float, seq: int, jtis: dict, clients: dict) -> None:
+    def __init__(
+        self, iat: float, exp: float, seq: int, jtis: dict[str, float], clients: dict[str, int]
+    ) -> None:
         self.iat = iat
         self.exp = exp
         self.seq = seq
@@ -79,13 +82,18 @@ class RevocationList:
 _is_number = is_number
 
 
-def _string_to(value: object, name: str, check: Callable[[object], bool]) -> dict:
+_V = TypeVar("_V")
+
+
+def _string_to(
+    value: object, name: str, check: Callable[[object], TypeGuard[_V]]
+) -> dict[str, _V]:
     if type(value) is not dict or not all(type(k) is str and check(v) for k, v in value.items()):
         raise TokenError("bad_claim", f"{name} is not an object of the expected values")
     return value
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0  # bool is not int here: type() is exact
 
 
