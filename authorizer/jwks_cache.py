@@ -17,10 +17,16 @@ from __future__ import annotations
 import _thread
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from shared.errors import KeySetError
 from shared.jwk import KeySet, PublicKey
 from shared.jws import strict_json
+
+if TYPE_CHECKING:  # urllib is imported only when a fetch happens (cold start)
+    import urllib.request
+    from http.client import HTTPMessage
+    from typing import IO
 
 Fetcher = Callable[[str], bytes]
 Clock = Callable[[], float]
@@ -40,7 +46,15 @@ def fetch_jwks(
     import urllib.request
 
     class _Redirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: IO[bytes],
+            code: int,
+            msg: str,
+            headers: HTTPMessage,
+            newurl: str,
+        ) -> urllib.request.Request | None:
             target = newurl.lower()
             allowed = ("https://",) if req.full_url.lower().startswith("https://") else (
                 "https://", "http://")
@@ -55,7 +69,7 @@ def fetch_jwks(
     request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310
     try:
         with opener.open(request, timeout=timeout) as response:
-            body = response.read(max_bytes + 1)
+            body: bytes = response.read(max_bytes + 1)
     except KeySetError:
         raise
     except (OSError, ValueError, urllib.error.URLError) as exc:
@@ -77,6 +91,17 @@ def parse_jwks(body: bytes | str) -> KeySet:
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, duplicates, nesting
         raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
     return KeySet.from_jwks(doc)
+
+
+class CacheOptions(TypedDict, total=False):
+    """`JwksCache`'s options but the file keys, as `from_file` passes them on."""
+
+    uri: str | None
+    ttl: float
+    cooldown: float
+    fetcher: Fetcher
+    clock: Clock
+    log: Log | None
 
 
 class JwksCache:
@@ -110,7 +135,7 @@ class JwksCache:
         self._attempted_at: float | None = None  # last fetch attempt, good or bad
 
     @classmethod
-    def from_file(cls, path: str, **kwargs) -> JwksCache:
+    def from_file(cls, path: str, **kwargs: Unpack[CacheOptions]) -> JwksCache:
         """Cold-start fill from a bundled JWKS file. A broken file is a deploy error:
         it raises, so the cold start fails loudly instead of refusing every token."""
         with open(path, "rb") as handle:
@@ -126,12 +151,13 @@ class JwksCache:
         return self._keys
 
     def get(self, kid: str | None) -> PublicKey | None:
-        if self._uri is not None and self._due(self._clock()):
-            self._refresh("ttl" if self._fresh_at is not None else "first_use")
+        uri = self._uri
+        if uri is not None and self._due(self._clock()):
+            self._refresh(uri, "ttl" if self._fresh_at is not None else "first_use")
         keys = self._keys
         key = keys.get(kid) if keys is not None else None
-        if key is None and self._uri is not None and self._cooled_down(self._clock()):
-            self._refresh("unknown_kid")
+        if key is None and uri is not None and self._cooled_down(self._clock()):
+            self._refresh(uri, "unknown_kid")
             keys = self._keys
             key = keys.get(kid) if keys is not None else None
         return key
@@ -145,14 +171,14 @@ class JwksCache:
     def _cooled_down(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._cooldown
 
-    def _refresh(self, reason: str) -> None:
+    def _refresh(self, uri: str, reason: str) -> None:
         with self._lock:
             now = self._clock()
             if self._attempted_at is not None and now - self._attempted_at < self._cooldown:
                 return  # another thread fetched while this one waited for the lock
             self._attempted_at = now
             try:
-                keys = parse_jwks(self._fetch(self._uri))
+                keys = parse_jwks(self._fetch(uri))
             except Exception as exc:
                 # KeySetError is the expected branch (issuer down, bad document); anything
                 # else is a fetcher bug. Either way the keys held keep serving.

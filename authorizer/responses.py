@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
+from shared.claims import AccessToken
 from shared.route_pattern import AMBIGUOUS_ENCODINGS
 
 VERSION = "2012-10-17"
@@ -36,7 +38,7 @@ AMBIGUOUS_RESOURCES = tuple(dict.fromkeys(
 ))
 
 
-def context_for(token) -> dict:
+def context_for(token: AccessToken) -> dict[str, Any]:
     """API Gateway allows only string, number and boolean context values."""
     return {
         "client_id": token.client_id,
@@ -48,7 +50,7 @@ def context_for(token) -> dict:
     }
 
 
-def policy_document(prefix: str, allow: Iterable[str], deny: Iterable[str]) -> dict:
+def policy_document(prefix: str, allow: Iterable[str], deny: Iterable[str]) -> dict[str, Any]:
     """`prefix` is `arn:aws:execute-api:{region}:{account}:{api}/{stage}/`; `allow` and
     `deny` are resource suffixes (`GET/orders/*`). No allow at all: Deny everything."""
     allow = [prefix + suffix for suffix in allow]
@@ -64,18 +66,20 @@ def policy_document(prefix: str, allow: Iterable[str], deny: Iterable[str]) -> d
     return {"Version": VERSION, "Statement": statements}
 
 
-def iam_response(principal: str, document: dict, context: dict) -> dict:
+def iam_response(
+    principal: str, document: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
     """The REST authorizer output. `document` is shared by every token with the same
     scopes: nobody mutates responses (the Lambda runtime only serialises them)."""
     return {"principalId": principal, "policyDocument": document, "context": context}
 
 
-def simple_response(authorized: bool, context: dict) -> dict:
+def simple_response(authorized: bool, context: dict[str, Any]) -> dict[str, Any]:
     """HTTP API payload 2.0 with `enableSimpleResponses`."""
     return {"isAuthorized": authorized, "context": context}
 
 
-def _glob(pattern: str) -> re.Pattern:
+def _glob(pattern: str) -> re.Pattern[str]:
     # IAM resource globs: `*` any run of characters (including `/`), `?` one character.
     return re.compile(
         "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
@@ -83,7 +87,7 @@ def _glob(pattern: str) -> re.Pattern:
     )
 
 
-def policy_allows(response: dict, method_arn: str) -> bool:
+def policy_allows(response: dict[str, Any], method_arn: str) -> bool:
     """How API Gateway applies our policy to one method ARN: an explicit Deny wins,
     then an Allow is needed, otherwise denied. Used by `authorizer check` and tests."""
     allowed = False
@@ -101,7 +105,7 @@ def policy_allows(response: dict, method_arn: str) -> bool:
     return allowed
 
 
-def http_api_refusal(event: object, response_kind: str) -> dict | None:
+def http_api_refusal(event: object, response_kind: str) -> dict[str, Any] | None:
     """An HTTP API's answer to a refused request (403), or None for a REST API event,
     which must raise "Unauthorized" instead (401). HTTP API events carry `version`
     ("2.0" with `routeArn`, "1.0" with `methodArn`); REST events carry none."""
