@@ -98,20 +98,31 @@ def _per_call(fn, items) -> list[float]:
     return out
 
 
-def bench_authorizer(jwk: dict, write):
+def bench_authorizer(jwk: dict, write, private=None):
     """The Lambda's `Authorizer` as its cold start builds it (settings, the bench policy),
-    its JWKS answered from memory, decision lines to `write`."""
+    its JWKS and its revocation list (an empty one signed by `private`, so every decision
+    pays the revocation check as deployed) answered from memory, decision lines to
+    `write`."""
     import json
 
     from authorizer.coldstart import build_authorizer
     from authorizer.log import DecisionLog
     from authorizer.settings import Settings
+    from shared.jws import encode_compact
     from shared.policy import parse_policy
 
+    jwks = json.dumps({"keys": [jwk]}).encode()
+    now = int(time.time())
+    listed = encode_compact(
+        {"typ": "revocation-list+jwt", "kid": jwk["kid"]},
+        {"iss": ISSUER, "iat": now, "exp": now + 86_400, "seq": 1, "jtis": {}, "clients": {}},
+        private, jwk["alg"]).encode() if private is not None else None
     settings = Settings.from_env(
-        {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE}, cwd="/nonexistent")
+        {"AUTHORIZER_ISSUER": ISSUER, "AUTHORIZER_AUDIENCE": AUDIENCE,
+         # Without a key to sign a list: no list, and the check as before a first one.
+         **({} if listed else {"AUTHORIZER_REVOCATION_FAIL": "open"})}, cwd="/nonexistent")
     return build_authorizer(
-        settings, fetcher=lambda uri: json.dumps({"keys": [jwk]}).encode(),
+        settings, fetcher=lambda uri: listed if listed and uri.endswith(".jwt") else jwks,
         log=DecisionLog(write), policy=parse_policy(POLICY, "bench"))
 
 
@@ -122,7 +133,7 @@ def decision_figures(n: int, alg: str) -> dict:
 
     private, jwk, tokens = _tokens(n + 1, alg)
     sink = open(os.devnull, "w")
-    handler = bench_authorizer(jwk, sink.write).lambda_handler
+    handler = bench_authorizer(jwk, sink.write, private).lambda_handler
     events = [_event(t) for t in tokens]
     handler(events[0])  # cold path once: JWKS fetch, policy compile for this scope set
     public = private.public_key()

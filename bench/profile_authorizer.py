@@ -33,7 +33,7 @@ def measure(alg: str, n: int) -> dict[str, float]:
 
     private, jwk, tokens = _tokens(n + 1, alg)
     sink = open(os.devnull, "w")
-    authorizer = bench_authorizer(jwk, sink.write)
+    authorizer = bench_authorizer(jwk, sink.write, private)
     handler = authorizer.lambda_handler
     verifier = authorizer._verifier
     key = load_public_jwk(jwk)
