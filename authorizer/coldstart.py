@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from authorizer.decision import Authorizer
-from authorizer.jwks_cache import Fetcher, JwksCache, fetch_jwks
+from authorizer.jwks_cache import CacheOptions, Fetcher, JwksCache, fetch_jwks
 from authorizer.log import DecisionLog
 from authorizer.revocation import RevocationCache, fetch_revocation_list
 from authorizer.settings import Settings
 from authorizer.token_cache import TokenCache
 from shared.claims import AccessTokenRules
 from shared.verify import AccessTokenVerifier
+
+if TYPE_CHECKING:  # the policy model is imported only when a policy is used
+    from shared.policy import Policy
 
 
 def build_authorizer(
@@ -28,12 +32,12 @@ def build_authorizer(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     log: DecisionLog | None = None,
-    policy=None,
+    policy: Policy | None = None,
     revocation_fetcher: Fetcher | None = None,
 ) -> Authorizer:
     """`policy` overrides the file named by the settings (tests, `authorizer check`)."""
     log = log if log is not None else DecisionLog()
-    cache_options = {
+    cache_options: CacheOptions = {
         "uri": settings.jwks_uri,
         "ttl": settings.jwks_ttl,
         "cooldown": settings.jwks_cooldown,
@@ -43,7 +47,9 @@ def build_authorizer(
     }
     if settings.jwks_file:
         keys = JwksCache.from_file(settings.jwks_file, **cache_options)
-        for kid, why in keys.keys.rejected:
+        file_keys = keys.keys
+        assert file_keys is not None  # from_file holds the file's keys or raised
+        for kid, why in file_keys.rejected:
             log.event("warning", "jwk_rejected", source=settings.jwks_file, kid=kid, reason=why)
     else:
         keys = JwksCache(**cache_options)
@@ -86,5 +92,5 @@ def build_authorizer(
     )
 
 
-def cold_start(environ: Mapping[str, str] | None = None, **overrides) -> Authorizer:
+def cold_start(environ: Mapping[str, str] | None = None, **overrides: Any) -> Authorizer:
     return build_authorizer(Settings.from_env(environ), **overrides)

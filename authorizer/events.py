@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from shared.route_pattern import path_problem
 
@@ -111,19 +112,23 @@ def parse_event(event: object) -> AuthRequest:
     raise Refused("bad_event")
 
 
-def _http_v2(event: dict) -> AuthRequest:
+def _http_v2(event: dict[str, Any]) -> AuthRequest:
     prefix, method, path = split_arn(event["routeArn"])
     context = event.get("requestContext")
-    http = context.get("http") if type(context) is dict else None
-    if type(http) is dict:
-        method = http.get("method")
-        path = http.get("path") or event.get("rawPath")
-        if type(method) is not str or type(path) is not str or not path.startswith("/"):
+    if type(context) is dict and type(http := context.get("http")) is dict:
+        http_method = http.get("method")
+        http_path = http.get("path") or event.get("rawPath")
+        if (
+            type(http_method) is not str
+            or type(http_path) is not str
+            or not http_path.startswith("/")
+        ):
             raise Refused("bad_event")
         raw = event.get("rawPath")
-        if type(raw) is str and raw != path:
+        if type(raw) is str and raw != http_path:
             _plain(raw)
-        path = _strip_stage(_plain(path), context.get("stage"))
+        method = http_method
+        path = _strip_stage(_plain(http_path), context.get("stage"))
         if not _fits_route_key(event.get("routeKey", context.get("routeKey")), path):
             raise Refused("ambiguous_path")
     return AuthRequest(HTTP, _authorization(event), prefix, method.upper(), path)
@@ -180,13 +185,14 @@ def _fits_route_key(route_key: object, path: str) -> bool:
         return True
     if type(route_key) is not str:
         raise Refused("bad_event")
-    matcher = _ROUTE_KEYS.get(route_key, _ROUTE_KEYS)
-    if matcher is _ROUTE_KEYS:
+    try:
+        matcher = _ROUTE_KEYS[route_key]
+    except KeyError:  # first time this key is seen: compile it
         matcher = _route_matcher(route_key)
     return matcher is None or matcher(path) is not None
 
 
-def _authorization(event: dict) -> object:
+def _authorization(event: dict[str, Any]) -> object:
     """The Authorization header, names compared case-insensitively (RFC 7230 §3.2).
     Two values (multiValueHeaders) make it ambiguous: refused, not guessed."""
     headers = event.get("headers")
