@@ -48,8 +48,12 @@ clean:
 	rm -rf $(VENV) .pytest_cache issuer.db
 
 # serverless-offline leg: npm packages from package-lock.json, then the e2e tests.
-node_modules/.installed: package.json package-lock.json
+# The patch makes serverless-offline's Python runner return a raised exception as
+# Lambda does (deploy/patch_serverless_offline.py), so the offline stage runs the
+# production authorizer handler unchanged.
+node_modules/.installed: package.json package-lock.json deploy/patch_serverless_offline.py
 	npm ci --legacy-peer-deps --no-audit --no-fund
+	$(PYTHON) deploy/patch_serverless_offline.py
 	touch $@
 
 test-serverless: install node_modules/.installed
@@ -92,6 +96,6 @@ $(TOOLS_STAMP): requirements-tools.lock
 # each with its reason) on the packaged template.
 check-template: tools
 	test -f .serverless/cloudformation-template-update-stack.json || $(MAKE) package
-	$(TOOLS)/bin/cfn-lint --format parseable .serverless/cloudformation-template-update-stack.json
+	$(TOOLS)/bin/cfn-lint --non-zero-exit-code error --format parseable .serverless/cloudformation-template-update-stack.json
 	$(TOOLS)/bin/checkov --quiet --compact --config-file deploy/checkov.yaml \
 		--file .serverless/cloudformation-template-update-stack.json

@@ -105,18 +105,18 @@ def policy_allows(response: dict[str, Any], method_arn: str) -> bool:
     return allowed
 
 
-def http_api_refusal(event: object, response_kind: str) -> dict[str, Any] | None:
+def http_api_refusal(event: object, response_kind: str) -> dict | None:
     """An HTTP API's answer to a refused request (403), or None for a REST API event,
-    which must raise "Unauthorized" instead (401). HTTP API events carry `version`
-    ("2.0" with `routeArn`, "1.0" with `methodArn`); REST events carry none."""
-    if type(event) is not dict:
+    which must raise "Unauthorized" instead (401). Only payload 2.0 (`version` "2.0"
+    with `routeArn`) is told apart: HTTP API payload 1.0 has the REST REQUEST shape
+    (authorizer/events.py), so HTTP APIs should use 2.0, as serverless.yml does."""
+    if type(event) is not dict or event.get("version") != "2.0":
         return None
-    version = event.get("version")
-    if version == "2.0" and response_kind == "simple":
+    arn = event.get("routeArn")
+    if type(arn) is not str:
+        return None
+    if response_kind == "simple":
         return {"isAuthorized": False}
-    arn = event.get("routeArn") if version == "2.0" else event.get("methodArn")
-    if version not in ("1.0", "2.0") or type(arn) is not str:
-        return None
     # Deny the whole API (arn:...:{api-id}/*): whatever route a cached answer is replayed
     # for, it refuses.
     api = arn.split("/", 1)[0]

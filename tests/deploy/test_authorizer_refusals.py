@@ -90,3 +90,10 @@ def test_rest_refusal_raises_unauthorized():
 def test_unknown_event_shape_raises_unauthorized():
     (result,) = run([{"what": "ever"}])
     assert result == {"raised": "Exception", "message": "Unauthorized"}
+
+
+def test_rest_token_event_with_a_version_member_still_raises():
+    # serverless-offline adds `version: "1.0"` to REST events; API Gateway's REST events
+    # have none. Either way a REST refusal is the raise (401), never a Deny (403).
+    (result,) = run([{**TOKEN_EVENT, "version": "1.0"}])
+    assert result == {"raised": "Exception", "message": "Unauthorized"}

@@ -4,7 +4,11 @@ The real issuer (uvicorn, SQLite) mints tokens; deploy/bundle_jwks.py writes the
 file the authorizer function reads, as at deploy time; serverless-offline runs the
 authorizer, the example protected function and the issuer Lambda (Mangum) from
 serverless.yml. Then 200 / 403 / 401 through the REST API (TOKEN authorizer) and the
-HTTP API (request authorizer, simple responses).
+HTTP API (request authorizer, simple responses), exactly as API Gateway documents them:
+REST, a raised "Unauthorized" is 401; HTTP API, `isAuthorized: false` is 403; both, no
+Authorization header is 401 without calling the authorizer. The offline stage runs the
+production handler `authorizer.handler.handler` itself (serverless-offline's Python
+runner is patched to return an exception as Lambda does: deploy/patch_serverless_offline.py).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +89,9 @@ def stack(offline_env, tmp_path_factory) -> Iterator[Stack]:
 
         log = tmp / "offline.log"
         env = {**issuer_env, "TOLLGATE_ISSUER_URL": issuer_url,
-               "AUTHORIZER_JWKS_FILE": str(jwks), "AUTHORIZER_AUDIENCE": AUDIENCE}
+               "AUTHORIZER_JWKS_FILE": str(jwks), "AUTHORIZER_AUDIENCE": AUDIENCE,
+               # The revocation list refetched every second (default 30 s).
+               "AUTHORIZER_REVOCATION_TTL": "1"}
         procs.append(start(
             [str(REPO / "node_modules/.bin/osls"), "offline", "start", "--stage", STAGE,
              "--host", "127.0.0.1", "--httpPort", str(http_port),
@@ -140,11 +147,44 @@ def test_http_api_request_authorizer(stack, method, path, who, expected):
         assert body["authorizer"]["aud"] == AUDIENCE
 
 
-def test_http_api_refused_token_is_not_let_through(stack):
-    # On AWS a simple-response authorizer that raises is never a 2xx; serverless-offline
-    # maps the offline wrapper's {"isAuthorized": false} to 403.
-    status, _ = _call(stack, "GET", "/orders", "not.a.token")
-    assert status in (401, 403)
+def test_http_api_refused_token_is_403(stack):
+    # The handler answers {"isAuthorized": false}, which API Gateway answers 403.
+    assert _call(stack, "GET", "/orders", "not.a.token")[0] == 403
+    assert _call(stack, "GET", "/orders", _token_for(stack, "forged"))[0] == 403
+
+
+def test_rest_refused_token_is_401_and_the_handler_keeps_serving(stack):
+    # A raise ends no runner: the next valid token is served at once.
+    assert _call(stack, "GET", f"/{STAGE}/orders", "not.a.token")[0] == 401
+    assert _call(stack, "GET", f"/{STAGE}/orders", _token_for(stack, "reader"))[0] == 200
+
+
+def _revoke(stack: Stack, client: dict, token: str) -> None:
+    status, _, body = request(
+        "POST", f"{stack.issuer}/oauth2/revoke",
+        data=f"token={token}&client_id={client['client_id']}"
+             f"&client_secret={client['client_secret']}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200, body
+
+
+def test_revoked_token_is_refused_through_both_apis(stack):
+    # A token never presented before (no authorizer or token cache holds it), revoked at
+    # the issuer: the authorizer's next revocation-list fetch refuses it.
+    token = stack.token(stack.reader)
+    _revoke(stack, stack.reader, token)
+    deadline = time.monotonic() + 20
+    statuses = None
+    while time.monotonic() < deadline:
+        statuses = (_call(stack, "GET", f"/{STAGE}/orders", token)[0],
+                    _call(stack, "GET", "/orders", token)[0])
+        if statuses == (401, 403):
+            break
+        time.sleep(1)
+    assert statuses == (401, 403)
+    # The client's other tokens still work.
+    assert _call(stack, "GET", "/orders", stack.token(stack.reader))[0] == 200
 
 
 def test_issuer_lambda_serves_the_same_keys_and_mints_usable_tokens(stack):
