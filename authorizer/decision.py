@@ -21,7 +21,8 @@ Reason codes (stable, for logs and `authorizer check`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from authorizer.events import (
     HTTP,
@@ -35,6 +36,16 @@ from authorizer.log import DecisionLog, who_fragment
 from authorizer.responses import context_for, iam_response, policy_document, simple_response
 from authorizer.token_cache import TokenCache
 from shared.errors import TokenError
+
+if TYPE_CHECKING:  # types only: the policy model and IAM compiler load only with a policy
+    from authorizer.jwks_cache import JwksCache
+    from authorizer.revocation import RevocationCache
+    from shared.claims import AccessToken
+    from shared.iam import IamGrant
+    from shared.policy import Api, Policy
+    from shared.verify import AccessTokenVerifier
+
+    CompileIam = Callable[[Iterable[Api], frozenset[str]], IamGrant]
 
 ALLOW, DENY, UNAUTHORIZED = "allow", "deny", "unauthorized"
 # Bounds on the answers kept: per scope profile (routes, stages) and profiles overall. A
@@ -52,13 +63,19 @@ class Profile:
         "allow", "apis", "deny", "deny_reason", "documents", "inexact", "routes", "scopes",
     )
 
-    def __init__(self, apis: tuple, scopes: frozenset, compile_iam, has_policy: bool) -> None:
+    def __init__(
+        self,
+        apis: tuple[Api, ...],
+        scopes: frozenset[str],
+        compile_iam: CompileIam | None,
+        has_policy: bool,
+    ) -> None:
         self.apis = apis
         self.scopes = scopes
-        self.allow: tuple = ()
-        self.deny: tuple = ()
-        self.inexact: tuple = ()
-        if apis:
+        self.allow: tuple[str, ...] = ()
+        self.deny: tuple[str, ...] = ()
+        self.inexact: tuple[str, ...] = ()
+        if apis and compile_iam is not None:  # apis come from a policy, which sets it
             compiled = compile_iam(apis, scopes)
             self.allow, self.deny, self.inexact = compiled.allow, compiled.deny, compiled.inexact
         if not has_policy:
@@ -69,7 +86,7 @@ class Profile:
             self.deny_reason = "no_route"
         else:
             self.deny_reason = "route_not_permitted"
-        self.documents: dict[str, dict] = {}  # arn prefix -> policyDocument
+        self.documents: dict[str, dict[str, Any]] = {}  # arn prefix -> policyDocument
         self.routes: dict[tuple[str, str], bool] = {}  # (method, path) -> allowed
 
     def allows(self, method: str, path: str) -> bool:
@@ -80,7 +97,7 @@ class Profile:
             _remember(self.routes, key, allowed)
         return allowed
 
-    def document(self, prefix: str) -> dict:
+    def document(self, prefix: str) -> dict[str, Any]:
         doc = self.documents.get(prefix)
         if doc is None:
             # Depends on the scopes and the stage only, never on the route requested.
@@ -94,7 +111,7 @@ class Grant:
 
     __slots__ = ("client_id", "context", "gen", "iam", "iat", "jti", "profile", "sub", "who")
 
-    def __init__(self, token, profile: Profile) -> None:
+    def __init__(self, token: AccessToken, profile: Profile) -> None:
         self.profile = profile
         self.sub = token.sub
         # What the revocation check reads on every request, cache hits included: the
@@ -105,7 +122,7 @@ class Grant:
         self.gen = gen if type(gen) is int else 0
         self.context = context_for(token)
         self.who = who_fragment(token.client_id, token.jti)
-        self.iam: dict[str, dict] = {}  # arn prefix -> IAM policy response
+        self.iam: dict[str, dict[str, Any]] = {}  # arn prefix -> IAM policy response
 
 
 class Outcome:
@@ -113,7 +130,14 @@ class Outcome:
 
     __slots__ = ("decision", "reason", "response", "route", "who")
 
-    def __init__(self, response, decision: str, reason: str, route: str, who: str = "") -> None:
+    def __init__(
+        self,
+        response: dict[str, Any] | None,
+        decision: str,
+        reason: str,
+        route: str,
+        who: str = "",
+    ) -> None:
         self.response = response
         self.decision = decision
         self.reason = reason
@@ -125,15 +149,15 @@ class Authorizer:
     def __init__(
         self,
         *,
-        verifier,
-        keys,
+        verifier: AccessTokenVerifier,
+        keys: JwksCache,
         audiences: tuple[str, ...],
-        policy=None,
+        policy: Policy | None = None,
         response: str = "simple",
-        token_cache: TokenCache | None = None,
+        token_cache: TokenCache[Grant] | None = None,
         log: DecisionLog | None = None,
         wall_clock: Callable[[], float] = time.time,
-        revocations=None,
+        revocations: RevocationCache | None = None,
     ) -> None:
         self._verifier = verifier
         self._revocations = revocations  # RevocationCache, or None when switched off
@@ -141,20 +165,22 @@ class Authorizer:
         self._audiences = frozenset(audiences)
         self._policy = policy
         self._simple = response == "simple"
-        self._tokens = token_cache if token_cache is not None else TokenCache()
+        self._tokens: TokenCache[Grant] = (
+            token_cache if token_cache is not None else TokenCache()
+        )
         self._log = log if log is not None else DecisionLog()
         self._now = wall_clock
-        self._compile = None
+        self._compile: CompileIam | None = None
         if policy is not None:
             from shared.iam import compile_iam  # only with a policy: keeps cold start small
 
             self._compile = compile_iam
         # (API names, scopes) -> Profile; names hash cheaply where Api objects do not.
-        self._profiles: dict[tuple, Profile] = {}
+        self._profiles: dict[tuple[tuple[str, ...], frozenset[str]], Profile] = {}
 
     # -- the Lambda entry ------------------------------------------------------------
 
-    def lambda_handler(self, event: object, context: object = None) -> dict:
+    def lambda_handler(self, event: object, context: object = None) -> dict[str, Any]:
         """The Lambda contract: the response, or `Exception("Unauthorized")`, the exact
         message API Gateway maps to 401. Nothing else escapes (it would be a 500)."""
         try:
@@ -165,7 +191,7 @@ class Authorizer:
             raise Exception("Unauthorized")
         return response
 
-    def authorize(self, event: object) -> dict | None:
+    def authorize(self, event: object) -> dict[str, Any] | None:
         """Decide and log one line. Never raises: anything unexpected is logged as
         `internal_error` and answered as unauthorized (a raise would be a 500)."""
         start = time.perf_counter_ns()
@@ -205,12 +231,15 @@ class Authorizer:
         if type(authorization) is str and len(authorization) <= MAX_AUTHORIZATION:
             grant = self._tokens.get(authorization)
         if grant is None:
-            grant = self._verify(authorization, bearer_token(authorization))
+            token = bearer_token(authorization)
+            assert type(authorization) is str  # bearer_token refused anything else
+            grant = self._verify(authorization, token)
         revocations = self._revocations
         if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.gen):
             return Outcome(None, UNAUTHORIZED, "revoked", request.route, grant.who)
         profile = grant.profile
         allowed = profile.allows(request.method, request.path)
+        response: dict[str, Any] | None
         if request.kind == HTTP and self._simple:
             response = simple_response(allowed, grant.context)
         else:
@@ -229,8 +258,8 @@ class Authorizer:
         self._tokens.put(authorization, grant, verified.exp)
         return grant
 
-    def _profile(self, audiences: tuple[str, ...], scopes: frozenset) -> Profile:
-        apis: list = []
+    def _profile(self, audiences: tuple[str, ...], scopes: frozenset[str]) -> Profile:
+        apis: list[Api] = []
         if self._policy is not None:
             for aud in audiences:
                 if aud in self._audiences:
@@ -252,7 +281,11 @@ class Authorizer:
         return profile
 
 
-def _remember(answers: dict, key, value) -> None:
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(answers: dict[_K, _V], key: _K, value: _V) -> None:
     if len(answers) >= _MAX_ANSWERS:
         answers.clear()
     answers[key] = value

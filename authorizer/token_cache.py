@@ -20,11 +20,16 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 MAX_ENTRIES = 10_000
 
+_V = TypeVar("_V")
 
-class TokenCache:
+
+class TokenCache(Generic[_V]):
+    """Authorization value -> what its verification produced (`_V`: the decision's Grant)."""
+
     __slots__ = ("_clock", "_entries", "max_age", "max_entries")
 
     def __init__(
@@ -37,7 +42,7 @@ class TokenCache:
         self.max_age = max_age
         self._clock = clock
         # token -> (expires_at, value)
-        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, _V]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,7 +50,7 @@ class TokenCache:
     # No lock: Lambda runs one invocation at a time per instance. Should two threads
     # race (a local stand-in), the worst case is a KeyError here, answered as a miss:
     # the token is verified again, never wrongly accepted.
-    def get(self, token: str) -> object | None:
+    def get(self, token: str) -> _V | None:
         entries = self._entries
         item = entries.get(token)
         if item is None:
@@ -59,7 +64,7 @@ class TokenCache:
             return None
         return item[1]
 
-    def put(self, token: str, value: object, exp: float) -> None:
+    def put(self, token: str, value: _V, exp: float) -> None:
         entries = self._entries
         entries[token] = (min(exp, self._clock() + self.max_age), value)
         try:
