@@ -105,7 +105,7 @@ def policy_allows(response: dict[str, Any], method_arn: str) -> bool:
     return allowed
 
 
-def http_api_refusal(event: object, response_kind: str) -> dict | None:
+def http_api_refusal(event: object, response_kind: str) -> dict[str, Any] | None:
     """An HTTP API's answer to a refused request (403), or None for a REST API event,
     which must raise "Unauthorized" instead (401). Only payload 2.0 (`version` "2.0"
     with `routeArn`) is told apart: HTTP API payload 1.0 has the REST REQUEST shape
