@@ -120,6 +120,10 @@ def check_header(header: dict[str, Any]) -> None:
     # RFC 7515 §4.1.11: we understand no extension, so any `crit` must be refused.
     if "crit" in header:
         raise TokenError("crit_unsupported", "crit header present")
+    # RFC 7797 §3: `b64` asks for an unencoded payload, an extension we do not implement
+    # (and one that must be listed in `crit`, refused above): never read past it.
+    if "b64" in header:
+        raise TokenError("crit_unsupported", "b64 header present")
     typ = header.get("typ")
     if type(typ) is not str or typ.lower() not in _ACCESS_TOKEN_TYPES:
         raise TokenError("wrong_typ", "typ is not at+jwt")
@@ -143,8 +147,9 @@ def check_claims(claims: dict[str, Any], rules: AccessTokenRules, now: float) ->
         raise TokenError("wrong_audience", "aud does not name this resource server")
     leeway = rules.leeway
     exp = _number(claims, "exp", required=True)
-    # RFC 7519 §4.1.4: the token is refused "on or after" exp.
-    if now >= exp + leeway:
+    # RFC 7519 §4.1.4: the token is refused "on or after" exp. A fractional exp (RFC 7519
+    # §2 NumericDate) counts from its whole second, as PyJWT reads it: never later than exp.
+    if now >= math.floor(exp) + leeway:
         raise TokenError("expired", "exp is in the past")
     nbf = _number(claims, "nbf", required=False)
     if nbf is not None and nbf > now + leeway:

@@ -16,9 +16,8 @@ not. Our verifier may refuse what PyJWT accepts only for one of its documented s
 rules (`STRICTER`); `test_stricter_rules_pinned` pins one example of each. Anything our
 verifier raises other than `TokenError` fails the property.
 
-Two disagreements in the other direction (ours accepts, PyJWT refuses) are known and
-reported (`KNOWN_DISAGREEMENTS`, each pinned by a strict xfail below): the property
-tolerates exactly those two shapes and nothing else.
+Nothing is tolerated in the other direction (ours accepts, PyJWT refuses): the two
+shapes the property found (`FORMER_DISAGREEMENTS`) are now refused by both.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -148,29 +146,12 @@ def theirs(token: str, key: Key, rules: AccessTokenRules, now: float) -> dict | 
     return claims
 
 
-def _known_disagreement(token: str, rules: AccessTokenRules, now: float) -> str | None:
-    """The two shapes our verifier accepts and PyJWT refuses (reported; see the xfails)."""
-    header_b64, payload_b64, _ = token.split(".")
-    header = json.loads(b64url_decode(header_b64))
-    claims = json.loads(b64url_decode(payload_b64))
-    if header.get("b64") is False:
-        return "b64_false"
-    exp = claims.get("exp")
-    if type(exp) is float and math.floor(exp) <= now - rules.leeway < exp:
-        return "fractional_exp"
-    return None
-
-
 def check(token: str, key: Key, rules: AccessTokenRules, now: float) -> None:
     note(f"token={token!r} key={key.alg} rules={rules} now={now}")
     mine, reference = ours(token, key, rules, now), theirs(token, key, rules, now)
     note(f"ours={mine!r} pyjwt={reference!r}")
     if isinstance(mine, AccessToken):
-        if not isinstance(reference, dict):
-            known = _known_disagreement(token, rules, now)
-            assert known is not None, f"ours accepts, PyJWT refuses: {reference!r}"
-            event(f"known disagreement: {known}")
-            return
+        assert isinstance(reference, dict), f"ours accepts, PyJWT refuses: {reference!r}"
         assert reference == mine.claims
         event("both accept")
     elif isinstance(reference, dict):
@@ -525,22 +506,20 @@ def test_both_refuse(case, token, code):
     assert isinstance(theirs(token, key, RULES, NOW), Exception)
 
 
-# Reported, not yet fixed (shared/claims.py, shared/verify.py): our verifier accepts these
-# and PyJWT refuses them. Strict xfails: when a fix lands they pass, and the marker (and
-# the matching branch of `_known_disagreement`) must go.
-KNOWN_DISAGREEMENTS = [
+# Found by the properties above (ours accepted, PyJWT refused); both now refuse.
+FORMER_DISAGREEMENTS = [
     # RFC 7519 §2 allows a fractional NumericDate; PyJWT truncates exp with int() and so
-    # refuses up to a second earlier. Refusing at floor(exp) is never later than exp.
-    ("fractional exp inside its last second", _signed(claim_changes={"exp": NOW + 0.5})),
-    # RFC 7797 §3: "b64": false must be listed in crit; a header that carries it without
-    # crit asks for an unencoded payload we do not implement. PyJWT refuses it.
-    ("b64 false without crit", _signed({"b64": False})),
+    # refuses up to a second earlier. We refuse from floor(exp): never later than exp.
+    ("fractional exp inside its last second", _signed(claim_changes={"exp": NOW + 0.5}),
+     "expired"),
+    # RFC 7797 §3: "b64": false asks for an unencoded payload we do not implement.
+    ("b64 false without crit", _signed({"b64": False}), "crit_unsupported"),
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="reported disagreement: ours accepts, PyJWT refuses")
-@pytest.mark.parametrize(("case", "token"), KNOWN_DISAGREEMENTS,
-                         ids=[case for case, _ in KNOWN_DISAGREEMENTS])
-def test_known_disagreement(case, token):
+@pytest.mark.parametrize(("case", "token", "code"), FORMER_DISAGREEMENTS,
+                         ids=[case for case, _, _ in FORMER_DISAGREEMENTS])
+def test_former_disagreement_both_refuse(case, token, code):
     assert isinstance(theirs(token, ES256, RULES, NOW), Exception)
-    assert isinstance(ours(token, ES256, RULES, NOW), TokenError)
+    mine = ours(token, ES256, RULES, NOW)
+    assert isinstance(mine, TokenError) and mine.code == code, mine
