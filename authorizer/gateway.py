@@ -66,7 +66,8 @@ HOP_BY_HOP = frozenset(
 )
 CONTEXT_HEADER_PREFIX = "x-authorizer-"
 
-Authorize = Callable[[dict, Any], dict]
+# The Lambda handler: (event, context) -> its answer, which the gateway checks (untrusted).
+Authorize = Callable[[dict[str, Any], object], object]
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -81,7 +82,7 @@ def method_arn(method: str, path: str, prefix: str = ARN_PREFIX) -> str:
     return f"{prefix}/{method.upper()}/{path.lstrip('/')}"
 
 
-def _statements(policy: dict) -> list[dict]:
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     statements = policy.get("policyDocument", {}).get("Statement", [])
     return [statements] if isinstance(statements, dict) else list(statements)
 
@@ -90,14 +91,14 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def _applies(statement: dict, arn: str) -> bool:
+def _applies(statement: dict[str, Any], arn: str) -> bool:
     actions = _as_list(statement.get("Action"))
     if not any(glob_match(a.lower(), "execute-api:invoke") for a in actions):
         return False
     return any(glob_match(r, arn) for r in _as_list(statement.get("Resource")))
 
 
-def policy_allows(policy: dict, arn: str) -> bool:
+def policy_allows(policy: dict[str, Any], arn: str) -> bool:
     """IAM evaluation: an explicit Deny wins, then an Allow is needed (default deny)."""
     applicable = [s for s in _statements(policy) if _applies(s, arn)]
     if any(str(s.get("Effect", "")).lower() == "deny" for s in applicable):
@@ -105,7 +106,7 @@ def policy_allows(policy: dict, arn: str) -> bool:
     return any(str(s.get("Effect", "")).lower() == "allow" for s in applicable)
 
 
-def build_event(kind: str, method: str, target: str, headers: dict[str, str]) -> dict:
+def build_event(kind: str, method: str, target: str, headers: dict[str, str]) -> dict[str, Any]:
     """The event API Gateway sends a REST API TOKEN or REQUEST authorizer."""
     path, query_string = split_target(target)
     arn = method_arn(method, path)
@@ -137,7 +138,7 @@ def build_event(kind: str, method: str, target: str, headers: dict[str, str]) ->
 
 
 def build_http_event(method: str, target: str, headers: dict[str, str], route_key: str,
-                     identity: tuple[str, ...]) -> dict:
+                     identity: tuple[str, ...]) -> dict[str, Any]:
     """The event API Gateway sends an HTTP API Lambda authorizer, payload format 2.0
     (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html).
     The path arrives decoded, `rawPath` included ("API Gateway decodes URL-encoded request
@@ -210,7 +211,7 @@ class HttpRoute:
         return all(got != "" if want is None else want == got
                    for want, got in zip(self.segments, segments, strict=False))
 
-    def rank(self) -> tuple:
+    def rank(self) -> tuple[int | tuple[bool, ...], ...]:
         """Sort key, most specific first: an exact route before a greedy one (longest
         first), a literal segment before a variable at the first place they differ, a
         method before ANY; `$default` last (http-api-develop-routes.html, "Routing API
@@ -238,10 +239,10 @@ class AuthorizerCache:
     ttl: float
     clock: Callable[[], float] = time.monotonic
     max_entries: int = 10_000
-    _entries: dict[tuple[str, ...], tuple[float, dict]] = field(default_factory=dict)
+    _entries: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def get(self, key: tuple[str, ...]) -> dict | None:
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
         if self.ttl <= 0:
             return None
         with self._lock:
@@ -251,7 +252,7 @@ class AuthorizerCache:
                 return None
             return hit[1]
 
-    def put(self, key: tuple[str, ...], result: dict) -> None:
+    def put(self, key: tuple[str, ...], result: dict[str, Any]) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
@@ -264,7 +265,7 @@ class AuthorizerCache:
 class Decision:
     status: int  # 0: allowed, else the status API Gateway answers with
     message: str | None = None
-    result: dict | None = None
+    result: dict[str, Any] | None = None
 
 
 UNAUTHORIZED = Decision(401, "Unauthorized")
@@ -321,11 +322,12 @@ class Gateway:
         if result is None:
             event = build_event(self.event_kind, method, target, headers)
             try:
-                result = self._invoke(event)
+                answer = self._invoke(event)
             except Exception as exc:  # API Gateway maps exactly this message to 401
                 return UNAUTHORIZED if str(exc) == "Unauthorized" else CONFIG_ERROR
-            if not isinstance(result, dict) or "policyDocument" not in result:
+            if not isinstance(answer, dict) or "policyDocument" not in answer:
                 return CONFIG_ERROR
+            result = answer
             self.cache.put((identity,), result)
         if not policy_allows(result, arn):
             return FORBIDDEN
@@ -345,14 +347,17 @@ class Gateway:
         if result is None:
             event = build_http_event(method, target, headers, route_key, identity)
             try:
-                result = self._invoke(event)
+                answer = self._invoke(event)
             except Exception as exc:
                 return UNAUTHORIZED if str(exc) == "Unauthorized" else HTTP_CONFIG_ERROR
-            if self.simple:
-                if not isinstance(result, dict) or type(result.get("isAuthorized")) is not bool:
-                    return HTTP_CONFIG_ERROR
-            elif not isinstance(result, dict) or "policyDocument" not in result:
+            if not isinstance(answer, dict):
                 return HTTP_CONFIG_ERROR
+            if self.simple:
+                if type(answer.get("isAuthorized")) is not bool:
+                    return HTTP_CONFIG_ERROR
+            elif "policyDocument" not in answer:
+                return HTTP_CONFIG_ERROR
+            result = answer
             self.cache.put(identity, result)
         if self.simple:
             allowed = result["isAuthorized"]
@@ -381,12 +386,12 @@ class Gateway:
             values.append(value)
         return tuple(values)
 
-    def _invoke(self, event: dict) -> Any:
+    def _invoke(self, event: dict[str, Any]) -> object:
         with self._invoke_lock:
             return self.authorize(event, None)
 
 
-def context_headers(result: dict) -> dict[str, str]:
+def context_headers(result: dict[str, Any]) -> dict[str, str]:
     """The authorizer's principalId and context, as the integration would map them."""
     out = {"X-Authorizer-Principal-Id": str(result.get("principalId", ""))}
     for key, value in (result.get("context") or {}).items():
@@ -397,7 +402,8 @@ def context_headers(result: dict) -> dict[str, str]:
 
 def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler]:
     up = urlsplit(upstream)
-    if up.scheme not in ("http", "https") or not up.hostname:
+    up_host = up.hostname or ""  # a str for the handler below; empty is refused here
+    if up.scheme not in ("http", "https") or not up_host:
         raise ValueError(f"--upstream must be an http(s) URL, got {upstream!r}")
     base_path = up.path.rstrip("/")
 
@@ -435,7 +441,7 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
                 return self._reply(decision.status, {"message": decision.message})
             self._proxy(headers, body, decision.result or {})
 
-        def _proxy(self, headers: dict[str, str], body: bytes, result: dict) -> None:
+        def _proxy(self, headers: dict[str, str], body: bytes, result: dict[str, Any]) -> None:
             named = {h.strip() for h in headers.get("connection", "").lower().split(",")}
             forward = {
                 k: v for k, v in headers.items()
@@ -447,7 +453,7 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
             forward["X-Forwarded-For"] = self.client_address[0]
             conn_cls = (http.client.HTTPSConnection if up.scheme == "https"
                         else http.client.HTTPConnection)
-            conn = conn_cls(up.hostname, up.port, timeout=UPSTREAM_TIMEOUT)
+            conn = conn_cls(up_host, up.port, timeout=UPSTREAM_TIMEOUT)
             try:
                 conn.request(self.command, base_path + self.path, body=body or None,
                              headers=forward)
@@ -471,7 +477,7 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        def _reply(self, status: int, body: dict) -> None:
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -544,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
-    host, port = server.server_address[:2]
+    host, port = server.socket.getsockname()[:2]  # what server_address holds, typed
     print(f"gateway: listening on http://{host}:{port} -> {args.upstream}", flush=True)
     try:
         server.serve_forever()
