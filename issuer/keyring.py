@@ -76,10 +76,10 @@ def pending_key(session: Session) -> SigningKey | None:
 def rotate(session: Session, kek: Kek, alg: str, actor: Actor, now: datetime) -> Rotation:
     """Start a rotation: a new `next` key, audited in the same transaction. At most one
     is pending (a unique index): asking again returns the pending one unchanged."""
+    check_kek(session, kek)  # a key sealed under a wrong KEK could never be used
     pending = pending_key(session)
     if pending is not None:
         return Rotation(key=pending, created=False)
-    check_kek(session, kek)  # a new key sealed under a wrong KEK could never be used
     key = new_signing_key(kek, alg, "next", now=now)
     session.add(key)
     record(session, actor, "key.rotate", key.kid, {"kid": key.kid, "alg": alg}, now=now)

@@ -80,6 +80,9 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
         active = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
         if active:
             return active
+        # Never seal or promote the first key under a KEK the stored keys or check value
+        # refute (the startup check may have been deferred by a database that was down).
+        check_kek(session, kek)
         pending = session.scalars(
             select(SigningKey).where(SigningKey.status == "next").order_by(SigningKey.created_at)
         ).first()
@@ -88,9 +91,6 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
             pending.status, pending.activated_at = "active", utcnow()
             key = pending
         else:
-            # Never seal the first key under a KEK the stored check value refutes (the
-            # startup check may have been deferred by a database that was down).
-            check_kek(session, kek)
             key = new_signing_key(kek, alg, "active")
             session.add(key)
         try:

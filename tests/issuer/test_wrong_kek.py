@@ -196,3 +196,86 @@ def test_scheduled_rotation_refuses_a_wrong_kek(setup, monkeypatch):
     with pytest.raises(RuntimeError, match=WRONG):
         handler({}, None)
     assert snapshot(url) == before
+
+
+def _drop_check_value(url: str) -> None:
+    """As a database migrated to 0006 but not yet opened by anything that writes it."""
+    from issuer.models_kek import KekCheck
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(KekCheck.__table__.delete())
+    finally:
+        engine.dispose()
+
+
+def test_a_database_without_check_value_is_checked_against_its_keys(setup, capsys,
+                                                                    monkeypatch, caplog):
+    url, right, created, kind = setup
+    _drop_check_value(url)
+    before = snapshot(url)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())
+    code, _out, err = run(capsys, ["clients", "rotate-secret", created["client_id"]])
+    if kind == "with_key":
+        # The key refutes the KEK: refused, and no check value is stored under it.
+        assert code == 2 and "(kid " in err
+        assert snapshot(url) == before
+    else:
+        # Secrets alone cannot refute a KEK: taken on first use (and logged), as any
+        # database before revision 0006 with clients but no signing key would be.
+        assert code == 0, err
+        assert any('"event": "kek_check_unverified"' in r.message for r in caplog.records)
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", right)
+    code, _out, err = run(capsys, ["clients", "list"])
+    assert (code == 0) is (kind == "with_key"), err
+    if kind == "with_key":
+        assert len(snapshot(url)["kek_check"]) == 1  # stored once the keys vouched for it
+
+
+def test_key_writers_check_the_kek_themselves(setup, monkeypatch):
+    """Even where the startup check could not run (the database was down when the app
+    was built), no first or rotated key is sealed under a refuted KEK."""
+    from issuer.audit import cli_actor
+    from issuer.db import make_session_factory
+    from issuer.kek import Kek, WrongKek, decode_kek
+    from issuer.keyring import rotate
+    from issuer.keys import ensure_active_key
+    from issuer.models import utcnow
+
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    engine = make_engine(url)
+    try:
+        sessions = make_session_factory(engine)
+        wrong = Kek(decode_kek(new_kek_text()))
+        with pytest.raises(WrongKek, match=WRONG):
+            ensure_active_key(sessions, wrong, "ES256")
+        with sessions() as session, pytest.raises(WrongKek, match=WRONG):
+            rotate(session, wrong, "ES256", cli_actor(), utcnow())
+    finally:
+        engine.dispose()
+    assert snapshot(url) == before
+
+
+def test_a_server_built_while_the_database_was_down_checks_at_startup(
+    tmp_path, policy_file, monkeypatch
+):
+    from helpers.issuer_env import make_settings
+
+    from issuer.app import create_app
+
+    url = f"sqlite:///{tmp_path}/later/issuer.db"
+    app = create_app(make_settings(url, policy_file))  # cannot open it: check deferred
+    (tmp_path / "later").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISSUER_DATABASE_URL", url)
+    monkeypatch.setenv("POLICY_FILE", str(policy_file))
+    monkeypatch.setenv("ISSUER_KEY_ENCRYPTION_KEY", new_kek_text())  # another KEK
+    assert main(["db", "upgrade"]) == 0
+    assert main(["clients", "create", "--name", "x", "--scope", "orders:read"]) == 0
+    before = snapshot(url)
+    with pytest.raises(KekError, match=WRONG):
+        with TestClient(app):
+            pass
+    assert snapshot(url) == before
