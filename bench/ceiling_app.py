@@ -15,13 +15,13 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from issuer.db import make_engine, make_session_factory
-from issuer.kek import kek_from_settings
-from issuer.keys import KeyStore, Signer
+from issuer.http.oauth.form import read_form
+from issuer.keys.kek import kek_from_settings
+from issuer.keys.store import KeyStore, Signer
+from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.errors import NO_STORE
-from issuer.oauth.form import read_form
 from issuer.settings import Settings, load_settings
-from issuer.tokens import mint_access_token
+from issuer.store.engine import make_engine, make_session_factory
 
 
 def load_signer(settings: Settings) -> Signer:

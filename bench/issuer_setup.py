@@ -41,13 +41,13 @@ class BenchIssuer:
 
 
 def prepare(database_url: str, alg: str) -> BenchIssuer:
-    from issuer.clients import create_client
-    from issuer.db import make_engine
-    from issuer.kek import new_kek_text
-    from issuer.keys import ensure_active_key
-    from issuer.migrate import upgrade
+    from issuer.clients.registry import create_client
+    from issuer.keys.kek import new_kek_text
+    from issuer.keys.store import ensure_active_key
     from issuer.services import build_services
     from issuer.settings import load_settings
+    from issuer.store.engine import make_engine
+    from issuer.store.migrate import upgrade
 
     env = {"ISSUER_URL": ISSUER_URL, "ISSUER_DATABASE_URL": database_url,
            "ISSUER_KEY_ENCRYPTION_KEY": new_kek_text(), "ISSUER_SIGNING_ALG": alg}

@@ -83,7 +83,7 @@ def handlers(issuer: BenchIssuer):
     from mangum import Mangum
 
     from bench.ceiling_app import ceiling_app, load_signer
-    from issuer.app import create_app
+    from issuer.http.app import create_app
     from issuer.settings import load_settings
 
     settings = load_settings(issuer.env, env_file=None)

@@ -77,15 +77,15 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
-    from issuer.app import create_app
+    from issuer.http.app import create_app
+    from issuer.http.oauth.form import _check_content_type, parse_form
     from issuer.logs import lean_log_records, log_event
-    from issuer.models import Client
+    from issuer.oauth.access_token import mint_access_token
     from issuer.oauth.client_auth import TokenRequest, _split_basic, claimed_client_id
-    from issuer.oauth.client_credentials import check_grant_type, grant_client_credentials
     from issuer.oauth.errors import NO_STORE
-    from issuer.oauth.form import _check_content_type, parse_form
+    from issuer.oauth.grant import check_grant_type, grant_client_credentials
     from issuer.settings import load_settings
-    from issuer.tokens import mint_access_token
+    from issuer.store.models import Client
     from shared.jwa import sign
 
     settings = load_settings(issuer.env, env_file=None)
@@ -166,7 +166,7 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     add("JSONResponse render", lambda: JSONResponse({"access_token": "x" * 700,
         "token_type": "Bearer", "expires_in": 3600, "scope": "s"}, headers=NO_STORE))
 
-    from issuer.routes.token import _issue
+    from issuer.http.oauth.token import _issue
 
     add("_issue (everything in the worker thread), called inline",
         lambda: _issue(services, request))
@@ -211,8 +211,8 @@ def _auth(services, request):
 def profile(issuer, n: int) -> None:
     import pyinstrument
 
-    import issuer.concurrency as concurrency
-    from issuer.app import create_app
+    import issuer.http.concurrency as concurrency
+    from issuer.http.app import create_app
     from issuer.settings import load_settings
 
     async def inline(fn, *args, **kwargs):
@@ -248,8 +248,8 @@ def _replay_first(owner, name: str, key=lambda *args: None) -> None:
 
 
 def _without(step: str) -> None:
-    import issuer.routes.token as token_route
-    from issuer.clients import SecretHasher
+    import issuer.http.oauth.token as token_route
+    from issuer.clients.registry import SecretHasher
     from issuer.oauth.client_auth import SecretVerifier
 
     if step == "hmac":  # the presented secret's HMAC
@@ -271,7 +271,7 @@ def compare(issuer, n: int, rounds: int = 7, without: list[str] | None = None) -
         _without(step)  # "middleware" is taken off the app below
     from bench.ceiling_app import ceiling_app, load_signer
     from bench.issuer_setup import AUDIENCE, SCOPE
-    from issuer.app import create_app
+    from issuer.http.app import create_app
     from issuer.settings import load_settings
 
     settings = load_settings(issuer.env, env_file=None)

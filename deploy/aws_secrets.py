@@ -75,7 +75,7 @@ def read_secret(client, arn: str) -> str:
 
 def kek_text(secret: str, arn: str) -> str:
     """The KEK text for `ISSUER_KEY_ENCRYPTION_KEY` from the secret's value."""
-    from issuer.kek import KekError, decode_kek
+    from issuer.keys.kek import KekError, decode_kek
 
     value = secret.strip()
     try:

@@ -41,13 +41,13 @@ def fetch_jwks(issuer_url: str, timeout: float = 10.0) -> dict:
 
 
 def jwks_from_db() -> dict:
-    from issuer.db import make_engine, make_session_factory
-    from issuer.keys import published_jwks
+    from issuer.keys.store import published_jwks
     from issuer.settings import load_settings
+    from issuer.store.engine import make_engine, make_session_factory
 
     engine = make_engine(load_settings().database_url)
     try:
-        # A plain session: `issuer.db.session_scope` is a FastAPI dependency (a
+        # A plain session: `issuer.store.engine.session_scope` is a FastAPI dependency (a
         # generator), not a context manager.
         with make_session_factory(engine)() as session:
             return published_jwks(session)

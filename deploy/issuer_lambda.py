@@ -17,8 +17,8 @@ import sys
 from mangum import Mangum
 
 from deploy.lambda_runtime import environment, lambda_engine
-from issuer.app import create_app
-from issuer.kek import KekError
+from issuer.http.app import create_app
+from issuer.keys.kek import KekError
 from issuer.logs import lean_log_records
 from issuer.services import build_services
 from issuer.settings import load_settings
@@ -40,7 +40,7 @@ del _environ
 try:
     app = create_app(settings, services)
 except KekError as exc:
-    # A wrong KEK (issuer/kek_check.py): this cold start fails in one line on stderr, no
+    # A wrong KEK (issuer/keys/kek_check.py): this cold start fails in one line on stderr, no
     # traceback, and the function never answers with an issuer that cannot sign.
     print(f"issuer: {exc}", file=sys.stderr)
     raise SystemExit(1) from None

@@ -1,7 +1,7 @@
 """What every issuer-side Lambda (issuer, rotateKeys, ops) does at cold start on AWS:
 settings from the environment plus the secrets (deploy/aws_secrets.py), and a database
 engine sized for Lambda (one connection per instance, pre-ping, proxy-friendly:
-issuer/db.py) whose new connections take the current password from Secrets Manager.
+issuer/store/engine.py) whose new connections take the current password from Secrets Manager.
 
 Off AWS (no secret ARN in the environment) it is the plain environment, as `issuer
 serve` reads it.
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from sqlalchemy import Engine, event
 
 from deploy import aws_secrets
-from issuer.db import make_engine
+from issuer.store.engine import make_engine
 
 
 def environment(environ: Mapping[str, str] | None = None, client=None):

@@ -52,10 +52,10 @@ def handler(event, context):
 
 
 def _first_key() -> None:
-    from issuer.db import make_engine, make_session_factory
-    from issuer.kek import Kek, load_or_create_kek_file
-    from issuer.keys import ensure_active_key
+    from issuer.keys.kek import Kek, load_or_create_kek_file
+    from issuer.keys.store import ensure_active_key
     from issuer.settings import load_settings
+    from issuer.store.engine import make_engine, make_session_factory
 
     settings = load_settings(env_file=None)
     engine = make_engine(settings.database_url)

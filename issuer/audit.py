@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import AuditRecord, utcnow
+from issuer.store.models import AuditRecord, utcnow
 
 _FORBIDDEN = ("secret", "hash", "private", "password")
 

@@ -10,21 +10,20 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from issuer.clients.cache import ClientCache, watch_client_changes
+from issuer.clients.registry import SecretHasher
+from issuer.keys.kek import Kek, kek_from_settings
+from issuer.keys.lifecycle import KeySchedule
+from issuer.keys.store import KeyStore
+from issuer.oauth.client_auth import ClientAuthenticator
+from issuer.oauth.private_key_jwt import client_authenticator
+from issuer.oauth.revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
+from issuer.oauth.throttle import FailureThrottle
+from issuer.oauth.throttle_store import DatabaseFailureStore
+from issuer.settings import Settings
+from issuer.store.engine import make_engine, make_session_factory
+from issuer.store.models import utcnow
 from shared.policy import Policy, load_policy
-
-from .client_cache import ClientCache, watch_client_changes
-from .clients import SecretHasher
-from .db import make_engine, make_session_factory
-from .kek import Kek, kek_from_settings
-from .key_lifecycle import KeySchedule
-from .keys import KeyStore
-from .models import utcnow
-from .oauth.client_auth import ClientAuthenticator
-from .oauth.private_key_jwt import client_authenticator
-from .oauth.throttle import FailureThrottle
-from .oauth.throttle_db import DatabaseFailureStore
-from .revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
-from .settings import Settings
 
 
 @dataclass(frozen=True)

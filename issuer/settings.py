@@ -14,12 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import shared
-
-from .client_address import IPNetwork, parse_trusted_proxies
-from .kek import KekError, decode_kek
+from issuer.http.client_address import IPNetwork, parse_trusted_proxies
+from issuer.keys.kek import KekError, decode_kek
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_DATABASE_URL = "sqlite:///./issuer.db"
+DEFAULT_DATABASE_URL = "sqlite:///./issuer.store.engine"
 DEFAULT_KEK_FILE = ".tollgate/kek"
 # __path__, not __file__: works for an editable (namespace-style) install too.
 DEFAULT_POLICY_FILE = str(Path(next(iter(shared.__path__))).resolve() / "example_policy.toml")
@@ -48,7 +47,7 @@ class Settings:
     # sliding window before a further failure is 429; correct credentials never are.
     throttle_limit: int = 10
     throttle_window: int = 60
-    # Proxies whose X-Forwarded-For is believed (issuer/client_address.py); none by default:
+    # Proxies whose X-Forwarded-For is believed (issuer/http/client_address.py); none by default:
     # the header is anyone's to write, and the throttle keys failures by address.
     trusted_proxies: tuple[IPNetwork, ...] = ()
     # How long a verifier may keep a JWKS it fetched (the authorizer's TTL, and any HTTP

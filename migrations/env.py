@@ -1,4 +1,4 @@
-"""Alembic environment. Configured programmatically by `issuer.migrate` (no alembic.ini
+"""Alembic environment. Configured programmatically by `issuer.store.migrate` (no alembic.ini
 needed): the URL comes from the issuer's settings, or a live connection is handed in via
 `config.attributes["connection"]` (tests, `issuer serve`)."""
 
@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from issuer.db import make_engine
-from issuer.models import Base
-from issuer.models_kek import KekCheck  # noqa: F401 (its table on Base.metadata)
-from issuer.models_revocation import RevokedToken  # noqa: F401 (its tables on Base.metadata)
-from issuer.models_throttle import AuthFailure  # noqa: F401 (its table on Base.metadata)
+from issuer.store.engine import make_engine
+from issuer.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

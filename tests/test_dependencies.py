@@ -31,7 +31,7 @@ PRODUCT = ("issuer", "authorizer", "shared", "deploy", "migrations")
 # Declared runtime dependencies that no product module imports, and what loads them.
 # Each is checked in a fresh interpreter running `LOAD_PROBE`.
 LOADED_BY = {
-    # The issuer's forms are read by issuer/oauth/form.py, but Starlette's request module
+    # The issuer's forms are read by issuer/http/oauth/form.py, but Starlette's request module
     # imports python_multipart whenever it is installed (starlette/requests.py).
     "python-multipart": "importing the issuer's app (Starlette's request module)",
     # The one database driver: SQLAlchemy imports the DBAPI module named by the URL's
@@ -40,8 +40,8 @@ LOADED_BY = {
 }
 LOAD_PROBE = """
 import json, sys
-import issuer.app
-from issuer.db import make_engine
+import issuer.http.app
+from issuer.store.engine import make_engine
 make_engine("postgresql+psycopg://probe@127.0.0.1:1/probe")  # builds, never connects
 print(json.dumps(sorted(sys.modules)))
 """

@@ -8,10 +8,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..kek import KekError
-from ..logs import configure_logging
-from ..settings import SettingsError, load_settings
-from . import audit, clients, db, keys, serve
+from issuer.cli import audit, clients, db, keys, serve
+from issuer.keys.kek import KekError
+from issuer.logs import configure_logging
+from issuer.settings import SettingsError, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..audit import audit_page, audit_view
-from ..settings import Settings
-from .context import services_for
+from issuer.audit import audit_page, audit_view
+from issuer.cli.context import services_for
+from issuer.settings import Settings
 
 
 def register(groups: argparse._SubParsersAction) -> None:

@@ -11,14 +11,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from issuer.audit import cli_actor
+from issuer.cli.context import services_for
+from issuer.clients import admin as client_admin
+from issuer.clients.registry import (
+    AUTH_METHODS,
+    CLIENT_SECRET,
+    client_view,
+    get_client,
+    list_clients,
+)
+from issuer.settings import Settings
+from issuer.store.models import Client
 from shared.jws import strict_json
-
-from .. import client_admin
-from ..audit import cli_actor
-from ..clients import AUTH_METHODS, CLIENT_SECRET, client_view, get_client, list_clients
-from ..models import Client
-from ..settings import Settings
-from .context import services_for
 
 
 def register(groups: argparse._SubParsersAction) -> None:

@@ -1,5 +1,5 @@
 """Open the issuer's services for one CLI command, and close them after. The KEK is
-verified first (`issuer/kek_check.py`): a command never runs, reads or writes under a
+verified first (`issuer/keys/kek_check.py`): a command never runs, reads or writes under a
 key-encryption key that is not the database's."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..kek_check import verify_kek
-from ..services import Services, build_services
-from ..settings import Settings
+from issuer.keys.kek_check import verify_kek
+from issuer.services import Services, build_services
+from issuer.settings import Settings
 
 
 class DatabaseUnavailable(LookupError):

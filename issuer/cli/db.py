@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..db import make_engine
-from ..migrate import upgrade
-from ..settings import Settings
+from issuer.settings import Settings
+from issuer.store.engine import make_engine
+from issuer.store.migrate import upgrade
 
 
 def register(groups: argparse._SubParsersAction) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..audit import cli_actor
-from ..key_lifecycle import KeySchedule
-from ..keyring import key_view, list_keys, rotate, rotate_if_due
-from ..settings import Settings
-from .context import services_for
+from issuer.audit import cli_actor
+from issuer.cli.context import services_for
+from issuer.keys.admin import key_view, list_keys, rotate, rotate_if_due
+from issuer.keys.lifecycle import KeySchedule
+from issuer.settings import Settings
 
 
 def register(groups: argparse._SubParsersAction) -> None:

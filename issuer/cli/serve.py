@@ -7,12 +7,12 @@ import argparse
 
 import uvicorn
 
-from ..app import create_app
-from ..kek_check import verify_kek
-from ..keys import ensure_active_key
-from ..migrate import upgrade
-from ..services import build_services
-from ..settings import Settings
+from issuer.http.app import create_app
+from issuer.keys.kek_check import verify_kek
+from issuer.keys.store import ensure_active_key
+from issuer.services import build_services
+from issuer.settings import Settings
+from issuer.store.migrate import upgrade
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     services = build_services(settings)
     upgrade(services.engine)
     # A wrong KEK stops here, before any server starts (/healthz would answer ok while
-    # every token request failed): one line, exit 2 (issuer/kek_check.py).
+    # every token request failed): one line, exit 2 (issuer/keys/kek_check.py).
     verify_kek(services.sessions, services.kek, services.clock())
     # Before any worker starts, so several workers never race to make the first key.
     ensure_active_key(services.sessions, services.kek, settings.signing_alg)
@@ -35,16 +35,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         services.engine.dispose()
         # Each worker process builds its own app (and engine) from the same settings.
         uvicorn.run(
-            "issuer.app:app_factory",
+            "issuer.http.app:app_factory",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
             # The client address is the TCP peer unless ISSUER_TRUSTED_PROXIES names it
-            # (issuer/client_address.py); uvicorn's default believes X-Forwarded-For from
+            # (issuer/http/client_address.py); uvicorn's default believes X-Forwarded-For from
             # 127.0.0.1, which would let a caller pick its own throttle key.
             proxy_headers=False,
-            access_log=False,  # the app writes JSON access lines (issuer/access_log.py)
+            access_log=False,  # the app writes JSON access lines (issuer/http/access_log.py)
             # A cold worker imports FastAPI/SQLAlchemy; on a busy small machine that can
             # exceed uvicorn's 5 s default and get healthy workers killed in a loop.
             timeout_worker_healthcheck=30,

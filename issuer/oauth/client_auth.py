@@ -19,13 +19,12 @@ from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session
 
+from issuer.clients.cache import ClientRecord
+from issuer.clients.registry import SecretHasher, could_be_client_id, get_client
+from issuer.oauth.errors import InvalidClient, InvalidRequest
+from issuer.store.models import Client, utcnow
 from shared.errors import TokenError
 from shared.jws import parse_compact
-
-from ..client_cache import ClientRecord
-from ..clients import SecretHasher, could_be_client_id, get_client
-from ..models import Client, utcnow
-from .errors import InvalidClient, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class SecretVerifier:
             reason = "disabled"
         if client is None or reason is not None:
             # Logged by the failure handler, unless the throttle is refusing this key
-            # (issuer/routes/client_endpoint.py): a flood costs the log nothing.
+            # (issuer/http/oauth/client_request.py): a flood costs the log nothing.
             raise InvalidClient(debug=reason)
         return client
 

@@ -5,7 +5,7 @@ keys, so the issuer never calls a token valid that API Gateway would refuse.
 The audience check accepts any audience this issuer mints for (the policy's APIs and the
 issuer itself, for admin tokens): a token is ours whichever API it was meant for.
 No leeway: "expired" here means what `exp` says (RFC 7662 §2.2 "active"), and tokens are
-never dated ahead (`iat` is the minting moment, issuer/revocation.py).
+never dated ahead (`iat` is the minting moment, issuer/oauth/revocation.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from issuer.services import Services
 from shared.claims import AccessToken, AccessTokenRules
 from shared.errors import TokenError
 from shared.verify import AccessTokenVerifier
-
-from ..services import Services
 
 
 def issued_audiences(services: Services) -> frozenset[str]:

@@ -26,23 +26,21 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.claims import is_number
-from shared.errors import KeySetError, TokenError
-from shared.jwk import ALLOWED_ALGS, KeySet
-from shared.jws import parse_compact
-from shared.verify import verify_signature
-
-from ..clients import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id, get_client
-from ..models import utcnow
-from ..models_revocation import ClientAssertionJti
-from .client_auth import (
+from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id, get_client
+from issuer.oauth.client_auth import (
     AnyClient,
     ClientAuthenticator,
     ClientLookup,
     TokenRequest,
     secret_authenticator,
 )
-from .errors import InvalidClient
+from issuer.oauth.errors import InvalidClient
+from issuer.store.models import ClientAssertionJti, utcnow
+from shared.claims import is_number
+from shared.errors import KeySetError, TokenError
+from shared.jwk import ALLOWED_ALGS, KeySet
+from shared.jws import parse_compact
+from shared.verify import verify_signature
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Signing algorithms accepted for assertions (RFC 8414 §2
@@ -97,7 +95,7 @@ class PrivateKeyJwt:
         try:
             return self._authenticate(request, session)
         except _Refused as refused:
-            # Logged by the failure handler (issuer/routes/client_endpoint.py), as for
+            # Logged by the failure handler (issuer/http/oauth/client_request.py), as for
             # a wrong secret.
             raise InvalidClient(debug=refused.reason) from None
 

@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from ..logs import log_event
-from .errors import OAuthError
+from issuer.logs import log_event
+from issuer.oauth.errors import OAuthError
 
 log = logging.getLogger("issuer.throttle")
 
@@ -43,7 +43,7 @@ class TooManyFailures(OAuthError):
     error = "temporarily_unavailable"
     status_code = 429
     default_description = "too many failed attempts; retry later"
-    # Not logged per request (issuer/errors.py): the brake says once that it engaged, so a
+    # Not logged per request (issuer/http/errors.py): the brake says once that it engaged, so a
     # flood against a braked key writes no log lines.
     quiet = True
 
@@ -126,7 +126,7 @@ def _address_key(address: str) -> str:
 
 def throttle_keys(address: str | None, claimed_client_id: str | None) -> list[str]:
     """What one failed authentication counts against: the client's address
-    (`issuer.client_address.client_address`; IPv6 by /64) and, if the request names one,
+    (`issuer.http.client_address.client_address`; IPv6 by /64) and, if the request names one,
     the claimed client id. The token, introspection and revocation endpoints all use these
     keys, so failures anywhere spend the same budget."""
     keys = [_address_key(address) if address else "addr:-"]

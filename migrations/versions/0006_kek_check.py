@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-12-01 13:00:00
 
 `kek_check`: one row, a known marker sealed under the key-encryption key
-(issuer/kek_check.py), so a wrong KEK is refused even on a database that has client
+(issuer/keys/kek_check.py), so a wrong KEK is refused even on a database that has client
 secrets but no signing key yet. Filled by the first command or server start after this
 revision, not here: a migration does not know the KEK.
 """

@@ -13,7 +13,7 @@ boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
 from deploy import aws_secrets, lambda_runtime  # noqa: E402
-from issuer.kek import decode_kek, new_kek_text  # noqa: E402
+from issuer.keys.kek import decode_kek, new_kek_text  # noqa: E402
 
 REGION = "eu-west-1"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from deploy import bundle_jwks
-from issuer.db import make_engine, make_session_factory
-from issuer.kek import Kek, decode_kek, new_kek_text
-from issuer.keys import ensure_active_key
-from issuer.migrate import upgrade
+from issuer.keys.kek import Kek, decode_kek, new_kek_text
+from issuer.keys.store import ensure_active_key
+from issuer.store.engine import make_engine, make_session_factory
+from issuer.store.migrate import upgrade
 from shared.jwk import KeySet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def database(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'issuer.db'}"
+    url = f"sqlite:///{tmp_path / 'issuer.store.engine'}"
     kek_text = new_kek_text()
     for name in ("ISSUER_ENV", "ISSUER_URL", "POLICY_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -13,10 +13,10 @@ from helpers.mint import make_key, raw_token, sign_raw
 from authorizer.coldstart import build_authorizer
 from authorizer.log import DecisionLog
 from authorizer.settings import MAX_LEEWAY, Settings
-from issuer import client_admin
 from issuer.audit import Actor
-from issuer.models import Client
-from issuer.tokens import mint_access_token
+from issuer.clients import admin as client_admin
+from issuer.oauth.access_token import mint_access_token
+from issuer.store.models import Client
 from shared.jws import parse_compact
 from shared.policy import load_policy
 
@@ -37,7 +37,7 @@ class Monotonic:
 def world(tmp_path, request):
     leeway = getattr(request, "param", None)
     policy_file = write_policy(tmp_path)
-    issuer, wall = clocked_issuer(f"sqlite:///{tmp_path / 'issuer.db'}", policy_file)
+    issuer, wall = clocked_issuer(f"sqlite:///{tmp_path / 'issuer.store.engine'}", policy_file)
     with TestClient(issuer.app()) as http:
         tamper: dict[str, bytes] = {}
         fetched: list[str] = []
@@ -176,7 +176,7 @@ def test_revoked_token_refused_for_as_long_as_the_largest_leeway_accepts_it(worl
 def test_stale_issuer_process_tokens_are_refused_fresh_ones_granted(world, change):
     """Another issuer process serving the client from its cache mints after the change:
     refused at the authorizer; the token fetched here right after is granted at once."""
-    from issuer.app import create_app
+    from issuer.http.app import create_app
     from issuer.oauth.throttle import FailureThrottle
     from issuer.services import build_services
 

@@ -18,7 +18,7 @@ from hypothesis import given
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from issuer.app import create_app
+from issuer.http.app import create_app
 from issuer.services import build_services
 
 from .conftest import FUZZ

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from helpers.issuer_env import TestIssuer, make_issuer
 from issuer.audit import audit_count
-from issuer.models import Client
+from issuer.store.models import Client
 
 ADMIN = "issuer:admin"
 

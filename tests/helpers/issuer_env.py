@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from issuer.app import create_app
-from issuer.clients import NewClient, create_client
-from issuer.db import make_engine
-from issuer.kek import new_kek_text
-from issuer.migrate import upgrade
+from issuer.clients.registry import NewClient, create_client
+from issuer.http.app import create_app
+from issuer.keys.kek import new_kek_text
 from issuer.oauth.throttle import FailureThrottle
 from issuer.services import Services, build_services
 from issuer.settings import Settings, load_settings
+from issuer.store.engine import make_engine
+from issuer.store.migrate import upgrade
 
 ORDERS = "https://api.example.test/orders"
 BILLING = "https://api.example.test/billing"

@@ -53,7 +53,7 @@ def admin_cli_env(tmp_path, monkeypatch, policy_file):
     """A migrated SQLite database for `issuer.cli.main` in this test's own folder (the
     KEK from the environment; no stray .env or database from elsewhere)."""
     from issuer.cli import main
-    from issuer.kek import new_kek_text
+    from issuer.keys.kek import new_kek_text
 
     monkeypatch.chdir(tmp_path)
     for name in ("ISSUER_ENV", "ISSUER_URL"):

@@ -1,4 +1,4 @@
-"""The issuer's JSON access log (issuer/access_log.py): one line per request, the token
+"""The issuer's JSON access log (issuer/http/access_log.py): one line per request, the token
 endpoint's success logged once (token_issued), no query string, header or body."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from issuer.limits import MAX_JSON_BODY
+from issuer.http.body_limit import MAX_JSON_BODY
 
 FORM = {"grant_type": "client_credentials"}
 
@@ -65,7 +65,7 @@ def test_crash_is_logged_as_500(issuer, monkeypatch, lines):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("issuer.routes.token.grant_client_credentials", explode)
+    monkeypatch.setattr("issuer.http.oauth.token.grant_client_credentials", explode)
     new = issuer.client(["orders:read"])
     with TestClient(issuer.app(), raise_server_exceptions=False) as client:
         response = client.post("/oauth2/token", data=FORM,

@@ -11,11 +11,11 @@ import pytest
 from helpers.issuer_admin import clocked_http, db_state
 from sqlalchemy import select
 
-from issuer import client_admin
 from issuer.audit import Actor
 from issuer.audit import record as real_record
-from issuer.models import AuditRecord, Client
-from issuer.paging import encode_cursor
+from issuer.clients import admin as client_admin
+from issuer.store.models import AuditRecord, Client
+from issuer.store.paging import encode_cursor
 from shared.b64 import b64url_encode
 
 

@@ -155,7 +155,7 @@ def test_token_of_disabled_or_demoted_admin_stops_working(db_kind, databases, po
 def _two_processes(db_kind, databases, policy_file):
     """The admin's issuer (`http`) and a second instance on the same database and clock
     (another worker or Lambda instance), as tests/issuer/test_client_cache.py makes it."""
-    from issuer.app import create_app
+    from issuer.http.app import create_app
     from issuer.oauth.throttle import FailureThrottle
     from issuer.services import build_services
 

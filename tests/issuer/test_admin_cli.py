@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_admin import bearer, token_for
 
-from issuer.app import create_app
 from issuer.cli import main
+from issuer.http.app import create_app
 from issuer.settings import load_settings
 
 

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from issuer.cli import main
-from issuer.kek import new_kek_text
+from issuer.keys.kek import new_kek_text
 
 
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch, policy_file):
-    monkeypatch.chdir(tmp_path)  # no stray .env or issuer.db from elsewhere
+    monkeypatch.chdir(tmp_path)  # no stray .env or issuer.store.engine from elsewhere
     for name in ("ISSUER_KEY_ENCRYPTION_KEY", "ISSUER_ENV", "ISSUER_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ISSUER_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
@@ -57,7 +57,7 @@ def test_create_list_show(cli_env, capsys):
 def test_created_secret_works_at_the_token_endpoint(cli_env, capsys, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from issuer.app import create_app
+    from issuer.http.app import create_app
     from issuer.settings import load_settings
 
     created, _ = run_json(

@@ -1,4 +1,4 @@
-"""The token endpoint's client cache (issuer/client_cache.py) and cached signer.
+"""The token endpoint's client cache (issuer/clients/cache.py) and cached signer.
 
 - An admin change through this process (disable, delete, no-grace secret rotation,
   scope change) is seen by the very next token request: no waiting for the TTL.
@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from helpers.issuer_admin import ADMIN, bearer, clocked_http, clocked_issuer, token_for
 from sqlalchemy import event
 
-from issuer import client_cache
-from issuer.app import create_app
-from issuer.client_cache import ClientCache
-from issuer.models import utcnow
+from issuer.clients import cache as client_cache
+from issuer.clients.cache import ClientCache
+from issuer.http.app import create_app
+from issuer.oauth.revocation import is_revoked, token_generation
 from issuer.oauth.throttle import FailureThrottle
-from issuer.revocation import is_revoked, token_generation
 from issuer.services import build_services
+from issuer.store.models import utcnow
 from shared.jws import parse_compact
 
 TTL = 5  # the default ISSUER_CLIENT_CACHE_TTL
@@ -245,8 +245,8 @@ def test_unknown_ids_are_cached_and_expire(monkeypatch):
 def test_what_runs_on_the_event_loop(databases, policy_file):
     """Both caches warm: answered on the loop; private_key_jwt or a cold cache: off the
     loop (they block). Failures seen here change nothing: the throttle only meets them."""
+    from issuer.http.oauth.token import _answerable_from_memory
     from issuer.oauth.client_auth import TokenRequest
-    from issuer.routes.token import _answerable_from_memory
 
     issuer, clock = clocked_issuer(databases.new_url("sqlite"), policy_file,
                                    ISSUER_SIGNING_ALG="ES256")

@@ -19,7 +19,7 @@ from jwcrypto import jwt as jwc_jwt
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
-from issuer.app import create_app
+from issuer.http.app import create_app
 from issuer.services import build_services
 
 pytestmark = pytest.mark.slow

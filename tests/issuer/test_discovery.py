@@ -13,7 +13,7 @@ from helpers.issuer_env import ISSUER_URL, ORDERS, make_issuer, make_settings
 from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jwt as jwc_jwt
 
-from issuer.app import create_app
+from issuer.http.app import create_app
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
@@ -88,7 +88,7 @@ def test_healthz_and_docs(http):
 @pytest.fixture
 def broken_db_app(tmp_path, policy_file):
     # A database that cannot be opened: the directory does not exist.
-    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/issuer.db", policy_file)
+    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/issuer.store.engine", policy_file)
     with TestClient(create_app(settings)) as http:
         yield http
 
@@ -112,7 +112,7 @@ def test_unexpected_error_is_a_bare_json_error(issuer, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("internal detail that must not leak")
 
-    monkeypatch.setattr("issuer.routes.token.grant_client_credentials", explode)
+    monkeypatch.setattr("issuer.http.oauth.token.grant_client_credentials", explode)
     new = issuer.client(["orders:read"])
     with TestClient(issuer.app(), raise_server_exceptions=False) as http:
         response = http.post(

@@ -10,7 +10,7 @@ from helpers.issuer_admin import token_for
 from helpers.issuer_env import BILLING, ISSUER_URL, ORDERS
 from helpers.mint import good_claims, make_key, mint
 
-from issuer.tokens import mint_access_token
+from issuer.oauth.access_token import mint_access_token
 
 
 @pytest.fixture(scope="module")

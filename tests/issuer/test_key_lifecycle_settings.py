@@ -10,10 +10,10 @@ from helpers.issuer_admin import clocked_issuer
 from sqlalchemy import select
 
 from issuer.audit import Actor
-from issuer.keyring import rotate
-from issuer.keys import KeyStore, ensure_active_key
-from issuer.models import SigningKey
+from issuer.keys.admin import rotate
+from issuer.keys.store import KeyStore, ensure_active_key
 from issuer.settings import SettingsError, load_settings
+from issuer.store.models import SigningKey
 
 
 @pytest.mark.parametrize(

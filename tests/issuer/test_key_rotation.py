@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
-from issuer.keyring import rotate_if_due
+from issuer.keys.admin import rotate_if_due
 from issuer.settings import MAX_TOKEN_LIFETIME
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError

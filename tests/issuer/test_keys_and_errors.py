@@ -9,16 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, update
 
-from issuer.errors import oauth_error_response
-from issuer.keys import (
+from issuer.http.errors import oauth_error_response
+from issuer.keys.store import (
     SIGNER_RECHECK,
     KeyStore,
     ensure_active_key,
     new_signing_key,
     published_jwks,
 )
-from issuer.models import SigningKey, utcnow
 from issuer.oauth import errors as oauth_errors
+from issuer.store.models import SigningKey, utcnow
 
 
 class CountingKek:

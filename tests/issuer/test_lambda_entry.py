@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.issuer_env import ISSUER_URL, make_issuer
 
-from issuer.kek import new_kek_text
+from issuer.keys.kek import new_kek_text
 
 ROOT = Path(__file__).resolve().parents[2]
 

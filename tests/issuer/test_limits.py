@@ -9,10 +9,10 @@ import json
 import pytest
 from helpers.issuer_admin import ADMIN, bearer, token_for
 
-from issuer.limits import MAX_JSON_BODY
-from issuer.oauth.form import MAX_BODY_BYTES, MAX_FIELDS
-from issuer.paging import MAX_LIMIT
-from issuer.scopes import MAX_SCOPE_LENGTH
+from issuer.http.body_limit import MAX_JSON_BODY
+from issuer.http.oauth.form import MAX_BODY_BYTES, MAX_FIELDS
+from issuer.oauth.scopes import MAX_SCOPE_LENGTH
+from issuer.store.paging import MAX_LIMIT
 from shared.jws import MAX_TOKEN_BYTES
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from issuer.db import make_engine
-from issuer.migrate import alembic_config, upgrade
-from issuer.models import Base
+from issuer.store.engine import make_engine
+from issuer.store.migrate import alembic_config, upgrade
+from issuer.store.models import Base
 
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -42,9 +42,9 @@ def test_upgrade_from_empty_matches_models(databases, db):
 def test_only_one_active_key_is_possible(databases, db):
     from sqlalchemy.exc import IntegrityError
 
-    from issuer.db import make_session_factory
-    from issuer.kek import Kek
-    from issuer.keys import new_signing_key
+    from issuer.keys.kek import Kek
+    from issuer.keys.store import new_signing_key
+    from issuer.store.engine import make_session_factory
 
     engine = make_engine(databases.new_url(db))
     try:

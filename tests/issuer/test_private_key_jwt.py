@@ -12,11 +12,11 @@ from helpers.issuer_env import ISSUER_URL, ORDERS
 from helpers.mint import DROP, forge_hmac, forge_none, make_key, public_pem
 from sqlalchemy import func, select
 
-from issuer.clients import ClientError, check_auth_method
-from issuer.models_revocation import ClientAssertionJti
+from issuer.clients.registry import ClientError, check_auth_method
 from issuer.oauth.client_auth import TokenRequest
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.private_key_jwt import LEEWAY, PrivateKeyJwt
+from issuer.store.models import ClientAssertionJti
 from shared.jws import parse_compact
 
 TOKEN_ENDPOINT = ISSUER_URL + "/oauth2/token"

@@ -10,7 +10,7 @@ from helpers.issuer_admin import token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
 from authorizer.revocation import MAX_LIST_BYTES, parse_revocation_list
-from issuer.revocation import (
+from issuer.oauth.revocation import (
     LIST_CACHE_SECONDS,
     LIST_LIFETIME,
     MAX_JTIS_PER_CLIENT,
@@ -138,7 +138,7 @@ def test_one_client_cannot_grow_the_list_past_a_sixteenth_of_the_authorizers_cap
 def _records(session, client_id=None):
     from sqlalchemy import func, select
 
-    from issuer.models_revocation import RevokedToken
+    from issuer.store.models import RevokedToken
 
     query = select(func.count()).select_from(RevokedToken)
     if client_id is not None:
@@ -149,7 +149,7 @@ def _records(session, client_id=None):
 def test_many_clients_together_stay_under_the_global_bound(env, monkeypatch):
     """Past MAX_LISTED_JTIS records in all, the client with the most collapses (here
     with small bounds, so the test stays fast)."""
-    import issuer.revocation as revocation
+    import issuer.oauth.revocation as revocation
 
     issuer, clock, http = env
     monkeypatch.setattr(revocation, "MAX_JTIS_PER_CLIENT", 4)
@@ -211,7 +211,7 @@ def test_every_revocation_makes_a_strictly_newer_list(env):
 def test_gets_within_the_cache_window_cost_one_build(env, monkeypatch):
     from sqlalchemy import event
 
-    import issuer.revocation as revocation
+    import issuer.oauth.revocation as revocation
 
     issuer, clock, http = env
     new = issuer.client(["orders:read"], name="cached")

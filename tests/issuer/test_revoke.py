@@ -10,12 +10,11 @@ from helpers.issuer_admin import bearer, token_for
 from helpers.issuer_env import ISSUER_URL
 from sqlalchemy import func, select
 
-from issuer import client_admin
 from issuer.audit import Actor
-from issuer.models import Client
-from issuer.models_revocation import ClientRevocation, RevokedToken
-from issuer.revocation import VERIFIER_MAX_LEEWAY, revoke_client
+from issuer.clients import admin as client_admin
+from issuer.oauth.revocation import VERIFIER_MAX_LEEWAY, revoke_client
 from issuer.settings import MAX_TOKEN_LIFETIME
+from issuer.store.models import Client, ClientRevocation, RevokedToken
 from shared.jws import parse_compact
 
 

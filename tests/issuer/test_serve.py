@@ -69,7 +69,7 @@ def test_serve_from_empty_database(tmp_path, policy_file, workers):
     assert created["client_secret"] not in output
     assert response.json()["access_token"] not in output
     assert "Traceback" not in output
-    # The access log is the app's JSON (issuer/access_log.py), not uvicorn's prose line,
+    # The access log is the app's JSON (issuer/http/access_log.py), not uvicorn's prose line,
     # and a token request writes one line: its token_issued event.
     assert "HTTP/1.1\" 200" not in output
     events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]

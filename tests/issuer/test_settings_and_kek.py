@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from issuer.kek import Kek, KekError, decode_kek, load_or_create_kek_file, new_kek_text
+from issuer.keys.kek import Kek, KekError, decode_kek, load_or_create_kek_file, new_kek_text
 from issuer.settings import (
     DEFAULT_DATABASE_URL,
     DEFAULT_URL,

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from helpers.issuer_env import make_issuer
 from sqlalchemy import event, func, select
 
-from issuer.models_throttle import AuthFailure
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, TooManyFailures
-from issuer.oauth.throttle_db import DatabaseFailureStore
+from issuer.oauth.throttle_store import DatabaseFailureStore
+from issuer.store.models import AuthFailure
 
 FORM = {"grant_type": "client_credentials"}
 

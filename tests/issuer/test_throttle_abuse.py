@@ -28,10 +28,10 @@ from helpers.mint import make_key
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-from issuer.models_throttle import AuthFailure
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, throttle_keys
-from issuer.oauth.throttle_db import DatabaseFailureStore
+from issuer.oauth.throttle_store import DatabaseFailureStore
 from issuer.settings import SettingsError
+from issuer.store.models import AuthFailure
 
 FORM = {"grant_type": "client_credentials"}
 LIMIT = 3
@@ -358,7 +358,7 @@ def test_admin_audit_source_follows_the_same_rule(databases, policy_file):
     address a named proxy vouches for, never one the caller wrote itself."""
     from helpers.issuer_admin import ADMIN, bearer, token_for
 
-    from issuer.models import AuditRecord
+    from issuer.store.models import AuditRecord
 
     issuer, _ = _issuer(databases.new_url("sqlite"), policy_file,
                         ISSUER_TRUSTED_PROXIES="10.0.0.0/8")
@@ -385,7 +385,7 @@ def _scope(peer, *forwarded):
 
 
 def test_client_address_rule():
-    from issuer.client_address import client_address, parse_trusted_proxies
+    from issuer.http.client_address import client_address, parse_trusted_proxies
 
     proxies = parse_trusted_proxies("10.0.0.0/8, 2001:db8::/32")
     assert client_address(_scope(None)) is None

@@ -14,7 +14,7 @@ import pytest
 from helpers.issuer_env import BILLING, ISSUER_URL, ORDERS
 from sqlalchemy import update
 
-from issuer.models import Client
+from issuer.store.models import Client
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 CC = "grant_type=client_credentials"
@@ -190,7 +190,7 @@ def test_bad_client_authentication(http, body, headers):
 def test_previous_secret_grace_period(http, issuer):
     from datetime import timedelta
 
-    from issuer.models import utcnow
+    from issuer.store.models import utcnow
 
     new = issuer.client(["orders:read"], name="rotating")
     old_secret = "old-" + "s" * 40

@@ -10,8 +10,8 @@ import jwt
 import pytest
 from helpers.mint import make_key
 
-from issuer.keys import Signer
-from issuer.tokens import mint_access_token
+from issuer.keys.store import Signer
+from issuer.oauth.access_token import mint_access_token
 from shared.b64 import b64url_decode
 from shared.claims import AccessTokenRules
 from shared.jwk import KeySet

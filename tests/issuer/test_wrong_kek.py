@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select
 
 from issuer.cli import main
-from issuer.db import make_engine
-from issuer.kek import KekError, new_kek_text
+from issuer.keys.kek import KekError, new_kek_text
 from issuer.settings import load_settings
+from issuer.store.engine import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG = "ISSUER_KEY_ENCRYPTION_KEY does not decrypt"
@@ -117,7 +117,7 @@ def test_right_kek_still_works_after_a_refusal(setup, capsys, monkeypatch):
 
 
 def create_app_from_env():
-    from issuer.app import create_app
+    from issuer.http.app import create_app
 
     return create_app(load_settings())
 
@@ -133,7 +133,7 @@ def test_create_app_refuses_a_wrong_kek(setup, monkeypatch):
 
 
 def test_app_factory_refuses_a_wrong_kek_in_one_line(setup, monkeypatch, capsys):
-    from issuer.app import app_factory
+    from issuer.http.app import app_factory
 
     url, _right, _created, _kind = setup
     before = snapshot(url)
@@ -200,7 +200,7 @@ def test_scheduled_rotation_refuses_a_wrong_kek(setup, monkeypatch):
 
 def _drop_check_value(url: str) -> None:
     """As a database migrated to 0006 but not yet opened by anything that writes it."""
-    from issuer.models_kek import KekCheck
+    from issuer.store.models import KekCheck
 
     engine = make_engine(url)
     try:
@@ -237,11 +237,11 @@ def test_key_writers_check_the_kek_themselves(setup, monkeypatch):
     """Even where the startup check could not run (the database was down when the app
     was built), no first or rotated key is sealed under a refuted KEK."""
     from issuer.audit import cli_actor
-    from issuer.db import make_session_factory
-    from issuer.kek import Kek, WrongKek, decode_kek
-    from issuer.keyring import rotate
-    from issuer.keys import ensure_active_key
-    from issuer.models import utcnow
+    from issuer.keys.admin import rotate
+    from issuer.keys.kek import Kek, WrongKek, decode_kek
+    from issuer.keys.store import ensure_active_key
+    from issuer.store.engine import make_session_factory
+    from issuer.store.models import utcnow
 
     url, _right, _created, _kind = setup
     before = snapshot(url)
@@ -263,9 +263,9 @@ def test_a_server_built_while_the_database_was_down_checks_at_startup(
 ):
     from helpers.issuer_env import make_settings
 
-    from issuer.app import create_app
+    from issuer.http.app import create_app
 
-    url = f"sqlite:///{tmp_path}/later/issuer.db"
+    url = f"sqlite:///{tmp_path}/later/issuer.store.engine"
     app = create_app(make_settings(url, policy_file))  # cannot open it: check deferred
     (tmp_path / "later").mkdir()
     monkeypatch.chdir(tmp_path)

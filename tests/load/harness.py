@@ -21,7 +21,7 @@ from pathlib import Path
 
 from helpers.procs import free_port, start, stop, tail, wait_http
 
-from issuer.kek import new_kek_text
+from issuer.keys.kek import new_kek_text
 from issuer.settings import DEFAULT_POLICY_FILE
 
 POLICY = DEFAULT_POLICY_FILE

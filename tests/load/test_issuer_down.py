@@ -13,9 +13,9 @@ import time
 import pytest
 from helpers.procs import free_port, http, start, stop, wait_http
 
+from issuer.oauth.access_token import mint_access_token
 from issuer.services import build_services
 from issuer.settings import load_settings
-from issuer.tokens import mint_access_token
 
 from .harness import POLICY, Issuer, basic
 

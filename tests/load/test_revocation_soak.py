@@ -29,7 +29,7 @@ from authorizer.coldstart import build_authorizer
 from authorizer.log import DecisionLog
 from authorizer.revocation import MAX_LIST_BYTES
 from authorizer.settings import Settings
-from issuer.revocation import LIST_CACHE_SECONDS, MAX_JTIS_PER_CLIENT
+from issuer.oauth.revocation import LIST_CACHE_SECONDS, MAX_JTIS_PER_CLIENT
 from shared.jws import parse_compact
 
 from .conftest import LOAD_SECONDS

@@ -1,0 +1,300 @@
+"""Clients: server-made ids and secrets, HMAC-SHA-256 secret hashes, registration rules.
+
+Secrets are 256-bit random values, not passwords, so a keyed hash (HMAC under a key
+derived from the KEK) is enough and fast; a slow password hash would only hand attackers
+a cheap denial of service on the token endpoint. Ids and secrets use only RFC 3986
+unreserved characters so Basic authentication reads the same whether or not a client
+form-urlencodes them (RFC 6749 §2.3.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from issuer.oauth.scopes import PolicyView
+from issuer.settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+from issuer.store.models import Client, utcnow
+from shared.jwk import KeySet, thumbprint
+from shared.scope import ADMIN_SCOPE, is_scope_token
+
+# RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2: members only a private (or symmetric) JWK has.
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+CLIENT_CREDENTIALS = "client_credentials"
+CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)
+PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 §2.2: assertions signed with `jwks` keys
+AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT)
+MAX_CLIENT_KEYS = 10
+MAX_JWKS_BYTES = 32 * 1024
+
+
+def new_client_id() -> str:
+    return "c_" + secrets.token_urlsafe(16)
+
+
+# Server-made ids are unreserved characters (RFC 3986 §2.3); a claimed id of any other
+# shape cannot exist, so authentication need not look it up.
+_CLIENT_ID_SHAPE = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
+
+
+def could_be_client_id(value: str) -> bool:
+    return _CLIENT_ID_SHAPE.match(value) is not None
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits, base64url: unreserved characters only
+
+
+class SecretHasher:
+    def __init__(self, key: bytes) -> None:
+        # The keyed state (both pads hashed) made once; each hash copies it, which skips
+        # the key schedule a new HMAC pays (a third of the hash, on every token request).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # Compared against for unknown clients so they cost what a known one costs (timing).
+        self._dummy = self.hash(secrets.token_urlsafe(32))
+
+    def hash(self, secret: str) -> str:
+        mac = self._keyed.copy()
+        mac.update(secret.encode("utf-8"))
+        return mac.hexdigest()
+
+    def verify(self, client: Client | None, presented: str, now: datetime | None = None) -> bool:
+        """Constant-time check against the current and (in its grace period) previous
+        secret; with `client=None` the same work is done against a dummy hash."""
+        digest = self.hash(presented)
+        if client is None:
+            hmac.compare_digest(digest, self._dummy)
+            return False
+        now = now or utcnow()
+        ok = client.secret_hash is not None and hmac.compare_digest(digest, client.secret_hash)
+        previous = client.previous_secret_hash
+        until = client.previous_secret_valid_until
+        if previous is not None and until is not None and until > now:
+            ok = hmac.compare_digest(digest, previous) or ok
+        return ok
+
+
+class ClientError(ValueError):
+    """A registration that breaks a rule; the message says which."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    client_secret: str | None  # None for a private_key_jwt client: it has no secret
+
+
+def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
+    if not scopes:
+        raise ClientError("at least one scope is required")
+    declared = set(policy.scopes_supported) | {ADMIN_SCOPE}  # type: ignore[call-overload]
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise ClientError(f"scope {scope!r} is not an RFC 6749 §3.3 scope token")
+        if scope not in declared:
+            raise ClientError(f"scope {scope!r} is not declared in the policy")
+    return list(dict.fromkeys(scopes))
+
+
+def _resolve_audiences(
+    scopes: Sequence[str], audiences: Sequence[str] | None, policy: PolicyView
+) -> list[str]:
+    api_scope_list = [s for s in scopes if s != ADMIN_SCOPE]
+    if not audiences:
+        # Derived from the scopes, in their order: the first scope's API is the default.
+        derived = []
+        for scope in api_scope_list:
+            api = policy.api_for_scope(scope)
+            if api is not None:
+                derived.append(api.audience)
+        return list(dict.fromkeys(derived))
+    audiences = list(dict.fromkeys(audiences))
+    for aud in audiences:
+        if policy.api_for_audience(aud) is None:
+            raise ClientError(f"audience {aud!r} is not an API in the policy")
+    for scope in api_scope_list:
+        api = policy.api_for_scope(scope)
+        if api is None or api.audience not in audiences:
+            raise ClientError(f"scope {scope!r} belongs to no API among the client's audiences")
+    return audiences
+
+
+@dataclass(frozen=True)
+class ClientFields:
+    """Registration values that passed every rule, normalised (duplicates dropped)."""
+
+    name: str
+    scopes: list[str]
+    audiences: list[str]
+    default_scopes: list[str]
+    token_lifetime: int | None
+
+
+def check_client_fields(
+    policy: PolicyView,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    audiences: Sequence[str] | None = None,
+    default_scopes: Sequence[str] | None = None,
+    token_lifetime: int | None = None,
+) -> ClientFields:
+    """The rules for a client's fields, shared by registration and update; `ClientError`
+    names the offending value. Absent audiences are derived from the scopes' APIs, absent
+    default scopes are all the scopes."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientError("name must be 1 to 200 characters")
+    scope_list = _check_scopes(scopes, policy)
+    audience_list = _resolve_audiences(scope_list, audiences, policy)
+    defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list
+    for scope in defaults:
+        if scope not in scope_list:
+            raise ClientError(f"default scope {scope!r} is not among the client's scopes")
+    if token_lifetime is not None and not (
+        MIN_TOKEN_LIFETIME <= token_lifetime <= MAX_TOKEN_LIFETIME
+    ):
+        raise ClientError(
+            f"token lifetime must be {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME} seconds"
+        )
+    return ClientFields(name, scope_list, audience_list, defaults, token_lifetime)
+
+
+def new_client(
+    session: Session,
+    hasher: SecretHasher,
+    policy: PolicyView,
+    *,
+    now: datetime | None = None,
+    auth_method: str = CLIENT_SECRET,
+    jwks: dict[str, Any] | None = None,
+    **fields: Any,
+) -> NewClient:
+    """A checked client added to `session`, not committed (the caller commits it with its
+    audit record). The secret exists only in the returned value, never in the row."""
+    checked = check_client_fields(policy, **fields)
+    jwks = check_auth_method(auth_method, jwks)
+    now = now or utcnow()
+    secret = new_client_secret() if auth_method == CLIENT_SECRET else None
+    client = Client(
+        client_id=new_client_id(),
+        name=checked.name,
+        scopes=checked.scopes,
+        default_scopes=checked.default_scopes,
+        audiences=checked.audiences,
+        grant_types=[CLIENT_CREDENTIALS],
+        token_lifetime=checked.token_lifetime,
+        enabled=True,
+        auth_method=auth_method,
+        jwks=jwks,
+        secret_hash=hasher.hash(secret) if secret is not None else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(client)
+    return NewClient(client=client, client_secret=secret)
+
+
+def create_client(
+    session: Session, hasher: SecretHasher, policy: PolicyView, **fields: Any
+) -> NewClient:
+    """`new_client` (same fields) committed, without an audit record: for fixtures and
+    benchmarks. Admin changes go through `client_admin`, which audits them."""
+    new = new_client(session, hasher, policy, **fields)
+    session.commit()
+    return new
+
+
+def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
+    """A secret client has no keys; a private_key_jwt client has a public JWKS whose every
+    key is fit to verify assertions (shared.jwk's rules), with kids when there are
+    several (the assertion's `kid` picks one; RFC 7515 §4.1.4). Returns the JWKS to
+    store, or raises `ClientError`."""
+    if auth_method not in AUTH_METHODS:
+        raise ClientError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if auth_method == CLIENT_SECRET:
+        if jwks is not None:
+            raise ClientError("jwks is only for auth_method private_key_jwt")
+        return None
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ClientError('private_key_jwt needs jwks: a JWK Set {"keys": [...]}')
+    entries = jwks["keys"]
+    if not 1 <= len(entries) <= MAX_CLIENT_KEYS:
+        raise ClientError(f"jwks must hold 1 to {MAX_CLIENT_KEYS} keys")
+    if len(json.dumps(jwks)) > MAX_JWKS_BYTES:
+        raise ClientError(f"jwks larger than {MAX_JWKS_BYTES} bytes")
+    for entry in entries:
+        # A private member in a registered key means the client leaked its private key.
+        if isinstance(entry, dict) and PRIVATE_JWK_MEMBERS & set(entry):
+            raise ClientError("jwks holds private key material: register the public keys only")
+    keys = KeySet.from_jwks(jwks)
+    if keys.rejected:
+        kid, reason = keys.rejected[0]
+        raise ClientError(f"jwks key {kid!r} is not usable: {reason}")
+    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
+        raise ClientError("every key needs a kid when jwks holds several")
+    return {"keys": [dict(entry) for entry in entries]}
+
+
+def key_ids(jwks: Any) -> list[str]:
+    """A registered JWKS's keys by name, for audit records: the kid, else the RFC 7638
+    thumbprint (the keys were checked on registration)."""
+    if not jwks:
+        return []
+    return [entry.get("kid") or thumbprint(entry) for entry in jwks["keys"]]
+
+
+def get_client(session: Session, client_id: str) -> Client | None:
+    return session.get(Client, client_id)
+
+
+def list_clients(session: Session) -> list[Client]:
+    return list(session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    """What may be shown about a client: never a secret or its hash."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "scopes": list(client.scopes),
+        "default_scopes": list(client.default_scopes),
+        "audiences": list(client.audiences),
+        "grant_types": list(client.grant_types),
+        "token_lifetime": client.token_lifetime,
+        "enabled": client.enabled,
+        "auth_method": client.auth_method,
+        **({"jwks": client.jwks} if client.jwks is not None else {}),
+        "created_at": client.created_at.isoformat(),
+        "updated_at": client.updated_at.isoformat(),
+    }
+
+
+def audiences_for(client: Client, issuer_url: str) -> list[str]:
+    """The audiences a client may ask for: its APIs, plus the issuer itself for admins."""
+    auds = list(client.audiences)
+    if ADMIN_SCOPE in client.scopes and issuer_url not in auds:
+        auds.append(issuer_url)
+    return auds
+
+
+_ISSUER_SCOPES = frozenset({ADMIN_SCOPE})
+
+
+def scopes_of_audience(aud: str, issuer_url: str, policy: PolicyView) -> Collection[str] | None:
+    """The scopes the audience's API declares (membership tests only), None if no API."""
+    if aud == issuer_url:
+        return _ISSUER_SCOPES
+    api = policy.api_for_audience(aud)
+    return api.scopes if api is not None else None

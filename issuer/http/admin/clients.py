@@ -1,0 +1,138 @@
+"""`/admin/clients`: register, list, show, change, rotate the secret of, delete clients
+(SPEC, Admin API). Every change is committed with its audit record (`client_admin`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+
+from issuer.clients import admin as client_admin
+from issuer.clients.registry import client_view, could_be_client_id, get_client
+from issuer.http.admin.guard import AdminDep, AdminRoute
+from issuer.http.admin.schemas import ClientCreate, ClientUpdate, SecretRotation
+from issuer.http.deps import ServicesDep, SessionDep
+from issuer.oauth.errors import NO_STORE
+from issuer.store.models import Client
+from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
+
+router = APIRouter(
+    prefix="/admin/clients",
+    tags=["admin"],
+    route_class=AdminRoute,
+    # Documents the bearer scheme in /docs; AdminRoute does the checking.
+    dependencies=[Depends(HTTPBearer(auto_error=False))],
+)
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def _client_or_404(session: SessionDep, client_id: str) -> Client:
+    client = get_client(session, client_id[:64])
+    if client is None:
+        raise HTTPException(404, f"no client {client_id[:64]!r}")
+    return client
+
+
+ClientDep = Annotated[Client, Depends(_client_or_404)]
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        return decode_time_key_cursor(cursor, could_be_client_id)
+    except ValueError:
+        raise HTTPException(422, "cursor is not valid") from None
+
+
+@router.post("", status_code=201, summary="Register a client (the secret is shown once)")
+def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: SessionDep):
+    new = client_admin.register(
+        session,
+        services.hasher,
+        services.policy,
+        admin,
+        services.clock(),
+        name=body.name,
+        scopes=body.scopes,
+        audiences=body.audiences,
+        default_scopes=body.default_scopes,
+        token_lifetime=body.token_lifetime,
+        auth_method=body.auth_method,
+        jwks=body.jwks,
+    )
+    view = client_view(new.client)
+    if new.client_secret is not None:  # a private_key_jwt client has none
+        view["client_secret"] = new.client_secret
+    return JSONResponse(view, status_code=201, headers=NO_STORE)
+
+
+@router.get("", summary="List clients, oldest first (never a secret)")
+def list_clients(
+    admin: AdminDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
+) -> dict[str, Any]:
+    page = client_admin.client_page(session, limit, _after(cursor))
+    last = page[-1] if len(page) == limit else None
+    return {
+        "items": [client_view(c) for c in page],
+        "next_cursor": encode_cursor([last.created_at.isoformat(), last.client_id])
+        if last
+        else None,
+    }
+
+
+@router.get("/{client_id}", summary="Show a client (never its secret)")
+def show(admin: AdminDep, client: ClientDep) -> dict[str, Any]:
+    return client_view(client)
+
+
+@router.patch(
+    "/{client_id}", summary="Change name, scopes, audiences, defaults, lifetime, enabled, jwks"
+)
+def patch(
+    body: ClientUpdate,
+    admin: AdminDep,
+    client: ClientDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    updated = client_admin.update(
+        session, services.policy, client, body.changes(), admin, services.clock(),
+        stale_for=services.settings.client_cache_ttl,
+    )
+    return client_view(updated)
+
+
+@router.post("/{client_id}/secret", summary="Rotate the secret (the previous one has a grace)")
+def rotate_secret(
+    admin: AdminDep,
+    client: ClientDep,
+    services: ServicesDep,
+    session: SessionDep,
+    body: SecretRotation | None = None,
+):
+    grace = body.grace_seconds if body is not None else None
+    if grace is None:
+        grace = services.settings.secret_rotation_grace
+    rotated = client_admin.rotate_secret(
+        session, services.hasher, client, grace, admin, services.clock(),
+        stale_for=services.settings.client_cache_ttl,
+    )
+    until = rotated.previous_secret_valid_until
+    payload = {
+        "client_id": client.client_id,
+        "client_secret": rotated.client_secret,
+        "previous_secret_valid_until": until.isoformat() if until else None,
+    }
+    return JSONResponse(payload, headers=NO_STORE)
+
+
+@router.delete("/{client_id}", status_code=204, summary="Delete a client")
+def delete(admin: AdminDep, client: ClientDep, services: ServicesDep, session: SessionDep):
+    client_admin.delete(session, client, admin, services.clock(),
+                        stale_for=services.settings.client_cache_ttl)
+    return Response(status_code=204)

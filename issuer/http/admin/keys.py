@@ -1,0 +1,39 @@
+"""`/admin/keys`: the signing keys' public metadata and lifecycle, and a rotation (which
+only makes a `next` key; it signs once published for the verifier cache TTL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+
+from issuer.http.admin.guard import AdminDep, AdminRoute
+from issuer.http.deps import ServicesDep, SessionDep
+from issuer.keys.admin import key_view, list_keys, rotate
+from issuer.keys.lifecycle import KeySchedule
+
+router = APIRouter(
+    prefix="/admin/keys",
+    tags=["admin"],
+    route_class=AdminRoute,
+    dependencies=[Depends(HTTPBearer(auto_error=False))],
+)
+
+
+@router.get("", summary="Signing keys: kid, alg, status, dates (never private material)")
+def keys(admin: AdminDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+    services.key_store.maintain(session, services.clock())  # show statuses as of now
+    schedule = KeySchedule.from_settings(services.settings)
+    return {"items": [key_view(k, schedule) for k in list_keys(session)]}
+
+
+@router.post("/rotate", status_code=201, summary="Start a rotation: publish a next key")
+def rotate_keys(admin: AdminDep, services: ServicesDep, session: SessionDep) -> JSONResponse:
+    now = services.clock()
+    rotation = rotate(session, services.kek, services.settings.signing_alg, admin, now)
+    services.key_store.invalidate()
+    schedule = KeySchedule.from_settings(services.settings)
+    body = {"created": rotation.created, "key": key_view(rotation.key, schedule)}
+    return JSONResponse(body, status_code=201 if rotation.created else 200)

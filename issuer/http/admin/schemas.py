@@ -1,0 +1,69 @@
+"""Admin request bodies (JSON). Strict: unknown fields and wrong JSON types are refused
+(422) rather than ignored or coerced ("3600" is not a number, "yes" not a boolean), so
+a typo in a field name cannot pass for a successful change (ATTACKS.md 20).
+
+Whether scopes and audiences exist in the policy is checked afterwards by
+`clients.check_client_fields` (also 422, naming the value); these models check shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from issuer.settings import DAY, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Audience = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ScopeList = Annotated[list[ScopeName], Field(min_length=1, max_length=100)]
+AudienceList = Annotated[list[Audience], Field(max_length=20)]
+Lifetime = Annotated[int, Field(ge=MIN_TOKEN_LIFETIME, le=MAX_TOKEN_LIFETIME)]
+MAX_GRACE = 30 * DAY
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClientCreate(Body):
+    name: Name
+    scopes: ScopeList
+    audiences: AudienceList | None = None
+    default_scopes: ScopeList | None = None
+    token_lifetime: Lifetime | None = None
+    # private_key_jwt (RFC 7523) clients register a public JWKS instead of getting a
+    # secret; `clients.check_auth_method` checks the keys (422 naming the bad one).
+    auth_method: Literal["client_secret", "private_key_jwt"] = "client_secret"
+    jwks: dict[str, Any] | None = None
+
+
+class ClientUpdate(Body):
+    """Only the fields present change. `token_lifetime: null` returns the client to the
+    issuer's default; the other fields cannot be null."""
+
+    name: Name | None = None
+    scopes: ScopeList | None = None
+    audiences: AudienceList | None = None
+    default_scopes: ScopeList | None = None
+    token_lifetime: Lifetime | None = None
+    enabled: bool | None = None
+    # private_key_jwt clients only: replaces the registered public keys, checked as on
+    # create. Rotating a client's key: register old + new, switch the client, drop old.
+    jwks: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ClientUpdate:
+        for name in self.model_fields_set - {"token_lifetime"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class SecretRotation(Body):
+    # How long the current secret keeps working; default ISSUER_SECRET_ROTATION_GRACE.
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE)] | None = None

@@ -1,0 +1,101 @@
+"""`create_app(settings)`: the issuer's FastAPI application, built on demand (no app at
+import). `app_factory()` is the uvicorn `--factory` target for several workers.
+
+`create_app` verifies the KEK against the database before it returns (the Lambda cold
+start has no lifespan): a wrong one raises `WrongKek` and no app exists to answer
+/healthz while every token request fails (issuer/keys/kek_check.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from issuer.http import health
+from issuer.http.access_log import AccessLogMiddleware
+from issuer.http.admin import audit as admin_audit
+from issuer.http.admin import clients as admin_clients
+from issuer.http.admin import keys as admin_keys
+from issuer.http.body_limit import BodyLimitMiddleware
+from issuer.http.discovery import metadata, revocation_list
+from issuer.http.errors import install_error_handlers
+from issuer.http.oauth import introspect, revoke, token
+from issuer.keys.kek import KekError
+from issuer.keys.kek_check import verify_kek
+from issuer.keys.store import ensure_active_key
+from issuer.logs import configure_logging, log_event
+from issuer.services import Services, build_services
+from issuer.settings import Settings, load_settings
+
+log = logging.getLogger("issuer.app")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or build_services(settings)
+    kek_verified = _verify_kek(services)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if not kek_verified:  # the database was not there when the app was built
+                await run_in_threadpool(verify_kek, services.sessions, services.kek)
+            # Make the first signing key now rather than on the first token request.
+            await run_in_threadpool(
+                ensure_active_key, services.sessions, services.kek, settings.signing_alg
+            )
+        except SQLAlchemyError as exc:
+            # Not fatal: /healthz reports the database, token requests answer 503, and the
+            # key is made on the first request once the database is there (migrated).
+            log_event(log, "startup_database_error", logging.ERROR, error=type(exc).__name__)
+        yield
+        services.engine.dispose()
+
+    app = FastAPI(
+        title="tollgate issuer",
+        summary="OAuth 2.0 client credentials token issuer",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # before anything reads a body
+    # Outermost: sees every answer, 413 and 500 too.
+    app.add_middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.include_router(token.router)
+    app.include_router(introspect.router)
+    app.include_router(revoke.router)
+    app.include_router(revocation_list.router)
+    app.include_router(metadata.router)
+    app.include_router(health.router)
+    for admin_router in (admin_clients.router, admin_keys.router, admin_audit.router):
+        app.include_router(admin_router)
+    return app
+
+
+def _verify_kek(services: Services) -> bool:
+    """False when the database cannot be read yet: verified again by the lifespan (a
+    server), and before a first or new signing key is sealed (`kek_check.check_kek`).
+    A wrong KEK raises `WrongKek`."""
+    try:
+        verify_kek(services.sessions, services.kek, services.clock())
+    except SQLAlchemyError as exc:
+        log_event(log, "kek_check_deferred", logging.WARNING, error=type(exc).__name__)
+        return False
+    return True
+
+
+def app_factory() -> FastAPI:
+    configure_logging()  # a worker process: uvicorn configured only its own loggers
+    try:
+        return create_app(load_settings())
+    except KekError as exc:
+        # uvicorn prints a traceback for anything but a TypeError from a factory: say it
+        # in one line and exit as uvicorn does for a failed startup (3).
+        print(f"issuer: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -1,0 +1,56 @@
+"""Discovery: the JWK Set (RFC 7517) and authorization server metadata (RFC 8414)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from issuer.http.deps import ServicesDep, SessionDep
+from issuer.keys.store import published_jwks
+from issuer.oauth.private_key_jwt import ASSERTION_ALGS
+from shared.scope import ADMIN_SCOPE
+
+router = APIRouter(tags=["discovery"])
+
+# Members that would make a JWK a private key (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys")
+def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
+    doc = published_jwks(session)
+    # Belt and braces: whatever is stored, a private member is never served.
+    doc["keys"] = [
+        {name: value for name, value in key.items() if name not in PRIVATE_MEMBERS}
+        for key in doc["keys"]
+    ]
+    max_age = services.settings.jwks_max_age
+    return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={max_age}"})
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+def metadata(services: ServicesDep) -> JSONResponse:
+    settings = services.settings
+    scopes = [*services.policy.scopes_supported, ADMIN_SCOPE]
+    auth_methods = services.authenticator.method_names
+    doc = {
+        "issuer": settings.url,
+        "token_endpoint": settings.token_endpoint,
+        "jwks_uri": settings.jwks_uri,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        # RFC 8414 §2: required once private_key_jwt is offered; asymmetric only.
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint": settings.url + "/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint": settings.url + "/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "scopes_supported": list(dict.fromkeys(scopes)),
+        # RFC 8414 §2 makes this REQUIRED and strict validators (Authlib) refuse an
+        # empty list; "token" is the closest truthful value for a token-only server.
+        "response_types_supported": ["token"],
+        "service_documentation": settings.url + "/docs",
+    }
+    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,86 @@
+"""`POST /oauth2/introspect`: token introspection (RFC 7662).
+
+Only authenticated clients may ask (RFC 7662 §2.1, §4: otherwise the endpoint is a
+token-scanning oracle); a missing or failed client authentication is `invalid_client`
+401 like at the token endpoint.
+
+Who sees what: a client learns about its own tokens only. Another client's token is
+answered `{"active": false}`, exactly as a forged one, so introspection reveals nothing
+about tokens the caller does not hold legitimately (RFC 7662 §4 lets the server decide
+per caller). Exception: a client holding `issuer:admin` may introspect any token of this
+issuer; it can already see and change every client through the admin API.
+
+`token_type_hint` is accepted and ignored (§2.1: the server "MAY ignore"): access
+tokens are the only kind this issuer has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from issuer.clients.registry import get_client
+from issuer.http.deps import ServicesDep
+from issuer.http.oauth.client_request import TOKEN_FORM_SCHEMA, run_for_client
+from issuer.logs import log_event
+from issuer.oauth.errors import NO_STORE, InvalidRequest
+from issuer.oauth.own_tokens import verify_own_token
+from issuer.oauth.revocation import is_revoked, token_generation
+from issuer.services import Services
+from issuer.store.models import Client
+from shared.scope import ADMIN_SCOPE
+
+router = APIRouter(tags=["oauth2"])
+log = logging.getLogger("issuer.introspect")
+
+INACTIVE: dict[str, Any] = {"active": False}  # RFC 7662 §2.2: nothing else for inactive
+
+
+def introspect_token(
+    services: Services, session: Session, caller: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    token = form.get("token")
+    if not token:
+        raise InvalidRequest("token is required")
+    now = services.clock()
+    verified = verify_own_token(services, session, token, now)
+    if verified is None:
+        return INACTIVE
+    if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:
+        log_event(log, "introspect_foreign_token", caller=caller.client_id, jti=verified.jti)
+        return INACTIVE
+    generation = token_generation(verified.claims)
+    if is_revoked(
+        session, jti=verified.jti, client_id=verified.client_id, generation=generation, now=now
+    ):
+        return INACTIVE
+    owner = get_client(session, verified.client_id)
+    if owner is None or not owner.enabled:
+        return INACTIVE  # a disabled or deleted client's tokens are no longer honoured
+    aud = verified.aud[0] if len(verified.aud) == 1 else list(verified.aud)
+    answer: dict[str, Any] = {
+        "active": True,
+        "scope": verified.scope,
+        "client_id": verified.client_id,
+        "sub": verified.sub,
+        "aud": aud,
+        "iss": services.settings.url,
+        "exp": verified.exp,
+        "iat": verified.iat,
+        "jti": verified.jti,
+        "token_type": "Bearer",
+    }
+    return {name: value for name, value in answer.items() if value is not None}
+
+
+@router.post(
+    "/oauth2/introspect", openapi_extra=TOKEN_FORM_SCHEMA, summary="Token introspection (RFC 7662)"
+)
+async def introspect(request: Request, services: ServicesDep) -> JSONResponse:
+    body = await run_for_client(request, services, introspect_token)
+    return JSONResponse(body, headers=NO_STORE)

@@ -1,0 +1,349 @@
+"""Revocation records (RFC 7009) and the signed revocation list the authorizer reads.
+
+Two kinds of record:
+- one token, by `jti` (`POST /oauth2/revoke`), kept until that token's `exp` plus the
+  verifiers' largest leeway (`VERIFIER_MAX_LEEWAY`): a verifier allowed that leeway
+  (RFC 7519 §4.1.4) accepts the token until then, so the record must outlive it;
+- every token of a client minted before a revocation (`revoke_client`: the client was
+  disabled, deleted, its secret rotated with no grace, or it had too many per-token
+  records), kept until no such token can be accepted anywhere.
+Access tokens are self-contained JWTs checked at API Gateway without calling us, so the
+records reach the authorizer as a short-lived JWS (`revocation_list`), signed with the
+token signing key and fetched by `authorizer/revocation.py` every few seconds.
+
+Client-wide revocation by generation, not by time. Every revocation takes the next value
+of one counter (`next_seq`, the list's `seq`); a client-wide revocation stores it as the
+client's `generation`, and every token carries the generation of the client record it
+was minted from (claim `gen`, absent while the client has none: read as 0). A token is
+revoked when its `gen` is below its client's generation. So:
+- `iat` is always the minting moment (never ahead: verifiers at zero leeway, PyJWT
+  included, accept a token minted right after a no-grace rotation or a re-enable);
+- a token minted from a client record read before the revocation is revoked, whenever
+  it was minted: another issuer process serving the client from its cache
+  (ISSUER_CLIENT_CACHE_TTL, issuer/clients/cache.py) mints with the old generation.
+
+The list is bounded whatever a client does: past `MAX_JTIS_PER_CLIENT` per-token records
+a client's records collapse into one client-wide revocation (all its tokens then, a cost
+only the client that revoked so much pays), and past `MAX_LISTED_JTIS` in all the client
+with the most records collapses. So one client's part of the list stays under a
+sixteenth of the authorizer's size cap (`authorizer.revocation.MAX_LIST_BYTES`), and the
+whole list far below it (tests/issuer/test_revocation_list.py measures both).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from issuer.keys.store import Signer
+from issuer.settings import MAX_TOKEN_LIFETIME
+from issuer.store.models import ClientRevocation, RevocationState, RevokedToken
+from shared.jws import encode_compact
+
+REVOCATION_LIST_TYP = "revocation-list+jwt"
+# The token claim naming the client generation it was minted from (a private claim,
+# RFC 7519 §4.3); absent means 0.
+GENERATION_CLAIM = "gen"
+# The largest leeway a verifier may apply to `exp` (authorizer/settings.py MAX_LEEWAY;
+# tests/issuer/test_revoke.py holds the two equal): records outlive the tokens by this.
+VERIFIER_MAX_LEEWAY = 300
+# The largest ISSUER_CLIENT_CACHE_TTL (issuer/settings.py): a client-wide record reaches
+# past the change by it when the caller does not say the TTL (`stale_for`).
+MAX_STALE_SECONDS = 300
+# Per-token records one client may hold before they collapse into a client-wide
+# revocation, and per-token records in all before the largest client's collapse. A
+# record is ~48 bytes of the list (22-character jti and exp, base64url): 256 of them
+# ~12 KiB, a sixty-fourth of the authorizer's 1 MiB cap; 4096 in all ~200 KiB.
+MAX_JTIS_PER_CLIENT = 256
+MAX_LISTED_JTIS = 4096
+# How long a published list is valid (its `exp`): past it, a verifier refuses to adopt
+# the document, so a stale copy replayed from a cache cannot roll revocations back.
+LIST_LIFETIME = 300
+# Cache-Control max-age of the list: the part of the exposure window that HTTP caches add.
+LIST_MAX_AGE = 30
+# How long one process serves the list it signed before building it again: an
+# unauthenticated GET must not cost a full-table query and a signature each.
+LIST_CACHE_SECONDS = 2
+
+
+def _ts(moment: datetime) -> int:
+    return math.floor(moment.timestamp())
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return _ts(moment) * 1_000_000 + moment.microsecond
+
+
+def next_seq(session: Session, now: datetime) -> int:
+    """The next sequence number, in the caller's transaction (not committed): at least
+    one more than the last and at least `now` in microseconds, so a database restored
+    from a backup still numbers later changes above what verifiers hold. One UPDATE of
+    one row: concurrent revocations queue on its lock, and each gets its own number."""
+    floor = _micros(now)
+    bumped = session.execute(
+        update(RevocationState)
+        .where(RevocationState.id == 1)
+        .values(seq=case((RevocationState.seq >= floor, RevocationState.seq + 1), else_=floor))
+        .execution_options(synchronize_session=False)
+    )
+    if bumped.rowcount == 0:  # a schema made without the migration's row
+        session.add(RevocationState(id=1, seq=floor))
+        session.flush()
+        return floor
+    return session.scalar(select(RevocationState.seq).where(RevocationState.id == 1))
+
+
+def token_generation(claims: Mapping[str, Any]) -> int:
+    """A verified token's client generation: its `gen` claim, 0 when absent (or not an
+    integer, which this issuer never mints: such a token is treated as the oldest)."""
+    gen = claims.get(GENERATION_CLAIM, 0)
+    return gen if type(gen) is int else 0
+
+
+def client_generation(session: Session, client_id: str) -> int:
+    """The generation a token minted now for `client_id` carries."""
+    row = session.get(ClientRevocation, client_id)
+    return row.generation if row is not None else 0
+
+
+def revoke_client(
+    session: Session, client_id: str, reason: str, now: datetime, stale_for: int = 0
+) -> int:
+    """Revoke every token `client_id` holds, and every token an issuer process mints
+    from a client record read before this change; returns the new generation.
+
+    Other issuer processes may serve the client from their cache for up to `stale_for`
+    (ISSUER_CLIENT_CACHE_TTL) after this change: what they mint carries the old
+    generation, so the record is kept until such a token, too, is past its `exp` plus
+    the verifiers' leeway. Not committed: the caller commits it with the change that
+    caused it (and its audit record), so the two happen together or not at all."""
+    generation = next_seq(session, now)
+    until = now + timedelta(seconds=stale_for + MAX_TOKEN_LIFETIME + VERIFIER_MAX_LEEWAY)
+    row = session.get(ClientRevocation, client_id)
+    if row is None:
+        session.add(
+            ClientRevocation(
+                client_id=client_id,
+                issued_before=now,
+                expires_at=until,
+                reason=reason,
+                generation=generation,
+            )
+        )
+    else:
+        row.issued_before, row.reason, row.generation = now, reason, generation
+        row.expires_at = max(row.expires_at, until)
+    session.flush()
+    return generation
+
+
+def revoke_token(
+    session: Session,
+    *,
+    jti: str,
+    client_id: str,
+    exp: float,
+    generation: int,
+    now: datetime,
+    stale_for: int = MAX_STALE_SECONDS,
+) -> bool:
+    """Record a revoked access token and commit. False if nothing was added: already
+    recorded (a repeat, or a concurrent revocation of the same token: RFC 7009 §2.2,
+    still a 200), or already revoked with its whole generation.
+
+    Keeps the list bounded: a client past `MAX_JTIS_PER_CLIENT` records, or the client
+    with the most when all clients are past `MAX_LISTED_JTIS`, has its records replaced
+    by one client-wide revocation (which revokes every token it holds)."""
+    prune(session, now)
+    row = session.get(ClientRevocation, client_id)
+    if row is not None and generation < row.generation:
+        session.commit()
+        return False  # revoked already, with every token of its generation
+    if session.get(RevokedToken, jti) is not None:
+        session.commit()
+        return False
+    next_seq(session, now)
+    session.add(
+        RevokedToken(
+            jti=jti,
+            client_id=client_id,
+            expires_at=_at(math.floor(exp) + VERIFIER_MAX_LEEWAY),
+            revoked_at=now,
+        )
+    )
+    try:
+        session.flush()
+        _bound(session, client_id, now, stale_for)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
+def _count(session: Session, client_id: str | None = None) -> int:
+    query = select(func.count()).select_from(RevokedToken)
+    if client_id is not None:
+        query = query.where(RevokedToken.client_id == client_id)
+    return session.scalar(query) or 0
+
+
+def _bound(session: Session, client_id: str, now: datetime, stale_for: int) -> None:
+    if _count(session, client_id) > MAX_JTIS_PER_CLIENT:
+        collapse(session, client_id, now, stale_for)
+    elif _count(session) > MAX_LISTED_JTIS:
+        largest = session.execute(
+            select(RevokedToken.client_id)
+            .group_by(RevokedToken.client_id)
+            .order_by(func.count().desc(), RevokedToken.client_id)
+            .limit(1)
+        ).scalar_one()
+        collapse(session, largest, now, stale_for)
+
+
+def collapse(session: Session, client_id: str, now: datetime, stale_for: int) -> None:
+    """Replace a client's per-token records with a client-wide revocation: its new
+    generation is above that of every token it holds, the recorded ones included."""
+    revoke_client(session, client_id, "revocation_overflow", now, stale_for)
+    session.execute(
+        delete(RevokedToken)
+        .where(RevokedToken.client_id == client_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def is_revoked(
+    session: Session, *, jti: str | None, client_id: str, generation: int, now: datetime
+) -> bool:
+    """The issuer-side check (introspection, the admin guard): the rules the authorizer
+    applies to the list, on the records themselves (no cache: a revocation made by any
+    process is seen at once)."""
+    if jti is not None and session.get(RevokedToken, jti) is not None:
+        return True
+    row = session.get(ClientRevocation, client_id)
+    return row is not None and row.expires_at > now and generation < row.generation
+
+
+def prune(session: Session, now: datetime) -> None:
+    """Drop records no verifier can need any more (not committed)."""
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
+    # On the table, not the mapped class: an ORM bulk DELETE of client revocations makes
+    # the client cache drop every client (client_cache.watch_client_changes), and an
+    # expired record changes nothing it holds (a token minted with its old generation is
+    # not revoked by anything once the record is gone).
+    table = ClientRevocation.__table__
+    session.execute(delete(table).where(table.c.expires_at <= now))
+
+
+@dataclass(frozen=True)
+class RevocationList:
+    token: str  # the compact JWS
+    seq: int
+    jtis: int
+    clients: int
+
+
+def revocation_list_claims(session: Session, issuer: str, now: datetime) -> dict[str, Any]:
+    """`seq`, `jtis: {jti: exp}`, `clients: {client_id: generation}`: only records still
+    in force. `seq` is read first: a revocation committed while the records are read
+    may then be listed under an older `seq`, never missing from a list that claims it."""
+    seq = session.scalar(select(RevocationState.seq).where(RevocationState.id == 1)) or 0
+    jtis = {
+        jti: _ts(expires_at) - VERIFIER_MAX_LEEWAY  # the token's exp
+        for jti, expires_at in session.execute(
+            select(RevokedToken.jti, RevokedToken.expires_at).where(RevokedToken.expires_at > now)
+        )
+    }
+    clients = {
+        client_id: generation
+        for client_id, generation in session.execute(
+            select(ClientRevocation.client_id, ClientRevocation.generation).where(
+                ClientRevocation.expires_at > now
+            )
+        )
+    }
+    iat = _ts(now)
+    return {
+        "iss": issuer,
+        "iat": iat,
+        "exp": iat + LIST_LIFETIME,
+        "seq": seq,
+        "jtis": jtis,
+        "clients": clients,
+    }
+
+
+def revocation_list(session: Session, signer: Signer, issuer: str, now: datetime) -> RevocationList:
+    """The list signed with the token signing key: verifiers already hold its public half
+    (the JWKS), and `typ` keeps it from ever passing for an access token (RFC 8725 §3.11)."""
+    claims = revocation_list_claims(session, issuer, now)
+    header = {"typ": REVOCATION_LIST_TYP, "kid": signer.kid}
+    token = encode_compact(header, claims, signer.private_key, signer.alg)
+    return RevocationList(
+        token=token, seq=claims["seq"], jtis=len(claims["jtis"]), clients=len(claims["clients"])
+    )
+
+
+class SignedListCache:
+    """The signed list one process serves, rebuilt at most once per `ttl` seconds of
+    `clock` (and at once after this process commits a revocation: `watch_revocations`).
+    Concurrent requests that find it due wait for one build instead of each building."""
+
+    def __init__(self, ttl: float, clock: Callable[[], datetime]) -> None:
+        self.ttl = timedelta(seconds=ttl)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._built: tuple[datetime, RevocationList] | None = None
+        self._generation = 0  # bumped by `invalidate`: a build racing it is not kept
+
+    def get(self, build: Callable[[datetime], RevocationList]) -> RevocationList:
+        now = self._clock()
+        built = self._built
+        if built is not None and built[0] <= now < built[0] + self.ttl:
+            return built[1]
+        with self._lock:
+            built = self._built
+            now = self._clock()
+            if built is not None and built[0] <= now < built[0] + self.ttl:
+                return built[1]  # another request built it meanwhile
+            generation = self._generation
+            fresh = build(now)
+            if generation == self._generation:
+                self._built = (now, fresh)
+            return fresh
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._built = None
+
+
+def watch_revocations(sessions: sessionmaker[Session], cache: SignedListCache) -> None:
+    """Invalidate `cache` when a session of `sessions` commits a revocation record (by
+    jti, client-wide, or a collapse): the process that revoked serves the new list at
+    once; other processes within `LIST_CACHE_SECONDS`."""
+    key = "tollgate_revocation_touched"
+
+    def after_flush(session: Session, _context: Any) -> None:
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(obj, (RevokedToken, ClientRevocation)):
+                session.info[key] = True
+                return
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(key, False):
+            cache.invalidate()
+
+    event.listen(sessions, "after_flush", after_flush)
+    event.listen(sessions, "after_commit", after_commit)

@@ -1,0 +1,240 @@
+"""Tables (SQLAlchemy 2.0 typed mappings). One `Base.metadata` that Alembic compares
+against; new tables (the audit log) are added here as further classes.
+
+API schemas live elsewhere: a table is not a request body (STYLE.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can alter them on SQLite (batch mode) and PG alike.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite drops the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Client(Base):
+    """An OAuth client (RFC 6749 §2). Secrets are stored only as HMAC-SHA-256 hashes; at
+    most two are valid: the current one and, during a rotation's grace period, the
+    previous one until `previous_secret_valid_until`."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    default_scopes: Mapped[list[str]] = mapped_column(JSON)
+    audiences: Mapped[list[str]] = mapped_column(JSON)  # ordered: the first is the default
+    grant_types: Mapped[list[str]] = mapped_column(JSON)
+    token_lifetime: Mapped[int | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # "client_secret" (basic or post) now; "private_key_jwt" with `jwks` later (RFC 7523).
+    auth_method: Mapped[str] = mapped_column(String(32), default="client_secret")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+PUBLISHED_STATUSES = ("next", "active", "retiring")
+
+
+class SigningKey(Base):
+    """A token-signing key. Lifecycle: next (published, not signing) -> active (signing)
+    -> retiring (published until its tokens expire) -> retired (gone from the JWKS)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        # At most one active key, enforced by the database: two workers starting at once
+        # (or a rotation racing a start) cannot both make one.
+        Index(
+            "uq_signing_keys_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        # At most one pending key: a second rotation while one is pending would only chain
+        # another promotion behind it.
+        Index(
+            "uq_signing_keys_one_next",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'next'"),
+            postgresql_where=text("status = 'next'"),
+        ),
+    )
+
+    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When it stopped signing: its last token expires at most a maximum lifetime later.
+    retiring_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditRecord(Base):
+    """One admin change (SPEC: who, what, when), written in the transaction of the change
+    itself. `changes` holds field names and public values only, never a secret or hash."""
+
+    __tablename__ = "audit_log"
+
+    # Autoincrement id: the order records were written in, and the paging cursor.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))  # admin client id, or cli:<user>
+    action: Mapped[str] = mapped_column(String(64))  # e.g. client.create, key.rotate
+    target: Mapped[str] = mapped_column(String(200))  # client id or kid
+    source: Mapped[str | None] = mapped_column(String(100))  # remote address, or "local"
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ClientAssertionJti(Base):
+    """A `jti` of a client assertion already accepted (RFC 7523 §3 item 7: the server may
+    ensure a JWT is used only once). The primary key is the replay check: of two
+    concurrent requests with the same assertion, the second insert fails and loses."""
+
+    __tablename__ = "client_assertion_jtis"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The assertion's exp (plus leeway): after it the assertion is refused anyway.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class RevokedToken(Base):
+    """An access token revoked by `jti` (RFC 7009), kept until the token's own `exp` plus
+    the verifiers' largest leeway (a verifier accepts it until then)."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Indexed: each revocation counts its client's records (the per-client bound).
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ClientRevocation(Base):
+    """ "Every token of this client minted with a generation below `generation` is
+    revoked": how a disable, delete, no-grace secret rotation or an overflow of
+    per-token records reaches tokens we never stored. Tokens carry the generation of the
+    client record they were minted from (the `gen` claim, issuer/oauth/revocation.py). No
+    foreign key: the record must outlive a deleted client. Kept until `expires_at`, when
+    no token it revokes can still be accepted by a verifier."""
+
+    __tablename__ = "client_revocations"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # When the latest client-wide revocation was made (for people; the check uses
+    # `generation`).
+    issued_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RevocationState(Base):
+    """One row (`id` 1): `seq`, the revocations' sequence number. Every revocation takes
+    the next value in its own transaction (a row lock on PostgreSQL), so the published
+    list's `seq` grows with every change and a verifier adopts only a strictly newer
+    list; a client-wide revocation's `generation` is its `seq`."""
+
+    __tablename__ = "revocation_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuthFailure(Base):
+    """One failed client authentication for one throttle key (`client:<id>`,
+    `addr:<ip or IPv6 /64>`, or `client#<sha256>` / `addr#<sha256>` for a value that is
+    long or not plain ASCII: `throttle_keys` keeps every key within this column, whatever
+    the caller sends). A row per failure rather than a counter: the window slides exactly
+    and concurrent workers only ever INSERT (no row lock to fight over). Rows per key stay
+    at the limit because a failure past it is refused uncounted; rows older than the
+    window are pruned."""
+
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(
+        # SQLite only autoincrements an INTEGER PRIMARY KEY.
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    key: Mapped[str] = mapped_column(String(100))
+    # Epoch seconds (float): compared across processes, so wall time, not monotonic.
+    at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_auth_failures_key_at", "key", "at"),  # the window read of one key
+        Index("ix_auth_failures_at", "at"),  # pruning
+    )
+
+
+class KekCheck(Base):
+    """`value`: a known marker sealed under the KEK with AES-256-GCM (`Kek.check_value`).
+    Not secret and useless without the KEK; a KEK that cannot open it is not the one the
+    stored keys and secret hashes were made under. Exactly one row (`id` 1): concurrent
+    first starts race on the primary key and the losers verify the winner's value."""
+
+    __tablename__ = "kek_check"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
