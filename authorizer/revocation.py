@@ -1,6 +1,6 @@
 """Revocation at the authorizer: the issuer's signed revocation list, refreshed on a TTL.
 
-The issuer publishes `GET /.well-known/revocations.jwt` (issuer/revocation.py): a JWS
+The issuer publishes `GET /.well-known/revocations.jwt` (issuer/oauth/revocation.py): a JWS
 with `typ: revocation-list+jwt`, signed by a key of its JWKS, whose claims are `iss`,
 `iat`, `exp`, `seq` (its sequence number), `jtis: {jti: exp}` and `clients: {client_id:
 generation}`. A token is refused (`revoked`) when its `jti` is listed, or its client is
