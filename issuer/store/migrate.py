@@ -6,12 +6,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
 
 import migrations
 
 # __path__, not __file__: works for an editable (namespace-style) install too.
 SCRIPT_LOCATION = str(Path(next(iter(migrations.__path__))).resolve())
+
+# Revisions 0003 (auth_failures) and 0004 (revocation tables) were once numbered against
+# their apply order: 0002 -> "0004" auth_failures -> "0003" revocation -> 0005. A database
+# stamped by that chain carries one of the two swapped ids, and the id alone cannot say
+# which numbering wrote it; the schema can: the revocation tables exist after 0004 only.
+_RENUMBERED = frozenset({"0003", "0004"})
+_MADE_BY_0004 = "revoked_tokens"
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -23,8 +30,23 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+def restamp_renumbered(connection: Connection) -> None:
+    """Give a database stamped "0003" or "0004" the id its schema shows, whichever
+    numbering stamped it (idempotent: a database of today's numbering is left as is)."""
+    inspector = inspect(connection)
+    if not inspector.has_table("alembic_version"):
+        return
+    stamped = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(stamped) != 1 or stamped[0] not in _RENUMBERED:
+        return
+    actual = "0004" if inspector.has_table(_MADE_BY_0004) else "0003"
+    if stamped[0] != actual:
+        connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": actual})
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.begin() as connection:
+        restamp_renumbered(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

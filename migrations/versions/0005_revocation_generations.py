@@ -1,7 +1,7 @@
 """revocation generations and the list's sequence number
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 12:00:00
 
 `client_revocations.generation`: tokens carry the generation of their client's record
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

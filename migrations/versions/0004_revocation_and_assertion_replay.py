@@ -1,7 +1,7 @@
 """revocation records and client-assertion replay store
 
-Revision ID: 0003
-Revises: 0004
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 12:00:00
 
 `revoked_tokens` (RFC 7009, by jti, kept until the token's exp), `client_revocations`
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0004"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
