@@ -4,7 +4,7 @@ Filled from a file bundled at deploy (read at cold start, no network) and/or fet
 lazily from the issuer's JWKS URI. The rules, after aws-jwt-verify's `SimpleJwksCache`:
 - fetched keys are trusted for `ttl` seconds, then refetched on the next lookup;
 - an unknown `kid` refetches at most once per `cooldown` (its "penalty box"), so a flood
-  of random kids costs one fetch per cooldown (ATTACKS.md 13);
+  of random kids costs one fetch per cooldown (docs/threat-model.md §1);
 - a failed fetch (issuer down, bad document) is a `KeySetError`, logged and absorbed:
   the keys already held keep serving, and tokens are refused only if no key fits;
 - unfit keys (`use: enc`, small RSA, duplicate kid, symmetric) never enter: `KeySet`

@@ -5,7 +5,7 @@ IAM policy format: API Gateway Lambda authorizer output
 `{principalId, policyDocument{Version, Statement[{Action, Effect, Resource}]}, context}`.
 The policy is built from the token alone (never from the requested route) so API
 Gateway's authorizer cache, keyed by the token, cannot replay a decision for one route
-onto another (SPEC "Authorizer").
+onto another (docs/caching.md; docs/threat-model.md §6).
 """
 
 from __future__ import annotations

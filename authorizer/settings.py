@@ -17,7 +17,8 @@ RESPONSE_KINDS = ("simple", "iam")
 DEFAULT_LEEWAY = 30
 MAX_LEEWAY = 300
 # How long fetched keys are trusted before a refetch: bounds how long a key the issuer
-# has withdrawn keeps verifying here (SPEC "Keys": the verifiers' cache horizon).
+# has withdrawn keeps verifying here (the verifiers' cache horizon the issuer's key
+# lifecycle waits out: docs/design.md, "The key lifecycle").
 DEFAULT_JWKS_TTL = 300
 # aws-jwt-verify's "penalty box": at most one refetch per cooldown for unknown kids.
 DEFAULT_JWKS_COOLDOWN = 60

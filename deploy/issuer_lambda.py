@@ -24,7 +24,7 @@ from issuer.services import build_services
 from issuer.settings import load_settings
 
 # Lambda's Python runtime gives the root logger its handler but leaves it at WARNING, so
-# the issuer's INFO events (token_issued: SPEC, issued tokens are logged) would be
+# the issuer's INFO events (token_issued: every issued token is logged) would be
 # dropped. INFO for the issuer's loggers, unless the function's log level is set
 # (AWS_LAMBDA_LOG_LEVEL, from Lambda's logging controls): that choice is the operator's.
 if "AWS_LAMBDA_LOG_LEVEL" not in os.environ:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The client id and secret are RFC 3986 unreserved characters only (SPEC), so single
+# The client id and secret are RFC 3986 §2.3 unreserved characters only, so single
 # quotes are enough to make them shell-safe.
 JSON_FIELD = """python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'"""
 

@@ -1,4 +1,4 @@
-"""The audit trail of admin changes (SPEC: every admin change leaves a record).
+"""The audit trail of admin changes: every admin change leaves a record (who, what, when).
 
 `record()` only adds the row to the caller's session: the caller commits it together
 with the change, so a failed change leaves no record and a change never lacks one.

@@ -1,7 +1,8 @@
 """Access token claim rules: RFC 9068 §4 validation with RFC 8725 hygiene.
 
 Type checks are strict (a bool is not a number, a list is not a scope string) because a
-claim of the wrong type must become a refusal, never a crash (ATTACKS.md 10).
+claim of the wrong type must become a refusal, never a crash (a crash in the authorizer
+is a 500 at API Gateway, not a 401: docs/threat-model.md §1).
 """
 
 from __future__ import annotations

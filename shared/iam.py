@@ -1,6 +1,6 @@
 """Compile the policy into the IAM statements a REST API Lambda authorizer returns.
 
-API Gateway caches a REST authorizer's policy per token (SPEC "Authorizer"), so the
+API Gateway caches a REST authorizer's policy per token (docs/caching.md), so the
 policy must not depend on the route requested: it must grant exactly what the token's
 scopes permit, everywhere. Resources are method ARNs,
 `arn:aws:execute-api:{region}:{account}:{api_id}/{stage}/{METHOD}/{path}`; this module

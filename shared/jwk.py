@@ -1,7 +1,7 @@
 """JSON Web Keys (RFC 7517): published keys loaded for verification, RFC 7638
 thumbprints, and the JWK the issuer publishes. Algorithms live in `shared.jwa`.
 
-The algorithm comes from the key, never from the token (RFC 8725 §3.1, ATTACKS.md 3-4):
+The algorithm comes from the key, never from the token (RFC 8725 §3.1, CVE-2016-10555):
 a JWK's `alg` if published, else the single algorithm its type implies.
 """
 
@@ -247,7 +247,7 @@ class KeySet:
     """A JWKS (RFC 7517 §5) reduced to the keys fit for verification.
 
     `kid` is an opaque dictionary key: no path, SQL or shell meaning, and never a
-    "try every key" fallback (ATTACKS.md 6)."""
+    "try every key" fallback (docs/threat-model.md §1)."""
 
     __slots__ = ("_by_kid", "_sole", "keys", "rejected")
 
@@ -263,7 +263,7 @@ class KeySet:
             raise KeySetError('not a JWK Set: expected {"keys": [...]}')
         entries = doc["keys"]
         kids = [e.get("kid") for e in entries if isinstance(e, dict)]
-        # Two keys under one kid make the lookup ambiguous: use neither (ATTACKS.md 12).
+        # Two keys under one kid make the lookup ambiguous: use neither (RFC 7517 §4.5).
         duplicated = {k for k, n in Counter(k for k in kids if isinstance(k, str)).items() if n > 1}
         keys: list[PublicKey] = []
         rejected: list[tuple[Any, str]] = []

@@ -1,7 +1,7 @@
 """JWS Compact Serialization (RFC 7515 §7.1): parse before any crypto, sign for the issuer.
 
 Every structural check runs before a key is looked up or a signature computed
-(ATTACKS.md 11), so malformed input costs microseconds and never reaches OpenSSL.
+(docs/threat-model.md §1), so malformed input costs microseconds and never reaches OpenSSL.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The policy: which APIs (audiences) exist, their scopes, and the scopes each route needs.
 
-One TOML file (SPEC "Policy"), read with the stdlib `tomllib` by both the issuer and the
+One TOML file (README, "The policy"), read with the stdlib `tomllib` by both the issuer and the
 authorizer (cold start: stdlib only, nothing heavy at import). Validation is strict:
 an unknown key, an undeclared scope or an odd path is an error that names the file,
 the API and the route, never a silent "public" or "deny".
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from shared.route_pattern import METHODS, matches, parse_pattern, split_path
 from shared.scope import ADMIN_SCOPE, is_scope_token
 
-# Built in (SPEC "Issuer"): the issuer's own admin scope, never declared by an API.
+# Built in: the issuer's own admin scope, never declared by an API.
 
 _API_KEYS = frozenset({"audience", "scopes", "routes"})
 _ROUTE_KEYS = frozenset({"method", "path", "scopes", "all_of"})

@@ -1,6 +1,6 @@
 """Route path patterns of the policy, and how a request path is matched against them.
 
-A pattern (SPEC "Policy") is "/" (the root) or "/"-separated segments, each one of:
+A pattern (README, "The policy") is "/" (the root) or "/"-separated segments, each one of:
   - a literal: RFC 3986 §3.3 pchar, never "*" (an IAM glob metacharacter, so a method
     ARN glob built from the pattern can not confuse it with a wildcard; "?" is not a
     pchar anyway) and never "." or ".." (dot-segments, which clients remove, §5.2.4);

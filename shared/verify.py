@@ -1,9 +1,9 @@
 """Access token verification: structure, then header, then key, then signature, then claims.
 
-The order is the defence: cheap structural refusals first (ATTACKS.md 11), the algorithm
+The order is the defence: cheap structural refusals first (docs/threat-model.md §1), the algorithm
 pinned by the key rather than the token (RFC 8725 §3.1), and claims read only after the
 signature holds. Key sources embedded in the token (`jwk`, `jku`, `x5u`, `x5c`, `x5t`)
-are never read (CVE-2018-0114, ATTACKS.md 5).
+are never read (CVE-2018-0114; docs/threat-model.md §1).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ KeyLookup = Callable[[str | None], PublicKey | None]
 def select_key(header: dict[str, Any], key_lookup: KeyLookup) -> PublicKey:
     """The key that must have signed this token, or `TokenError`.
 
-    `none` and HS* in any letter case fall outside the allowlist (ATTACKS.md 1, 3)."""
+    `none` and HS* in any letter case fall outside the allowlist (RFC 8725 §3.1,
+    CVE-2016-10555)."""
     alg = header["alg"]
     if alg not in ALLOWED_ALGS:
         raise TokenError("alg_not_allowed", "alg outside the allowlist")
@@ -33,7 +34,7 @@ def select_key(header: dict[str, Any], key_lookup: KeyLookup) -> PublicKey:
     # not a string, not an absent one: it must not select a one-key set's sole key.
     if type(kid) is not str and (kid is not None or "kid" in header):
         raise TokenError("unknown_kid", "kid is not a string")
-    # kid is opaque: one dictionary lookup, no fallback to other keys (ATTACKS.md 6).
+    # kid is opaque: one dictionary lookup, no fallback to other keys (RFC 7515 §4.1.4).
     key = key_lookup(kid)
     if key is None:
         raise TokenError("unknown_kid", "no usable key for this kid")

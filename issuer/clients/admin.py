@@ -34,7 +34,8 @@ from issuer.oauth.revocation import revoke_client
 from issuer.oauth.scopes import PolicyView
 from issuer.store.models import Client
 
-# Fields an admin may change (SPEC: PATCH, plus a private_key_jwt client's public keys).
+# Fields an admin may change (PATCH /admin/clients/{id}, plus a private_key_jwt client's
+# public keys).
 UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
              "jwks")
 

@@ -3,7 +3,8 @@
 A rotation only creates a `next` key: it is published at once and starts signing when
 `key_lifecycle.advance` finds it has been published for the verifiers' cache TTL. There
 is deliberately no "rotate now": an immediate switch would sign with a key some
-verifiers have not fetched yet (SPEC: a new key is published before it signs anything).
+verifiers have not fetched yet (a new key is published before it signs anything:
+docs/design.md, "The key lifecycle").
 
 `rotate_if_due(session, settings, now)` is the scheduled job's whole logic (CLI
 `issuer keys rotate --if-due`, deploy/rotate_keys.py): it advances the lifecycle, then

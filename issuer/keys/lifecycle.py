@@ -1,6 +1,6 @@
 """Signing-key lifecycle: next -> active -> retiring -> retired, on a clock.
 
-The waits come from what verifiers may have cached (SPEC, Keys):
+The waits come from what verifiers may have cached (docs/design.md, "The key lifecycle"):
 - a `next` key is published but does not sign until it has been in the JWKS for the
   verifiers' cache TTL, so every verifier that refreshed since knows it before it meets
   a token signed with it (`publish_lead`);

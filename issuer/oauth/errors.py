@@ -36,7 +36,7 @@ class InvalidRequest(OAuthError):
 
 class InvalidClient(OAuthError):
     """Always the same body, whatever failed (unknown id, wrong secret, disabled), so the
-    answer does not tell an attacker which client ids exist (ATTACKS.md 14)."""
+    answer does not tell an attacker which client ids exist (docs/threat-model.md §2)."""
 
     error = "invalid_client"
     status_code = 401

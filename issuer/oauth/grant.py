@@ -1,7 +1,8 @@
 """The client credentials grant (RFC 6749 §4.4): which audience and scopes to grant.
 
 No silent down-scoping: every requested scope must be allowed for the client and belong
-to the selected API, else `invalid_scope` and nothing is issued (ATTACKS.md 18).
+to the selected API, else `invalid_scope` and nothing is issued (RFC 6749 §5.2;
+docs/threat-model.md §2).
 The audience comes from `resource` (RFC 8707) or `audience`, else the client's first.
 """
 
@@ -80,7 +81,7 @@ def grant_client_credentials(
     try:
         scopes = parse_scope(requested_scope) if requested_scope is not None else None
     except ValueError as exc:
-        # Malformed syntax is a bad request (ATTACKS.md 16), not a scope decision.
+        # Malformed syntax is a bad request (RFC 6749 §3.3 grammar), not a scope decision.
         raise InvalidRequest(str(exc)) from None
 
     audience = _select_audience(_requested_audience(form), scopes, client, issuer_url)

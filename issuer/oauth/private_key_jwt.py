@@ -11,7 +11,7 @@ type:jwt-bearer` and `client_assertion=<JWT>`. The checks are RFC 7523 §3's:
   second insert fail, so of two concurrent replays one loses;
 - the signature verifies with a key of the client's JWKS chosen by `kid`, the algorithm
   coming from that key (RFC 8725 §3.1): `none`, HS* and key confusion never pass
-  (ATTACKS.md 1, 3, 17).
+  (CVE-2016-10555; docs/threat-model.md §2).
 Every failure is the same `invalid_client` as for a wrong secret; the reason goes to the
 log only. A secret never authenticates a `private_key_jwt` client, nor an assertion a
 secret client (`auth_method` decides).

@@ -1,4 +1,5 @@
-"""Engine and session factories; nothing is connected at import (STYLE.md)."""
+"""Engine and session factories; nothing is connected at import, so tests and Lambda
+choose their own database (docs/design.md)."""
 
 from __future__ import annotations
 

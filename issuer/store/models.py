@@ -1,7 +1,7 @@
 """Tables (SQLAlchemy 2.0 typed mappings). One `Base.metadata` that Alembic compares
 against; new tables (the audit log) are added here as further classes.
 
-API schemas live elsewhere: a table is not a request body (STYLE.md).
+API schemas live elsewhere (`issuer/http/admin/schemas.py`): a table is not a request body.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class SigningKey(Base):
 
 
 class AuditRecord(Base):
-    """One admin change (SPEC: who, what, when), written in the transaction of the change
+    """One admin change (who, what, when), written in the transaction of the change
     itself. `changes` holds field names and public values only, never a secret or hash."""
 
     __tablename__ = "audit_log"

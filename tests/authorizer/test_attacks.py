@@ -1,4 +1,5 @@
-"""ATTACKS.md 1-13 through the handler: every forged or broken token is a 401
+"""The token attacks of docs/threat-model.md §1 through the handler (case ids numbered
+1-13 by attack class): every forged or broken token is a 401
 (`Exception("Unauthorized")`), and afterwards the keys cache is unharmed: the next good
 token passes and no JWKS fetch happened beyond the cooldown rule."""
 
@@ -64,7 +65,7 @@ DUP_B = make_key("RS256", kid="dup")
 HMAC_SECRET = b"s3cr3t-shared-by-nobody"
 
 # (id, token builder, expected reason code). Reason codes come from shared/errors.py.
-ATTACKS = [
+FORGED_TOKENS = [
     # 1. alg none, any case, with or without a signature part
     *[pytest.param(lambda h, a=alg, s=sig: forge_none(h.claims(), alg=a, kid="rsa-1", sig=s),
                    "alg_not_allowed", id=f"1-{alg}-{'sig' if sig else 'nosig'}")
@@ -190,7 +191,7 @@ def attacked(make_harness, rsa_key, fake_issuer):
     return make_harness(issuer=issuer)
 
 
-@pytest.mark.parametrize(("build", "reason"), ATTACKS)
+@pytest.mark.parametrize(("build", "reason"), FORGED_TOKENS)
 @pytest.mark.parametrize("kind", ["go-token", "go-request", "go-v2"])
 def test_attack_token_is_unauthorized_and_cache_unharmed(attacked, events, build, reason, kind):
     h = attacked

@@ -5,7 +5,7 @@
   more spaces and a b64token, and returns that b64token;
 - `KeySet.from_jwks` on arbitrary JSON-like documents and on mutated real JWKs: it
   raises only `KeySetError` and never yields a symmetric key, an encryption key or an
-  RSA key under 2048 bits (ATTACKS.md 12).
+  RSA key under 2048 bits (docs/threat-model.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Token minting for tests: good tokens, and the malformed/forged ones ATTACKS.md lists.
+"""Token minting for tests: good tokens, and the malformed/forged ones of
+docs/threat-model.md §1.
 
 Reusable from every test directory as `helpers.mint`. Keys are generated fresh; nothing
 here reads /work/shared.
@@ -113,13 +114,13 @@ def sign_raw(private_key: Any, alg: str, header: dict | bytes, payload: dict | b
 
 
 def forge_none(claims: dict, alg: str = "none", kid: str | None = None, sig: bytes = b"") -> str:
-    """`alg: none` (any spelling), with an empty or junk signature (ATTACKS.md 1)."""
+    """`alg: none` (any spelling), with an empty or junk signature (RFC 8725 §3.1)."""
     return raw_token(header_for(alg, kid), claims, sig)
 
 
 def forge_hmac(secret: bytes, claims: dict, alg: str = "HS256", kid: str | None = None) -> str:
     """HMAC-signed token; with `public_pem(...)` as the secret this is the RS/HS key
-    confusion attack (CVE-2016-10555, ATTACKS.md 3)."""
+    confusion attack (CVE-2016-10555)."""
     digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
     data = signing_input(header_for(alg, kid), claims)
     return data.decode() + "." + b64url_encode(hmac.new(secret, data, digest[alg]).digest())

@@ -1,4 +1,4 @@
-"""Who may call /admin (ATTACKS.md 19): bearer tokens of this issuer with the
+"""Who may call /admin (docs/threat-model.md §3): bearer tokens of this issuer with the
 `issuer:admin` scope and the issuer's URL as audience, verified by the shared verifier.
 Every refusal is 401 (with a Bearer challenge) or 403, and changes nothing."""
 

@@ -1,5 +1,5 @@
 """/admin/clients and /admin/audit: every verb's success, 404 for unknown ids, 422 for
-bodies that do not validate (ATTACKS.md 20), and a refused request changes nothing
+bodies that do not validate (docs/threat-model.md §3), and a refused request changes nothing
 (clients and audit count compared before and after)."""
 
 from __future__ import annotations

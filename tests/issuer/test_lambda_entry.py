@@ -1,7 +1,7 @@
 """The issuer's Lambda entry (deploy/issuer_lambda.py) in a fresh interpreter, under a
 root logger set up as Lambda's Python runtime leaves it (a handler, level WARNING): a
-token request through Mangum is answered and logged as token_issued (SPEC: issued tokens
-are logged), unless the function's log level (AWS_LAMBDA_LOG_LEVEL) says otherwise."""
+token request through Mangum is answered and logged as token_issued (every issued
+token is logged), unless the function's log level (AWS_LAMBDA_LOG_LEVEL) says otherwise."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """private_key_jwt (RFC 7523 §2.2, §3) at the token endpoint: RS256 and ES256 assertions
 work; replayed, expired, wrong-aud, none/HS*, unknown-kid, wrong iss/sub assertions are
-`invalid_client` with the wrong-secret body (ATTACKS.md 17); registration rules."""
+`invalid_client` with the wrong-secret body (docs/threat-model.md §2); registration rules."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""ATTACKS.md 14: "unknown client" and "wrong secret" answer alike, in body and in time,
-so the token endpoint does not tell an attacker which client ids exist.
+"""docs/threat-model.md §2: "unknown client" and "wrong secret" answer alike, in body and
+in time, so the token endpoint does not tell an attacker which client ids exist.
 
 Timing is compared on 200 interleaved samples of each (alternating, so a noisy neighbour
 on a shared machine slows both alike), by medians and by a rank statistic (the

@@ -1,6 +1,7 @@
-"""POST /oauth2/token: success, every RFC 6749 §5.2 error, and the SPEC/ATTACKS rules
-(unknown vs wrong secret alike, repeated parameters, two auth methods, non-form and
-oversized bodies, garbage scopes). Runs on SQLite and, when configured, PostgreSQL."""
+"""POST /oauth2/token: success, every RFC 6749 §5.2 error, and the rules of
+docs/threat-model.md §2 (unknown vs wrong secret alike, repeated parameters, two auth
+methods, non-form and oversized bodies, garbage scopes). Runs on SQLite and, when
+configured, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def test_issued_token_is_logged_without_token_or_secret(http, reader, caplog):
     assert token not in caplog.text and reader.client_secret not in caplog.text
 
 
-# --- client authentication: ATTACKS.md 14 -------------------------------------------------
+# --- client authentication: docs/threat-model.md §2 ---------------------------------------
 
 
 def test_unknown_client_and_wrong_secret_answer_alike(http, reader):
@@ -215,7 +216,7 @@ def test_previous_secret_grace_period(http, issuer):
     assert ok.status_code == 200
 
 
-# --- request shape: ATTACKS.md 16 ---------------------------------------------------------
+# --- request shape: RFC 6749 §3.2, docs/threat-model.md §2 -------------------------------
 
 
 def test_two_authentication_methods_at_once(http, reader):
@@ -286,7 +287,7 @@ def test_oversized_chunked_body_without_length(http, reader):
     assert_error(response, 400, "invalid_request")
 
 
-# --- grant and scope: ATTACKS.md 16, 18 ---------------------------------------------------
+# --- grant and scope: RFC 6749 §5.2, RFC 8707, docs/threat-model.md §2 -------------------
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Property: whatever the body or scope, the token endpoint answers a 4xx OAuth error
-(or 200), never a 500 (ATTACKS.md 16)."""
+(or 200), never a 500 (docs/threat-model.md §2)."""
 
 from __future__ import annotations
 

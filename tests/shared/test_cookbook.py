@@ -109,7 +109,7 @@ def test_hmac_example_refused(relative):
     "relative", SIGNED + JSON_ONLY, ids=["RS256", "PS384", "ES512", "EdDSA", "4_6", "4_7", "4_8"]
 )
 def test_json_serialization_refused(relative):
-    # Only the compact form is an access token (RFC 9068 §2.1, ATTACKS.md 11).
+    # Only the compact form is an access token (RFC 9068 §2.1, RFC 7515 §7.1).
     example = _load(relative)
     with pytest.raises(TokenError) as exc:
         parse_jws(json.dumps(example["output"]["json"]))

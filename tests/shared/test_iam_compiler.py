@@ -20,7 +20,7 @@ def api(*routes: tuple[str, str, str]):
 
 
 def test_spec_carve_out_entries_lines():
-    # SPEC "Authorizer": /entries/{id} must not grant /entries/42/lines through IAM's "*".
+    # docs/threat-model.md §5: /entries/{id} must not grant /entries/42/lines through IAM's "*".
     entries = api(("GET", "/entries/{id}", "r"), ("GET", "/entries/{id}/lines", "w"))
     grant = compile_iam([entries], frozenset({"r"}))
     assert grant.allow == ("GET/entries/*",)

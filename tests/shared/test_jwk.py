@@ -1,4 +1,4 @@
-"""JWK loading policy (RFC 7517, ATTACKS.md 12) and the key set lookup rules."""
+"""JWK loading policy (RFC 7517, docs/threat-model.md §1) and the key set lookup rules."""
 
 from __future__ import annotations
 

@@ -54,5 +54,5 @@ def test_refused_before_any_key_lookup(token, code):
     with pytest.raises(TokenError) as exc:
         AccessTokenVerifier(RULES, lookup).verify(token)
     assert exc.value.code == code
-    # Only a structurally sound, allowlisted token may cost a key lookup (ATTACKS.md 11, 13).
+    # Only a structurally sound, allowlisted token may cost a key lookup (docs/threat-model.md §1).
     assert looked_up == (["x"] if code == "unknown_kid" else [])

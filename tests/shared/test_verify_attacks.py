@@ -1,5 +1,6 @@
-"""ATTACKS.md 1-12 against AccessTokenVerifier: each row a forged or broken token and the
-reason code it must get; after each, a good token still verifies (nothing was harmed)."""
+"""The token attacks of docs/threat-model.md §1 against AccessTokenVerifier: each row a
+forged or broken token and the reason code it must get; after each, a good token still
+verifies (nothing was harmed)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _good_hdr(**extra):
     return {"alg": "RS256", "typ": "at+jwt", "kid": RSA_KID, **extra}
 
 
-ATTACKS = [
+FORGED_TOKENS = [
     # 1. alg none, any case, with or without a signature part
     ("none", lambda: forge_none(claims(), "none", RSA_KID), "alg_not_allowed"),
     ("None", lambda: forge_none(claims(), "None", RSA_KID), "alg_not_allowed"),
@@ -278,14 +279,14 @@ def _der_es256() -> str:
 
 @pytest.fixture(scope="module")
 def verifier():
-    # Two keys, so a token without kid has no unambiguous key (ATTACKS.md 6).
+    # Two keys, so a token without kid has no unambiguous key (RFC 7515 §4.1.4).
     keys = KeySet.from_jwks(jwks(RSA_JWK, EC_JWK))
     assert len(keys.keys) == 2
     return AccessTokenVerifier(AccessTokenRules(ISS, frozenset({AUD})), keys.get)
 
 
 @pytest.mark.parametrize(
-    ("make_token", "code"), [a[1:] for a in ATTACKS], ids=[a[0] for a in ATTACKS]
+    ("make_token", "code"), [a[1:] for a in FORGED_TOKENS], ids=[a[0] for a in FORGED_TOKENS]
 )
 def test_attack_refused_and_good_token_still_verifies(verifier, make_token, code):
     with pytest.raises(TokenError) as exc:

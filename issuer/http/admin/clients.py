@@ -1,5 +1,5 @@
 """`/admin/clients`: register, list, show, change, rotate the secret of, delete clients
-(SPEC, Admin API). Every change is committed with its audit record (`client_admin`)."""
+(README, "Operating it"). Every change is committed with its audit record (`client_admin`)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ the client up: a token outlives a disabled, deleted or demoted admin client by u
 lifetime, and admin power should not.
 
 `AdminRoute` authenticates before FastAPI reads the body, so a caller without a valid
-token learns nothing from body validation (ATTACKS.md 19: no token is 401, whatever
-the body).
+token learns nothing from body validation (no token is 401, whatever the body:
+docs/threat-model.md §3).
 """
 
 from __future__ import annotations

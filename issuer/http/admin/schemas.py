@@ -1,6 +1,6 @@
 """Admin request bodies (JSON). Strict: unknown fields and wrong JSON types are refused
 (422) rather than ignored or coerced ("3600" is not a number, "yes" not a boolean), so
-a typo in a field name cannot pass for a successful change (ATTACKS.md 20).
+a typo in a field name cannot pass for a successful change (docs/threat-model.md §3).
 
 Whether scopes and audiences exist in the policy is checked afterwards by
 `clients.check_client_fields` (also 422, naming the value); these models check shape.
