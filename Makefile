@@ -33,8 +33,11 @@ test-postgres: install
 test-load: install
 	TOLLGATE_LOAD=1 $(BIN)/python -m pytest -q -s -m load tests/load
 
+# Static checks: ruff's rules (pyproject.toml) and mypy (mypy.ini: strict on shared/ and
+# authorizer/, the rest of the product with no error either).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench
