@@ -2,7 +2,7 @@
 docs/threat-model.md §1.
 
 Reusable from every test directory as `helpers.mint`. Keys are generated fresh; nothing
-here reads /work/shared.
+here reads a file.
 """
 
 from __future__ import annotations
