@@ -37,12 +37,22 @@ LOADED_BY = {
     # The one database driver: SQLAlchemy imports the DBAPI module named by the URL's
     # dialect (ISSUER_DATABASE_URL=postgresql+psycopg://..., README "Configuration").
     "psycopg": "SQLAlchemy, for a postgresql+psycopg:// ISSUER_DATABASE_URL",
+    # uvicorn's fast event loop and HTTP parser: `issuer serve` leaves uvicorn's loop and
+    # http on "auto" (issuer/cli/serve.py SERVER_OPTIONS), which imports them if installed.
+    "uvloop": "uvicorn's loop='auto' in `issuer serve`",
+    "httptools": "uvicorn's http='auto' in `issuer serve`",
 }
 LOAD_PROBE = """
 import json, sys
 import issuer.http.app
 from issuer.store.engine import make_engine
 make_engine("postgresql+psycopg://probe@127.0.0.1:1/probe")  # builds, never connects
+from uvicorn.config import Config
+from issuer.cli.serve import SERVER_OPTIONS
+async def app(scope, receive, send): pass
+config = Config(app, **SERVER_OPTIONS)  # as `issuer serve` configures uvicorn
+config.load()
+config.get_loop_factory()
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -58,7 +68,7 @@ PROVIDED_BY_RUNTIME = {
 # Imported directly by product code yet declared only through FastAPI's own requirements
 # (fastapi requires starlette and pydantic). Reported for pyproject.toml; each entry is
 # checked to be still undeclared, so it is removed here once pyproject names it.
-PENDING_DECLARATION = {"pydantic", "starlette"}
+PENDING_DECLARATION: set[str] = set()
 
 
 def normalize(name: str) -> str:
