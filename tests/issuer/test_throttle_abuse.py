@@ -208,7 +208,7 @@ def test_serve_never_lets_uvicorn_rewrite_the_client_address(tmp_path, policy_fi
 
     settings = make_settings(f"sqlite:///{tmp_path}/serve.db", policy_file)
     calls = []
-    monkeypatch.setattr(serve.uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr("uvicorn.run", lambda *a, **kw: calls.append(kw))
     for workers in (1, 2):
         args = argparse.Namespace(host="127.0.0.1", port=8000, workers=workers)
         assert serve.run(settings, args) == 0
