@@ -4,9 +4,11 @@ The real issuer (uvicorn, SQLite) mints tokens; deploy/bundle_jwks.py writes the
 file the authorizer function reads, as at deploy time; serverless-offline runs the
 authorizer, the example protected function and the issuer Lambda (Mangum) from
 serverless.yml. Then 200 / 403 / 401 through the REST API (TOKEN authorizer) and the
-HTTP API (request authorizer, simple responses), exactly as API Gateway documents them:
-REST, a raised "Unauthorized" is 401; HTTP API, `isAuthorized: false` is 403; both, no
-Authorization header is 401 without calling the authorizer. The offline stage runs the
+HTTP API (request authorizer, IAM responses: `AUTHORIZER_RESPONSE=iam`, docs/caching.md),
+exactly as API Gateway documents them: REST, a raised "Unauthorized" is 401; HTTP API, a
+refused token is a Deny policy, 403; both, a valid token on a route its scopes do not
+grant is a policy that does not allow it, 403, and no Authorization header is 401
+without calling the authorizer. The offline stage runs the
 production handler `authorizer.handler.handler` itself (serverless-offline's Python
 runner is patched to return an exception as Lambda does: deploy/patch_serverless_offline.py).
 """
@@ -148,7 +150,8 @@ def test_http_api_request_authorizer(stack, method, path, who, expected):
 
 
 def test_http_api_refused_token_is_403(stack):
-    # The handler answers {"isAuthorized": false}, which API Gateway answers 403.
+    # The handler answers a Deny policy for the whole API (never a raise, whose status
+    # is not documented for HTTP APIs), which API Gateway answers 403.
     assert _call(stack, "GET", "/orders", "not.a.token")[0] == 403
     assert _call(stack, "GET", "/orders", _token_for(stack, "forged"))[0] == 403
 

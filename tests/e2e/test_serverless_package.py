@@ -223,8 +223,36 @@ def test_authorizers_are_wired_with_safe_cache_keys(packaged):
     assert rest["IdentitySource"] == "method.request.header.Authorization"
     (http,) = [r["Properties"]
                for r in resources(template, "AWS::ApiGatewayV2::Authorizer").values()]
-    assert http["EnableSimpleResponses"] is True
+    # IAM responses: a cached answer is a route-independent policy, safe on GET
+    # /orders/{id} (docs/caching.md); a cached simple response would not be.
+    assert http["EnableSimpleResponses"] is False
+    assert http["AuthorizerResultTtlInSeconds"] == 300
+    assert http["AuthorizerPayloadFormatVersion"] == "2.0"
     assert set(http["IdentitySource"]) == {"$request.header.Authorization", "$context.routeKey"}
+    env = function(template, "Authorizer")["Environment"]["Variables"]
+    assert env["AUTHORIZER_RESPONSE"] == "iam"
+    assert env["AUTHORIZER_REVOCATION_FAIL"] == "closed"
+    # Every HTTP API route the authorizer guards has a path variable or not: either way
+    # the IAM answer is right for it; none is a simple response replayed per route key.
+    guarded = [r["Properties"]["RouteKey"]
+               for r in resources(template, "AWS::ApiGatewayV2::Route").values()
+               if r["Properties"].get("AuthorizationType") == "CUSTOM"]
+    assert "GET /orders/{id}" in guarded
+
+
+def test_the_authorizer_reaches_the_revocation_list_within_its_cold_start(packaged):
+    # A cold authorizer fetches the JWKS (no bundle) and then the revocation list in its
+    # first invocation: both timeouts together must end before the function's own, or
+    # that invocation is a 500 instead of a refusal. No VPC: the public API is reachable.
+    from authorizer.jwks_cache import FETCH_TIMEOUT as JWKS_TIMEOUT
+    from authorizer.revocation import FETCH_TIMEOUT as LIST_TIMEOUT
+
+    _, template = packaged
+    authorizer = function(template, "Authorizer")
+    assert "VpcConfig" not in authorizer
+    assert JWKS_TIMEOUT + LIST_TIMEOUT < authorizer["Timeout"]
+    env = authorizer["Environment"]["Variables"]
+    assert "AUTHORIZER_REVOCATION_URI" not in env  # the default: <issuer>/.well-known/...
 
 
 def test_operations_arm64_alarms_logs_and_limits(packaged):
