@@ -36,6 +36,7 @@ from authorizer.log import DecisionLog, who_fragment
 from authorizer.responses import context_for, iam_response, policy_document, simple_response
 from authorizer.token_cache import TokenCache
 from shared.errors import TokenError
+from shared.revocation_list import token_generation
 
 if TYPE_CHECKING:  # types only: the policy model and IAM compiler load only with a policy
     from authorizer.jwks_cache import JwksCache
@@ -118,8 +119,7 @@ class Grant:
         # client generation the token was minted from (`gen`, 0 when absent;
         # authorizer/revocation.py).
         self.client_id, self.jti, self.iat = token.client_id, token.jti, token.iat
-        gen = token.claims.get("gen", 0)
-        self.gen = gen if type(gen) is int else 0
+        self.gen = token_generation(token.claims)
         self.context = context_for(token)
         self.who = who_fragment(token.client_id, token.jti)
         self.iam: dict[str, dict[str, Any]] = {}  # arn prefix -> IAM policy response

@@ -1,30 +1,25 @@
 """Revocation at the authorizer: the issuer's signed revocation list, refreshed on a TTL.
 
-The issuer publishes `GET /.well-known/revocations.jwt` (issuer/oauth/revocation.py): a JWS
-with `typ: revocation-list+jwt`, signed by a key of its JWKS, whose claims are `iss`,
-`iat`, `exp`, `seq` (its sequence number), `jtis: {jti: exp}` and `clients: {client_id:
-generation}`. A token is refused (`revoked`) when its `jti` is listed, or its client is
-listed and the token's `gen` claim (absent: 0) is below that client's generation: the
-token was minted from a client record older than the client's latest revocation.
+The list's format, and the checks a list must pass before it is adopted (signature by a
+key of the issuer's JWKS, `typ`, `iss`, `iat`/`exp`, claim types), are the contract
+between the halves, in `shared/revocation_list.py`. A token is refused (`revoked`) when
+its `jti` is listed, or its client is listed (by `client_key`, a hash of its id: the
+public list names no client in clear) and the token's `gen` claim (absent: 0) is below
+that client's generation: the token was minted from a client record older than the
+client's latest revocation.
 
-Adopting a list (anything else is kept out, and the list held keeps serving):
-- structure as for tokens but up to `MAX_LIST_BYTES`; `typ` exactly ours, so no access
-  token or other JWT of the issuer can pass for a list (RFC 8725 §3.11), no `crit`;
-- signature by a key of the issuer's JWKS chosen by `kid`, algorithm from the key
-  (`shared.verify.verify_signature`: `none`, HS*, foreign keys refused);
-- `iss` is the configured issuer; `exp` not passed and `iat` not in the future (within
-  the leeway), so a stale copy replayed from a cache cannot roll revocations back;
-- `seq` strictly above the held list's (a list of the same `seq`, or an older one
-  replayed within its `exp`, never replaces it);
-- `jtis` maps strings to numbers, `clients` strings to integers, nothing else.
-A list that cannot be adopted (refused, unreachable issuer, too large) is an `error` log
-line; an older `seq` a `warning` (issuer processes' list caches may briefly disagree).
-A held list is never dropped: only a strictly newer one replaces it.
+Here: when to fetch, and which verified list to hold. Only a list whose `seq` is strictly
+above the held list's replaces it (a list of the same `seq`, or an older one replayed
+within its `exp`, never does). A list that cannot be adopted (refused, unreachable
+issuer, too large) is an `error` log line; an older `seq` a `warning` (issuer processes'
+list caches may briefly disagree). A held list is never dropped: only a strictly newer
+one replaces it.
 
 Timing: refreshed at most once per `ttl` (failed attempts count too), in line with a
 request, with the fetcher's short timeout; so an unreachable issuer costs one bounded
 wait per TTL, never one per request. Between refreshes the check is two dictionary
-lookups, on cache hits as on misses.
+lookups, on cache hits as on misses (plus, while the list names clients, one more for
+the client's key, remembered per client id: SHA-256 is paid once per client).
 
 Before a first list is held (`fail_closed`, AUTHORIZER_REVOCATION_FAIL): "closed" (the
 default) refuses every token with `revocation_unavailable` and retries every
@@ -37,97 +32,35 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TypeGuard, TypeVar
 
-from shared.claims import is_number
 from shared.errors import TokenError
-from shared.jws import parse_compact
-from shared.verify import KeyLookup, verify_signature
+from shared.revocation_list import (
+    MAX_LIST_BYTES,
+    VerifiedRevocationList,
+    client_key,
+    parse_revocation_list,
+)
+from shared.verify import KeyLookup
 
 Fetcher = Callable[[str], bytes]
 Clock = Callable[[], float]
 Log = Callable[..., None]
 
-REVOCATION_LIST_TYP = "revocation-list+jwt"
-MAX_LIST_BYTES = 1024 * 1024  # ~25 000 revoked tokens; a bigger body is not our list
 FETCH_TIMEOUT = 1.0  # seconds: the request that triggers a refresh waits at most this
 # Seconds between attempts while a fail-closed authorizer holds no list (it refuses every
 # token meanwhile, so waiting a whole TTL would be an outage of that length).
 NO_LIST_RETRY = 1.0
+# Client keys remembered (client id -> `client_key`): the ids come from verified tokens,
+# so this holds about one entry per real client; a full memo is dropped, not grown.
+MAX_CLIENT_KEYS = 4096
+
+__all__ = ["MAX_LIST_BYTES", "RevocationCache", "fetch_revocation_list", "parse_revocation_list"]
 
 
 def fetch_revocation_list(uri: str) -> bytes:
     from authorizer.jwks_cache import fetch_jwks
 
     return fetch_jwks(uri, FETCH_TIMEOUT, MAX_LIST_BYTES, what="revocation list")
-
-
-class RevocationList:
-    """A verified list: `jtis` and `clients` as plain dicts for the hot path."""
-
-    __slots__ = ("clients", "exp", "iat", "jtis", "seq")
-
-    def __init__(
-        self, iat: float, exp: float, seq: int, jtis: dict[str, float], clients: dict[str, int]
-    ) -> None:
-        self.iat = iat
-        self.exp = exp
-        self.seq = seq
-        self.jtis = jtis
-        self.clients = clients
-
-
-# shared.claims.is_number: an integer beyond float range (10**400) is refused, never an
-# OverflowError.
-_is_number = is_number
-
-
-_V = TypeVar("_V")
-
-
-def _string_to(
-    value: object, name: str, check: Callable[[object], TypeGuard[_V]]
-) -> dict[str, _V]:
-    if type(value) is not dict or not all(type(k) is str and check(v) for k, v in value.items()):
-        raise TokenError("bad_claim", f"{name} is not an object of the expected values")
-    return value
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return type(value) is int and value >= 0  # bool is not int here: type() is exact
-
-
-def parse_revocation_list(
-    body: bytes | str, key_lookup: KeyLookup, issuer: str, now: float, leeway: float = 0
-) -> RevocationList:
-    """The verified list, or `TokenError` saying why it must not be adopted."""
-    try:
-        text = body.decode("ascii") if isinstance(body, bytes) else body
-    except UnicodeDecodeError:
-        raise TokenError("malformed", "revocation list is not ASCII") from None
-    jws = parse_compact(text.strip(), max_bytes=MAX_LIST_BYTES)  # duplicate keys refused
-    header = jws.header
-    if "crit" in header:
-        raise TokenError("crit_unsupported", "crit header present")
-    typ = header.get("typ")
-    if type(typ) is not str or typ.lower() != REVOCATION_LIST_TYP:
-        raise TokenError("wrong_typ", "typ is not revocation-list+jwt")
-    verify_signature(jws, key_lookup)
-    claims = jws.claims
-    if claims.get("iss") != issuer:
-        raise TokenError("wrong_issuer", "iss is not the configured issuer")
-    iat, exp, seq = claims.get("iat"), claims.get("exp"), claims.get("seq")
-    if not _is_number(iat) or not _is_number(exp):
-        raise TokenError("bad_claim", "iat and exp must be numbers")
-    if not _is_int(seq):
-        raise TokenError("bad_claim", "seq must be a non-negative integer")
-    if now >= exp + leeway:
-        raise TokenError("expired", "revocation list expired")
-    if iat > now + leeway:
-        raise TokenError("not_yet_valid", "revocation list iat in the future")
-    jtis = _string_to(claims.get("jtis", {}), "jtis", _is_number)
-    clients = _string_to(claims.get("clients", {}), "clients", _is_int)
-    return RevocationList(iat, exp, seq, jtis, clients)
 
 
 class RevocationCache:
@@ -157,11 +90,12 @@ class RevocationCache:
         self._clock = clock
         self._wall = wall_clock
         self._log = log or (lambda *args, **kwargs: None)
-        self._list: RevocationList | None = None  # None: never held one
+        self._list: VerifiedRevocationList | None = None  # None: never held one
         self._due_at = -math.inf  # monotonic time of the next refresh
+        self._client_keys: dict[str, str] = {}  # client id -> client_key(id)
 
     @property
-    def current(self) -> RevocationList | None:
+    def current(self) -> VerifiedRevocationList | None:
         return self._list
 
     def revoked(self, client_id: str, jti: str | None, gen: int) -> bool:
@@ -177,8 +111,21 @@ class RevocationCache:
             return False
         if jti is not None and jti in current.jtis:
             return True
-        generation = current.clients.get(client_id)
+        clients = current.clients
+        if not clients:
+            return False
+        key = self._client_keys.get(client_id)
+        if key is None:
+            key = self._client_key(client_id)
+        generation = clients.get(key)
         return generation is not None and not (type(gen) is int and gen >= generation)
+
+    def _client_key(self, client_id: str) -> str:
+        keys = self._client_keys
+        if len(keys) >= MAX_CLIENT_KEYS:
+            keys.clear()
+        key = keys[client_id] = client_key(client_id)
+        return key
 
     def _serving(self) -> int:
         held = self._list

@@ -26,15 +26,19 @@ The list is bounded whatever a client does: past `MAX_JTIS_PER_CLIENT` per-token
 a client's records collapse into one client-wide revocation (all its tokens then, a cost
 only the client that revoked so much pays), and past `MAX_LISTED_JTIS` in all the client
 with the most records collapses. So one client's part of the list stays under a
-sixteenth of the authorizer's size cap (`authorizer.revocation.MAX_LIST_BYTES`), and the
+sixteenth of the verifiers' size cap (`shared.revocation_list.MAX_LIST_BYTES`), and the
 whole list far below it (tests/issuer/test_revocation_list.py measures both).
+
+The list's format (claims, `typ`, client ids published as `client_key` hashes, the
+checks verifiers apply) is the contract in `shared/revocation_list.py`; this module
+decides what goes in it and signs it.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,10 +52,12 @@ from issuer.settings import MAX_TOKEN_LIFETIME
 from issuer.store.models import ClientRevocation, RevocationState, RevokedToken
 from shared.jws import encode_compact
 
-REVOCATION_LIST_TYP = "revocation-list+jwt"
-# The token claim naming the client generation it was minted from (a private claim,
-# RFC 7519 §4.3); absent means 0.
-GENERATION_CLAIM = "gen"
+# Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
+# of the revocation contract is defined in shared.
+from shared.revocation_list import GENERATION_CLAIM as GENERATION_CLAIM
+from shared.revocation_list import TYP, list_claims
+from shared.revocation_list import token_generation as token_generation
+
 # The largest leeway a verifier may apply to `exp` (authorizer/settings.py MAX_LEEWAY;
 # tests/issuer/test_revoke.py holds the two equal): records outlive the tokens by this.
 VERIFIER_MAX_LEEWAY = 300
@@ -103,13 +109,6 @@ def next_seq(session: Session, now: datetime) -> int:
         session.flush()
         return floor
     return session.scalar(select(RevocationState.seq).where(RevocationState.id == 1))
-
-
-def token_generation(claims: Mapping[str, Any]) -> int:
-    """A verified token's client generation: its `gen` claim, 0 when absent (or not an
-    integer, which this issuer never mints: such a token is treated as the oldest)."""
-    gen = claims.get(GENERATION_CLAIM, 0)
-    return gen if type(gen) is int else 0
 
 
 def client_generation(session: Session, client_id: str) -> int:
@@ -248,7 +247,9 @@ def prune(session: Session, now: datetime) -> None:
 
 
 @dataclass(frozen=True)
-class RevocationList:
+class SignedRevocationList:
+    """What this process serves: the compact JWS, and counts for logs and tests."""
+
     token: str  # the compact JWS
     seq: int
     jtis: int
@@ -256,9 +257,10 @@ class RevocationList:
 
 
 def revocation_list_claims(session: Session, issuer: str, now: datetime) -> dict[str, Any]:
-    """`seq`, `jtis: {jti: exp}`, `clients: {client_id: generation}`: only records still
-    in force. `seq` is read first: a revocation committed while the records are read
-    may then be listed under an older `seq`, never missing from a list that claims it."""
+    """`seq`, `jtis: {jti: exp}`, `clients: {client_key(client_id): generation}`: only
+    records still in force. `seq` is read first: a revocation committed while the records
+    are read may then be listed under an older `seq`, never missing from a list that
+    claims it."""
     seq = session.scalar(select(RevocationState.seq).where(RevocationState.id == 1)) or 0
     jtis = {
         jti: _ts(expires_at) - VERIFIER_MAX_LEEWAY  # the token's exp
@@ -275,23 +277,21 @@ def revocation_list_claims(session: Session, issuer: str, now: datetime) -> dict
         )
     }
     iat = _ts(now)
-    return {
-        "iss": issuer,
-        "iat": iat,
-        "exp": iat + LIST_LIFETIME,
-        "seq": seq,
-        "jtis": jtis,
-        "clients": clients,
-    }
+    return list_claims(
+        issuer=issuer, iat=iat, exp=iat + LIST_LIFETIME, seq=seq, jtis=jtis,
+        client_generations=clients,
+    )
 
 
-def revocation_list(session: Session, signer: Signer, issuer: str, now: datetime) -> RevocationList:
+def revocation_list(
+    session: Session, signer: Signer, issuer: str, now: datetime
+) -> SignedRevocationList:
     """The list signed with the token signing key: verifiers already hold its public half
     (the JWKS), and `typ` keeps it from ever passing for an access token (RFC 8725 §3.11)."""
     claims = revocation_list_claims(session, issuer, now)
-    header = {"typ": REVOCATION_LIST_TYP, "kid": signer.kid}
+    header = {"typ": TYP, "kid": signer.kid}
     token = encode_compact(header, claims, signer.private_key, signer.alg)
-    return RevocationList(
+    return SignedRevocationList(
         token=token, seq=claims["seq"], jtis=len(claims["jtis"]), clients=len(claims["clients"])
     )
 
@@ -305,10 +305,10 @@ class SignedListCache:
         self.ttl = timedelta(seconds=ttl)
         self._clock = clock
         self._lock = threading.Lock()
-        self._built: tuple[datetime, RevocationList] | None = None
+        self._built: tuple[datetime, SignedRevocationList] | None = None
         self._generation = 0  # bumped by `invalidate`: a build racing it is not kept
 
-    def get(self, build: Callable[[datetime], RevocationList]) -> RevocationList:
+    def get(self, build: Callable[[datetime], SignedRevocationList]) -> SignedRevocationList:
         now = self._clock()
         built = self._built
         if built is not None and built[0] <= now < built[0] + self.ttl:

@@ -10,31 +10,32 @@ import json
 import pytest
 from helpers.mint import make_key, public_pem, raw_token, sign_raw, signing_input
 
+from authorizer import revocation
 from authorizer.coldstart import build_authorizer
 from authorizer.log import DecisionLog
-from authorizer.revocation import (
-    MAX_LIST_BYTES,
-    NO_LIST_RETRY,
-    RevocationCache,
-    parse_revocation_list,
-)
+from authorizer.revocation import NO_LIST_RETRY, RevocationCache
 from authorizer.settings import ConfigError, Settings
 from shared.b64 import b64url_encode
 from shared.errors import KeySetError, TokenError
 from shared.jwk import KeySet
 from shared.jws import parse_compact
+from shared.revocation_list import MAX_LIST_BYTES, client_key, parse_revocation_list
 
 ISSUER = "https://issuer.example.com"  # as in conftest.py
 AUDIENCE = "https://api.example.com/orders"
 TYP = "revocation-list+jwt"
 
 
-def signed_list(key, *, iat, jtis=None, clients=None, lifetime=300, kid="rsa-1", alg="RS256",
-                typ=TYP, seq=None, **extra):
+def signed_list(key, *, iat, jtis=None, clients=None, raw_clients=None, lifetime=300,
+                kid="rsa-1", alg="RS256", typ=TYP, seq=None, **extra):
+    """`clients` by client id, published as the issuer does (`client_key`); `raw_clients`
+    as given."""
     header = {"alg": alg, "typ": typ, "kid": kid}
+    if raw_clients is None:
+        raw_clients = {client_key(cid): gen for cid, gen in (clients or {}).items()}
     claims = {"iss": ISSUER, "iat": iat, "exp": iat + lifetime,
               "seq": iat if seq is None else seq, "jtis": jtis or {},
-              "clients": clients or {}, **extra}
+              "clients": raw_clients, **extra}
     return sign_raw(key, alg, header, claims).encode()
 
 
@@ -64,8 +65,16 @@ def keys(rsa_key):
 def test_good_list_is_adopted(rsa_key, keys):
     body = signed_list(rsa_key[0], iat=1000, seq=7, jtis={"j1": 2000}, clients={"c1": 990})
     parsed = parse_revocation_list(body, keys.get, ISSUER, now=1001)
-    assert parsed.jtis == {"j1": 2000} and parsed.clients == {"c1": 990} and parsed.iat == 1000
-    assert parsed.seq == 7
+    assert parsed.jtis == {"j1": 2000} and parsed.iat == 1000 and parsed.seq == 7
+    assert parsed.clients == {"0PYxyh3bqNs7z8ueBXzcmA": 990}
+
+
+# SHA-256("c1") = d0f631ca1ddba8db3bcfcb9e057cdc98d0379f1b..., its first 16 bytes in base64url.
+# Pinned: the issuer and every authorizer must compute the same key.
+def test_client_key_is_sha256_cut_to_128_bits_base64url():
+    assert client_key("c1") == "0PYxyh3bqNs7z8ueBXzcmA"
+    assert len(client_key("c_" + "x" * 22)) == 22
+    assert client_key("\ud800") != client_key("\ud801")  # a lone surrogate: no exception
 
 
 def hmac_list(secret: bytes, header: dict, claims: dict) -> bytes:
@@ -93,6 +102,12 @@ def _bad_documents(private):
         "jtis_a_list": (signed_list(private, iat=1000, jtis=["j1"]), "bad_claim"),
         "clients_with_strings": (signed_list(private, iat=1000, clients={"c": "990"}),
                                  "bad_claim"),
+        # An issuer from before client keys: ids in clear would silently match nothing.
+        "clients_in_clear": (signed_list(private, iat=1000, raw_clients={"c_abc": 5}),
+                             "bad_claim"),
+        "client_key_not_canonical": (signed_list(private, iat=1000,
+                                                 raw_clients={"0PYxyh3bqNs7z8ueBXzcmB": 5}),
+                                     "bad_claim"),
         "exp_missing": (sign_raw(private, "RS256", header, {**good, "exp": None}).encode(),
                         "bad_claim"),
         "crit": (sign_raw(private, "RS256", {**header, "crit": ["x"]}, good).encode(),
@@ -112,7 +127,8 @@ def _bad_documents(private):
 @pytest.mark.parametrize("case", ["signed_by_another_key", "unsigned", "hs256_with_public_key",
                                   "unknown_kid", "wrong_issuer", "access_token_typ", "no_typ",
                                   "expired", "from_the_future", "jtis_a_list",
-                                  "clients_with_strings", "exp_missing", "crit", "not_a_jws",
+                                  "clients_with_strings", "clients_in_clear",
+                                  "client_key_not_canonical", "exp_missing", "crit", "not_a_jws",
                                   "clients_with_floats", "seq_missing", "seq_a_float",
                                   "seq_a_bool", "seq_negative",
                                   "json", "too_large"])
@@ -161,6 +177,23 @@ def test_rules_of_the_check(rsa_key, fake_clock):
     assert not cache.revoked("gone", "j9", 990)  # minted after the revocation
     assert not cache.revoked("gone", "j9", 991)
     assert not cache.revoked("other", "j2", 0)
+
+
+def test_client_keys_are_remembered_per_client_and_bounded(rsa_key, fake_clock, monkeypatch):
+    """The hash is paid once per client id, not per decision; the memo never grows past
+    MAX_CLIENT_KEYS (ids come from verified tokens, but the bound does not rely on it)."""
+    server = ListServer(signed_list(rsa_key[0], iat=1000, clients={"gone": 990}))
+    cache, _, _, _ = make_cache(rsa_key, server, fake_clock)
+    hashed = []
+    monkeypatch.setattr(revocation, "client_key", lambda cid: hashed.append(cid) or client_key(cid))
+    for _ in range(3):
+        assert cache.revoked("gone", "j", 0) and not cache.revoked("kept", "j", 0)
+    assert hashed == ["gone", "kept"]
+    monkeypatch.setattr(revocation, "MAX_CLIENT_KEYS", 4)
+    for i in range(10):
+        cache.revoked(f"c{i}", "j", 0)
+        assert len(cache._client_keys) <= 4
+    assert cache.revoked("gone", "j", 0)  # forgotten, hashed again: same answer
 
 
 def test_issuer_down_keeps_the_last_good_list(rsa_key, fake_clock):

@@ -4,6 +4,8 @@ token, other tokens still pass; a forged list changes nothing. Clocks are inject
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_admin import clocked_issuer, token_for
@@ -19,6 +21,7 @@ from issuer.oauth.access_token import mint_access_token
 from issuer.store.models import Client
 from shared.jws import parse_compact
 from shared.policy import load_policy
+from shared.revocation_list import client_key
 
 TTL = 30
 LIST_URI = ISSUER_URL + "/.well-known/revocations.jwt"
@@ -105,6 +108,10 @@ def test_revoked_at_the_issuer_refused_by_the_authorizer(world):
     wall.advance(TTL)
     assert call(authorizer, bobs) == "revoked"
     assert call(authorizer, kept) == "granted"
+    # ... though the public list does not name bob: only a hash of his id (issue 15).
+    published = http.get("/.well-known/revocations.jwt").text
+    assert list(parse_compact(published).claims["clients"]) == [client_key(bob[0])]
+    assert bob[0] not in published and bob[0] not in json.dumps(parse_compact(published).claims)
 
 
 def _forgeries(issuer, wall):

@@ -9,7 +9,6 @@ import pytest
 from helpers.issuer_admin import token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
-from authorizer.revocation import MAX_LIST_BYTES, parse_revocation_list
 from issuer.oauth.revocation import (
     LIST_CACHE_SECONDS,
     LIST_LIFETIME,
@@ -22,6 +21,7 @@ from shared.claims import AccessTokenRules
 from shared.errors import TokenError
 from shared.jwk import KeySet
 from shared.jws import parse_compact
+from shared.revocation_list import MAX_LIST_BYTES, client_key, parse_revocation_list
 from shared.verify import AccessTokenVerifier
 
 
@@ -62,7 +62,9 @@ def test_revocations_appear_until_they_expire(env):
     response, keys = fetch(http)
     listed = parse_revocation_list(response.content, keys.get, ISSUER_URL, clock().timestamp())
     assert listed.jtis == {claims["jti"]: claims["exp"]}
-    assert listed.clients == {"c_deleted_one": generation}
+    assert listed.clients == {client_key("c_deleted_one"): generation}
+    assert "c_deleted_one" not in response.text  # no client id in clear (nor in the JWS)
+    assert "c_deleted_one" not in parse_compact(response.text).claims["clients"]
 
     # Expired, but inside the largest leeway a verifier may apply: still listed.
     clock.advance(claims["exp"] + VERIFIER_MAX_LEEWAY - 1 - clock().timestamp())
@@ -73,7 +75,7 @@ def test_revocations_appear_until_they_expire(env):
     response, keys = fetch(http)
     listed = parse_revocation_list(response.content, keys.get, ISSUER_URL, clock().timestamp())
     assert listed.jtis == {}
-    assert "c_deleted_one" in listed.clients  # kept for the longest token lifetime
+    assert client_key("c_deleted_one") in listed.clients  # kept for the longest token lifetime
 
 
 def test_the_list_never_passes_for_an_access_token(env):
@@ -123,7 +125,8 @@ def test_one_client_cannot_grow_the_list_past_a_sixteenth_of_the_authorizers_cap
     body = fetch(http)[0]
     listed = parse_compact(body.text, max_bytes=MAX_LIST_BYTES).claims
     assert not any(parse_compact(t).claims["jti"] in listed["jtis"] for t in tokens)
-    assert set(listed["clients"]) >= {revoker[0]}
+    assert set(listed["clients"]) >= {client_key(revoker[0])}
+    assert revoker[0] not in json.dumps(listed)  # the client is named by its key only
     assert len(body.content) < empty + 200
     # Every token it revoked stays revoked (now by generation), at the issuer...
     assert not any(_active(http, revoker, t) for t in tokens[:: len(tokens) // 8])

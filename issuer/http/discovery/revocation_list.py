@@ -1,7 +1,7 @@
 """`GET /.well-known/revocations.jwt`: the revocations still in force, as a JWS signed
 with the active token signing key (`issuer.oauth.revocation`), for verifiers that never call
-the issuer per request (the authorizer). Public: it names only random `jti`s and client
-ids, and tells nobody how to use a token.
+the issuer per request (the authorizer). Public: it names only random `jti`s and hashes
+of client ids (`shared.revocation_list.client_key`), and tells nobody how to use a token.
 
 Unauthenticated, so its cost must not grow with the list: each process serves the list
 it signed for `LIST_CACHE_SECONDS` (`Services.revocation_list`), one query set and one
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from issuer.http.deps import ServicesDep
 from issuer.keys.store import NoSigningKey, ensure_active_key
-from issuer.oauth.revocation import LIST_MAX_AGE, RevocationList, revocation_list
+from issuer.oauth.revocation import LIST_MAX_AGE, SignedRevocationList, revocation_list
 from issuer.services import Services
 
 router = APIRouter(tags=["discovery"])
@@ -23,7 +23,7 @@ router = APIRouter(tags=["discovery"])
 MEDIA_TYPE = "application/jwt"  # RFC 7519 §10.3.1
 
 
-def _build(services: Services, now) -> RevocationList:
+def _build(services: Services, now) -> SignedRevocationList:
     with services.sessions() as session:
         try:
             signer = services.key_store.signer(session, now)
