@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 import shared
 from issuer.http.client_address import IPNetwork, parse_trusted_proxies
 from issuer.keys.kek import KekError, decode_kek
+from issuer.oauth.token_lifetime import (
+    DEFAULT_TOKEN_LIFETIME,
+    MAX_TOKEN_LIFETIME,
+    MIN_TOKEN_LIFETIME,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "sqlite:///./issuer.store.engine"
@@ -23,10 +28,12 @@ DEFAULT_KEK_FILE = ".tollgate/kek"
 # __path__, not __file__: works for an editable (namespace-style) install too.
 DEFAULT_POLICY_FILE = str(Path(next(iter(shared.__path__))).resolve() / "example_policy.toml")
 SIGNING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
-# Tokens cannot be recalled from a stateless authorizer, so their life is bounded.
-MIN_TOKEN_LIFETIME = 60
-MAX_TOKEN_LIFETIME = 86400
 DAY = 86400
+# The longest a process may serve a client from its cache (ISSUER_CLIENT_CACHE_TTL): the
+# revocation records reach past a change by at least this (issuer/oauth/revocation.py).
+MAX_CLIENT_CACHE_TTL = 300
+# The longest a rotated-out client secret may keep working (setting, admin API and CLI).
+MAX_SECRET_ROTATION_GRACE = 30 * DAY
 
 
 class SettingsError(ValueError):
@@ -41,7 +48,7 @@ class Settings:
     kek_file: str = DEFAULT_KEK_FILE
     env: str = "development"
     signing_alg: str = "RS256"
-    token_lifetime: int = 3600
+    token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     jwks_max_age: int = 300
     # Brute-force brake (issuer/oauth/throttle.py): failures per client id or address in a
     # sliding window before a further failure is 429; correct credentials never are.
@@ -112,7 +119,8 @@ def _int(
 def _verifier_cache_ttl(env: Mapping[str, str], jwks_max_age: int) -> int:
     # A verifier honouring the JWKS response's max-age keeps it that long, so the horizon
     # the key lifecycle waits for can never be shorter than max-age.
-    ttl = _int(env, "ISSUER_VERIFIER_CACHE_TTL", max(300, jwks_max_age), 0, DAY)
+    default = max(Settings.verifier_cache_ttl, jwks_max_age)
+    ttl = _int(env, "ISSUER_VERIFIER_CACHE_TTL", default, 0, DAY)
     if ttl < jwks_max_age:
         raise SettingsError(
             f"ISSUER_VERIFIER_CACHE_TTL ({ttl}) must be at least ISSUER_JWKS_MAX_AGE "
@@ -144,7 +152,7 @@ def load_settings(
     alg = env.get("ISSUER_SIGNING_ALG") or "RS256"
     if alg not in SIGNING_ALGS:
         raise SettingsError(f"ISSUER_SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}")
-    max_age = _int(env, "ISSUER_JWKS_MAX_AGE", 300, 0, DAY)
+    max_age = _int(env, "ISSUER_JWKS_MAX_AGE", Settings.jwks_max_age, 0, DAY)
     try:
         trusted_proxies = parse_trusted_proxies(env.get("ISSUER_TRUSTED_PROXIES") or "")
     except ValueError as exc:
@@ -164,15 +172,23 @@ def load_settings(
         env=issuer_env,
         signing_alg=alg,
         token_lifetime=_int(
-            env, "ISSUER_TOKEN_LIFETIME", 3600, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
+            env, "ISSUER_TOKEN_LIFETIME", DEFAULT_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
+            MAX_TOKEN_LIFETIME,
         ),
         jwks_max_age=max_age,
         verifier_cache_ttl=_verifier_cache_ttl(env, max_age),
-        key_rotation_days=_int(env, "ISSUER_KEY_ROTATION_DAYS", 30, 1, 365, "days"),
-        secret_rotation_grace=_int(env, "ISSUER_SECRET_ROTATION_GRACE", DAY, 0, 30 * DAY),
-        client_cache_ttl=_int(env, "ISSUER_CLIENT_CACHE_TTL", 5, 0, 300),
-        throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", 10, 1, 100_000),
-        throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", 60, 1, 86400),
+        key_rotation_days=_int(
+            env, "ISSUER_KEY_ROTATION_DAYS", Settings.key_rotation_days, 1, 365, "days"
+        ),
+        secret_rotation_grace=_int(
+            env, "ISSUER_SECRET_ROTATION_GRACE", Settings.secret_rotation_grace, 0,
+            MAX_SECRET_ROTATION_GRACE,
+        ),
+        client_cache_ttl=_int(
+            env, "ISSUER_CLIENT_CACHE_TTL", Settings.client_cache_ttl, 0, MAX_CLIENT_CACHE_TTL
+        ),
+        throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", Settings.throttle_limit, 1, 100_000),
+        throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", Settings.throttle_window, 1, DAY),
         trusted_proxies=trusted_proxies,
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
     )

@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from issuer.clients.cache import ClientRecord
 from issuer.oauth.scopes import PolicyView
-from issuer.settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.store.models import Client, utcnow
 from shared.jwk import KeySet, thumbprint
 from shared.scope import ADMIN_SCOPE, is_scope_token
@@ -69,7 +70,9 @@ class SecretHasher:
         mac.update(secret.encode("utf-8"))
         return mac.hexdigest()
 
-    def verify(self, client: Client | None, presented: str, now: datetime | None = None) -> bool:
+    def verify(
+        self, client: ClientRecord | None, presented: str, now: datetime | None = None
+    ) -> bool:
         """Constant-time check against the current and (in its grace period) previous
         secret; with `client=None` the same work is done against a dummy hash."""
         digest = self.hash(presented)
@@ -98,7 +101,7 @@ class NewClient:
 def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
     if not scopes:
         raise ClientError("at least one scope is required")
-    declared = set(policy.scopes_supported) | {ADMIN_SCOPE}  # type: ignore[call-overload]
+    declared = set(policy.scopes_supported) | {ADMIN_SCOPE}
     for scope in scopes:
         if not is_scope_token(scope):
             raise ClientError(f"scope {scope!r} is not an RFC 6749 §3.3 scope token")
@@ -281,7 +284,7 @@ def client_view(client: Client) -> dict[str, Any]:
     }
 
 
-def audiences_for(client: Client, issuer_url: str) -> list[str]:
+def audiences_for(client: ClientRecord, issuer_url: str) -> list[str]:
     """The audiences a client may ask for: its APIs, plus the issuer itself for admins."""
     auds = list(client.audiences)
     if ADMIN_SCOPE in client.scopes and issuer_url not in auds:
