@@ -13,6 +13,11 @@ flood of failures costs the log a bounded amount (issuer/oauth/throttle.py).
 Only the method, the path (no query string), the status, the duration and the client
 address (`issuer.http.client_address`: the peer, or what a named proxy says) are written:
 never a header, a body or a query, where credentials travel.
+
+The same middleware gives each request its id (`issuer.http.request_id`): set in
+`issuer.logs.REQUEST_ID` for every line written while the request is served, and echoed
+as `X-Request-Id` on the response. One layer for both: each ASGI layer costs the token
+path a call and a `send` wrapper.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuer.http.client_address import IPNetwork, client_address
-from issuer.logs import log_event
+from issuer.http.request_id import HEADER, request_id_for
+from issuer.logs import REQUEST_ID, log_event
 
 log = logging.getLogger("issuer.http")
 
@@ -40,22 +46,28 @@ class AccessLogMiddleware:
         self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = request_id_for(scope)
+        id_header = (HEADER, request_id.encode("ascii"))
+        reset = REQUEST_ID.set(request_id)
+        logging_on = log.isEnabledFor(logging.INFO)
         started = time.perf_counter()
         status = 0  # 0: no response was started (the client went away, or a crash)
 
-        async def status_send(message: Message) -> None:
+        async def tagging_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # A new list: a response's header list may be shared (static headers).
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
-            await self.app(scope, receive, status_send)
+            await self.app(scope, receive, tagging_send)
         finally:
-            quiet = (scope.get(LOGGED) and status < 400) or (
+            quiet = not logging_on or (scope.get(LOGGED) and status < 400) or (
                 scope.get(THROTTLED) and status == 429
             )
             if not quiet:
@@ -69,3 +81,4 @@ class AccessLogMiddleware:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     client=client[:64] if client else None,
                 )
+            REQUEST_ID.reset(reset)

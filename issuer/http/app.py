@@ -28,7 +28,7 @@ from issuer.http.oauth import introspect, revoke, token
 from issuer.keys.kek import KekError
 from issuer.keys.kek_check import verify_kek
 from issuer.keys.store import ensure_active_key
-from issuer.logs import configure_logging, log_event
+from issuer.logs import configure_logging, error_fields, log_event
 from issuer.services import Services, build_services
 from issuer.settings import Settings, load_settings
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         except SQLAlchemyError as exc:
             # Not fatal: /healthz reports the database, token requests answer 503, and the
             # key is made on the first request once the database is there (migrated).
-            log_event(log, "startup_database_error", logging.ERROR, error=type(exc).__name__)
+            log_event(log, "startup_database_error", logging.ERROR, **error_fields(exc))
         yield
         services.engine.dispose()
 
@@ -85,7 +85,7 @@ def _verify_kek(services: Services) -> bool:
     try:
         verify_kek(services.sessions, services.kek, services.clock())
     except SQLAlchemyError as exc:
-        log_event(log, "kek_check_deferred", logging.WARNING, error=type(exc).__name__)
+        log_event(log, "kek_check_deferred", logging.WARNING, **error_fields(exc))
         return False
     return True
 

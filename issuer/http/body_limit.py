@@ -3,7 +3,7 @@
 huge or endless body cannot make the issuer buffer and parse megabytes of JSON.
 
 The OAuth endpoints (`/oauth2/...`) are left to their own, stricter reader
-(`oauth.form`, 8 KiB, answered as RFC 6749 `invalid_request`).
+(`issuer/http/oauth/form.py`, 8 KiB, answered as RFC 6749 `invalid_request`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
+        # The issuer's one error shape (issuer/http/errors.py).
         body = json.dumps(
-            {"detail": f"the request body is larger than {self.limit} bytes"}
+            {
+                "error": "request_too_large",
+                "error_description": f"the request body is larger than {self.limit} bytes",
+            }
         ).encode()
         await send(
             {

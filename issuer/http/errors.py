@@ -1,6 +1,14 @@
 """How failures become responses: OAuth errors as RFC 6749 §5.2 JSON, validation errors
 without echoing input, database trouble as 503, and anything else as a bare 500 with no
-trace (the catch-all is a middleware so Starlette does not re-raise into server logs)."""
+trace (the catch-all is a middleware so Starlette does not re-raise into server logs).
+
+One error body everywhere, the OAuth endpoints' (RFC 6749 §5.2) and the admin API's
+alike: `{"error": code, "error_description": text}`, plus `details` (a list of
+`{loc, msg, type}`, never the input) on a 422 for a body or parameter that does not
+validate. Codes beyond RFC 6749's and RFC 6750's: `not_found` (404),
+`method_not_allowed` (405), `request_too_large` (413), `unsupported_media_type` (415),
+`invalid_client_metadata` (422, RFC 7591 §3.2.2: a client registration the policy
+refuses). FastAPI's own `{"detail": ...}` is never sent."""
 
 from __future__ import annotations
 
@@ -11,10 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuer.clients.registry import ClientError
-from issuer.logs import log_event
+from issuer.logs import error_fields, log_event
 from issuer.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 
 log = logging.getLogger("issuer.errors")
@@ -38,27 +47,65 @@ async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
     return oauth_error_response(exc)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    # Pydantic's error list carries the offending input; leave it out (it may be a secret).
-    errors = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
-    return JSONResponse({"detail": errors}, status_code=422)
+# The `error` code of an answer made from a status alone (Starlette's HTTPException).
+STATUS_ERRORS = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    503: "temporarily_unavailable",
+}
 
 
-async def _client_error(request: Request, exc: Exception) -> JSONResponse:
-    # A registration rule (policy scopes/audiences, defaults, lifetime): the same 422 shape
-    # as a body that does not validate, the message naming the offending value.
+def error_body(error: str, description: str, details: list[dict] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error, "error_description": description}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    default = "invalid_request" if exc.status_code < 500 else "server_error"
+    error = STATUS_ERRORS.get(exc.status_code, default)
     return JSONResponse(
-        {"detail": [{"loc": ["body"], "msg": str(exc), "type": "policy_error"}]},
-        status_code=422,
+        error_body(error, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )
 
 
+def _location(loc: Any) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Pydantic's error list carries the offending input; leave it out (it may be a secret).
+    details = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    first = details[0] if details else {"loc": [], "msg": "the request is not valid"}
+    description = f"{_location(first['loc'])}: {first['msg']}"
+    if len(details) > 1:
+        description += f" (and {len(details) - 1} more in details)"
+    return JSONResponse(
+        error_body("invalid_request", description[:500], details), status_code=422
+    )
+
+
+async def _client_error(request: Request, exc: Exception) -> JSONResponse:
+    # A registration rule (policy scopes/audiences, defaults, lifetime, keys): RFC 7591
+    # §3.2.2's code for metadata the server refuses, the message naming the value.
+    return JSONResponse(error_body("invalid_client_metadata", str(exc)[:500]), status_code=422)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log_event(log, "database_error", logging.ERROR, path=request.url.path, error=type(exc).__name__)
+    # The class and the driver's message, redacted (no URL password, no SQL parameters).
+    log_event(log, "database_error", logging.ERROR, path=request.url.path, **error_fields(exc))
     return oauth_error_response(TemporarilyUnavailable())
 
 
@@ -99,6 +146,7 @@ class CatchAllMiddleware:
 def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         OAuthError: _oauth_error,
+        HTTPException: _http_error,
         RequestValidationError: _validation_error,
         ClientError: _client_error,
         SQLAlchemyError: _database_error,

@@ -159,7 +159,9 @@ def test_audit_cursor_we_did_not_issue_is_422(admin_env, cursor):
     http = admin_env[2]
     response = http.get("/admin/audit", params={"cursor": cursor})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"] == "cursor is not valid"
+    assert response.json() == {
+        "error": "invalid_request", "error_description": "cursor is not valid"
+    }
 
 
 def test_audit_cursor_we_issue_pages_on(admin_env):
@@ -192,7 +194,9 @@ def test_clients_cursor_we_did_not_issue_is_422(admin_env, cursor):
     http = admin_env[2]
     response = http.get("/admin/clients", params={"cursor": cursor})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"] == "cursor is not valid"
+    assert response.json() == {
+        "error": "invalid_request", "error_description": "cursor is not valid"
+    }
 
 
 def test_clients_cursor_we_issue_pages_on(admin_env):
