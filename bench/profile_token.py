@@ -77,6 +77,7 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
+    from issuer.clients.cache import load_client_record
     from issuer.http.app import create_app
     from issuer.http.oauth.form import _check_content_type, parse_form
     from issuer.logs import lean_log_records, log_event
@@ -118,8 +119,7 @@ def breakdown(issuer, n: int) -> list[tuple[str, float]]:
 
     add("DB: session + client lookup (session.get)", lookup)
     with services.sessions() as session:
-        client = session.get(Client, client_id)
-        session.expunge(client)
+        client = load_client_record(session, client_id)  # what authentication yields
     secret = issuer.client_secret
     add("HMAC-SHA-256 secret check (hasher.verify)", lambda: services.hasher.verify(client,
                                                                                 secret))

@@ -1,6 +1,6 @@
 """`issuer clients create|list|show|update|rotate-secret|disable|enable|delete`: manage
 clients on the database directly (how the first admin client is made). Changes go
-through `client_admin`, as the admin API's do, and are audited as `cli:<os user>`.
+through `issuer/clients/admin.py`, as the admin API's do, and are audited as `cli:<os user>`.
 A secret is printed once, by `create` or `rotate-secret`, never again."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from issuer.clients.registry import (
     get_client,
     list_clients,
 )
-from issuer.settings import Settings
+from issuer.settings import MAX_SECRET_ROTATION_GRACE, Settings
 from issuer.store.models import Client
 from shared.jws import strict_json
 
@@ -219,8 +219,8 @@ def run_enable(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
     grace = settings.secret_rotation_grace if args.grace is None else args.grace
-    if not 0 <= grace <= 30 * 86400:
-        raise ValueError("--grace must be 0 to 2592000 seconds")
+    if not 0 <= grace <= MAX_SECRET_ROTATION_GRACE:
+        raise ValueError(f"--grace must be 0 to {MAX_SECRET_ROTATION_GRACE} seconds")
     with services_for(settings) as services, services.sessions() as session:
         client = _client(session, args.client_id)
         rotated = client_admin.rotate_secret(

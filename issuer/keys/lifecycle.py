@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.logs import log_event
-from issuer.settings import MAX_TOKEN_LIFETIME, Settings
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
+from issuer.settings import Settings
 from issuer.store.models import PUBLISHED_STATUSES, SigningKey
 
 log = logging.getLogger("issuer.keys")

@@ -19,10 +19,10 @@ from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session
 
-from issuer.clients.cache import ClientRecord
-from issuer.clients.registry import SecretHasher, could_be_client_id, get_client
+from issuer.clients.cache import ClientRecord, load_client_record
+from issuer.clients.registry import SecretHasher, could_be_client_id
 from issuer.oauth.errors import InvalidClient, InvalidRequest
-from issuer.store.models import Client, utcnow
+from issuer.store.models import utcnow
 from shared.errors import TokenError
 from shared.jws import parse_compact
 
@@ -40,15 +40,15 @@ class TokenRequest:
         return _split_basic(self.authorization or "")
 
 
-# What authenticates a client: its row, or the cached snapshot of it (`client_cache`).
-AnyClient = Client | ClientRecord
-# How a method finds a client by id: `clients.get_client` or `ClientCache.get`.
-ClientLookup = Callable[[Session, str], AnyClient | None]
+# How a method finds a client by id: `ClientCache.get` (the services), or
+# `load_client_record` (no cache). Either way the method sees the immutable snapshot the
+# grant and the token's `gen` are decided from, never a live ORM row.
+ClientLookup = Callable[[Session, str], ClientRecord | None]
 
 
 @dataclass(frozen=True)
 class Authenticated:
-    client: AnyClient
+    client: ClientRecord
     method: str  # e.g. client_secret_basic: logged with the issued token
 
 
@@ -57,7 +57,7 @@ class ClientAuthMethod(Protocol):
 
     def present(self, request: TokenRequest) -> bool: ...
 
-    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient: ...
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord: ...
 
 
 class SecretVerifier:
@@ -67,13 +67,13 @@ class SecretVerifier:
         self,
         hasher: SecretHasher,
         clock: Callable[[], datetime] = utcnow,
-        lookup: ClientLookup = get_client,
+        lookup: ClientLookup = load_client_record,
     ) -> None:
         self._hasher = hasher
         self._clock = clock  # decides whether a rotated-out secret is still in its grace
         self._lookup = lookup
 
-    def verify(self, session: Session, client_id: str, secret: str, method: str) -> AnyClient:
+    def verify(self, session: Session, client_id: str, secret: str) -> ClientRecord:
         # An id that cannot exist is not looked up, but still costs the dummy HMAC below
         # (equal timing for unknown and known clients).
         client = self._lookup(session, client_id) if could_be_client_id(client_id) else None
@@ -135,12 +135,12 @@ class ClientSecretBasic:
     def present(self, request: TokenRequest) -> bool:
         return request.authorization is not None
 
-    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         client_id, secret = request.basic_credentials
         body_id = request.form.get("client_id")
         if body_id is not None and body_id != client_id:
             raise InvalidRequest("client_id in the body differs from the authenticated client")
-        return self._verifier.verify(session, client_id, secret, self.name)
+        return self._verifier.verify(session, client_id, secret)
 
 
 class ClientSecretPost:
@@ -152,11 +152,11 @@ class ClientSecretPost:
     def present(self, request: TokenRequest) -> bool:
         return "client_secret" in request.form
 
-    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         client_id = request.form.get("client_id")
         if client_id is None:
             raise InvalidClient(debug="client_secret_without_client_id")
-        return self._verifier.verify(session, client_id, request.form["client_secret"], self.name)
+        return self._verifier.verify(session, client_id, request.form["client_secret"])
 
 
 class ClientAuthenticator:
@@ -180,7 +180,7 @@ class ClientAuthenticator:
 def secret_authenticator(
     hasher: SecretHasher,
     clock: Callable[[], datetime] = utcnow,
-    lookup: ClientLookup = get_client,
+    lookup: ClientLookup = load_client_record,
 ) -> ClientAuthenticator:
     verifier = SecretVerifier(hasher, clock, lookup)
     return ClientAuthenticator([ClientSecretBasic(verifier), ClientSecretPost(verifier)])

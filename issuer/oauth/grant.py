@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from issuer.clients.cache import ClientRecord
 from issuer.clients.registry import CLIENT_CREDENTIALS, audiences_for, scopes_of_audience
 from issuer.oauth.errors import (
     InvalidRequest,
@@ -21,8 +22,7 @@ from issuer.oauth.errors import (
     UnsupportedGrantType,
 )
 from issuer.oauth.scopes import PolicyView, parse_scope
-from issuer.settings import MAX_TOKEN_LIFETIME
-from issuer.store.models import Client
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from shared.scope import ADMIN_SCOPE
 
 
@@ -54,7 +54,7 @@ def _requested_audience(form: Mapping[str, str]) -> str | None:
 
 
 def _select_audience(
-    requested: str | None, scopes: tuple[str, ...] | None, client: Client, issuer_url: str
+    requested: str | None, scopes: tuple[str, ...] | None, client: ClientRecord, issuer_url: str
 ) -> str:
     allowed = audiences_for(client, issuer_url)
     if requested is not None:
@@ -70,7 +70,7 @@ def _select_audience(
 
 def grant_client_credentials(
     form: Mapping[str, str],
-    client: Client,
+    client: ClientRecord,
     policy: PolicyView,
     issuer_url: str,
     default_lifetime: int,

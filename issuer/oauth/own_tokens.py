@@ -12,27 +12,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from issuer.services import Services
+from issuer.oauth.scopes import PolicyView
 from shared.claims import AccessToken, AccessTokenRules
 from shared.errors import TokenError
+from shared.jwk import KeySet
 from shared.verify import AccessTokenVerifier
 
 
-def issued_audiences(services: Services) -> frozenset[str]:
-    apis = services.policy.apis.values()
-    return frozenset({services.settings.url, *(api.audience for api in apis)})
+def own_token_rules(issuer_url: str, policy: PolicyView) -> AccessTokenRules:
+    """This issuer as `iss`, and every audience it mints for: the policy's APIs and the
+    issuer itself (admin tokens)."""
+    audiences = frozenset({issuer_url, *(api.audience for api in policy.apis.values())})
+    return AccessTokenRules(issuer=issuer_url, audiences=audiences)
 
 
 def verify_own_token(
-    services: Services, session: Session, token: str, now: datetime
+    token: str, rules: AccessTokenRules, keys: KeySet, now: datetime
 ) -> AccessToken | None:
     """The verified token, or None for anything that is not a live token of ours
     (malformed, foreign, badly signed, expired, not yet valid): callers answer those
-    alike. Revocation is the caller's check (`revocation.is_revoked`)."""
-    rules = AccessTokenRules(issuer=services.settings.url, audiences=issued_audiences(services))
-    keys = services.key_store.public_keys(session, now)
+    alike. `keys` are the published ones (`KeyStore.public_keys`). Revocation is the
+    caller's check (`revocation.is_revoked`)."""
     try:
         return AccessTokenVerifier(rules, keys.get).verify(token, now.timestamp())
     except TokenError:

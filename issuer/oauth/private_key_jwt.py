@@ -26,9 +26,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id, get_client
+from issuer.clients.cache import ClientRecord, load_client_record
+from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id
 from issuer.oauth.client_auth import (
-    AnyClient,
     ClientAuthenticator,
     ClientLookup,
     TokenRequest,
@@ -38,7 +38,8 @@ from issuer.oauth.errors import InvalidClient
 from issuer.store.models import ClientAssertionJti, utcnow
 from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
-from shared.jwk import ALLOWED_ALGS, KeySet
+from shared.jwa import ALLOWED_ALGS
+from shared.jwk import KeySet
 from shared.jws import parse_compact
 from shared.verify import verify_signature
 
@@ -80,7 +81,7 @@ class PrivateKeyJwt:
         clock: Callable[[], datetime] = utcnow,
         max_lifetime: int = MAX_ASSERTION_LIFETIME,
         leeway: int = LEEWAY,
-        lookup: ClientLookup = get_client,
+        lookup: ClientLookup = load_client_record,
     ) -> None:
         self._audiences = frozenset({issuer_url, token_endpoint})
         self._lookup = lookup
@@ -91,7 +92,7 @@ class PrivateKeyJwt:
     def present(self, request: TokenRequest) -> bool:
         return "client_assertion" in request.form or "client_assertion_type" in request.form
 
-    def authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         try:
             return self._authenticate(request, session)
         except _Refused as refused:
@@ -99,7 +100,7 @@ class PrivateKeyJwt:
             # a wrong secret.
             raise InvalidClient(debug=refused.reason) from None
 
-    def _authenticate(self, request: TokenRequest, session: Session) -> AnyClient:
+    def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
         if form.get("client_assertion_type") != JWT_BEARER:
             raise _Refused("unsupported_assertion_type")
@@ -185,7 +186,7 @@ def client_authenticator(
     issuer_url: str,
     token_endpoint: str,
     clock: Callable[[], datetime] = utcnow,
-    lookup: ClientLookup = get_client,
+    lookup: ClientLookup = load_client_record,
 ) -> ClientAuthenticator:
     """All three methods of RFC 8414's `token_endpoint_auth_methods_supported`; clients
     found with `lookup` (the services pass their `ClientCache.get`)."""

@@ -3,7 +3,7 @@ view the issuer needs. A malformed scope is refused before any lookup."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 from shared.scope import is_scope
@@ -23,16 +23,25 @@ def join_scopes(scopes: Iterable[str]) -> str:
 
 
 class ApiView(Protocol):
-    name: str
-    audience: str
-    scopes: Collection[str]  # the scope names (a mapping to descriptions will do)
+    # Read-only: `shared.policy.Api` is a frozen dataclass.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def audience(self) -> str: ...
+
+    @property
+    def scopes(self) -> Collection[str]: ...  # the scope names (a mapping will do)
 
 
 class PolicyView(Protocol):
     """What the issuer reads from `shared.policy.Policy`."""
 
     @property
-    def scopes_supported(self) -> object: ...
+    def apis(self) -> Mapping[str, ApiView]: ...
+
+    @property
+    def scopes_supported(self) -> Collection[str]: ...
 
     def api_for_audience(self, audience: str) -> ApiView | None: ...
 

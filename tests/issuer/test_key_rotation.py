@@ -15,7 +15,7 @@ from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
 from issuer.keys.admin import rotate_if_due
-from issuer.settings import MAX_TOKEN_LIFETIME
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError
 from shared.jwk import KeySet

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from issuer.audit import Actor
 from issuer.clients import admin as client_admin
 from issuer.oauth.revocation import VERIFIER_MAX_LEEWAY, revoke_client
-from issuer.settings import MAX_TOKEN_LIFETIME
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.store.models import Client, ClientRevocation, RevokedToken
 from shared.jws import parse_compact
 

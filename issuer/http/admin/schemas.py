@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from issuer.settings import DAY, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+from issuer.settings import MAX_SECRET_ROTATION_GRACE
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -20,7 +21,6 @@ Audience = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 ScopeList = Annotated[list[ScopeName], Field(min_length=1, max_length=100)]
 AudienceList = Annotated[list[Audience], Field(max_length=20)]
 Lifetime = Annotated[int, Field(ge=MIN_TOKEN_LIFETIME, le=MAX_TOKEN_LIFETIME)]
-MAX_GRACE = 30 * DAY
 
 
 class Body(BaseModel):
@@ -66,4 +66,4 @@ class ClientUpdate(Body):
 
 class SecretRotation(Body):
     # How long the current secret keeps working; default ISSUER_SECRET_ROTATION_GRACE.
-    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE)] | None = None
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_SECRET_ROTATION_GRACE)] | None = None

@@ -16,6 +16,7 @@ from typing import NoReturn, TypeVar
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from issuer.clients.cache import ClientRecord
 from issuer.http.access_log import THROTTLED
 from issuer.http.client_address import client_address
 from issuer.http.concurrency import run_blocking
@@ -25,7 +26,6 @@ from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.throttle import TooManyFailures, throttle_keys
 from issuer.services import Services
-from issuer.store.models import Client
 
 log = logging.getLogger("issuer.oauth")
 
@@ -53,7 +53,7 @@ TOKEN_FORM_SCHEMA = {
     }
 }
 
-Work = Callable[[Services, Session, Client, Mapping[str, str]], T]
+Work = Callable[[Services, Session, ClientRecord, Mapping[str, str]], T]
 
 
 def _count_failure(

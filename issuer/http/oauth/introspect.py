@@ -24,15 +24,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from issuer.clients.cache import ClientRecord
 from issuer.clients.registry import get_client
 from issuer.http.deps import ServicesDep
 from issuer.http.oauth.client_request import TOKEN_FORM_SCHEMA, run_for_client
 from issuer.logs import log_event
 from issuer.oauth.errors import NO_STORE, InvalidRequest
-from issuer.oauth.own_tokens import verify_own_token
+from issuer.oauth.own_tokens import own_token_rules, verify_own_token
 from issuer.oauth.revocation import is_revoked, token_generation
 from issuer.services import Services
-from issuer.store.models import Client
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["oauth2"])
@@ -42,13 +42,15 @@ INACTIVE: dict[str, Any] = {"active": False}  # RFC 7662 §2.2: nothing else for
 
 
 def introspect_token(
-    services: Services, session: Session, caller: Client, form: Mapping[str, str]
+    services: Services, session: Session, caller: ClientRecord, form: Mapping[str, str]
 ) -> dict[str, Any]:
     token = form.get("token")
     if not token:
         raise InvalidRequest("token is required")
     now = services.clock()
-    verified = verify_own_token(services, session, token, now)
+    rules = own_token_rules(services.settings.url, services.policy)
+    keys = services.key_store.public_keys(session, now)
+    verified = verify_own_token(token, rules, keys, now)
     if verified is None:
         return INACTIVE
     if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:

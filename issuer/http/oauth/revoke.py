@@ -13,10 +13,11 @@ and their revocation is supported; a `refresh_token` hint still searches access 
 as §2.1 requires ("MUST extend its search across all of its supported token types").
 
 The revoked `jti` is stored until the token's `exp` plus the verifiers' largest leeway;
-the authorizer learns it from the signed revocation list (`routes/revocation_list.py`)
-within its refresh TTL. A client with more than `revocation.MAX_JTIS_PER_CLIENT` such
-records has them collapsed into one client-wide revocation (all its tokens until then):
-one client cannot grow the list past its share (issuer/oauth/revocation.py).
+the authorizer learns it from the signed revocation list
+(`issuer/http/discovery/revocation_list.py`) within its refresh TTL. A client with more
+than `revocation.MAX_JTIS_PER_CLIENT` such records has them collapsed into one client-wide
+revocation (all its tokens until then): one client cannot grow the list past its share
+(issuer/oauth/revocation.py).
 """
 
 from __future__ import annotations
@@ -28,26 +29,30 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from issuer.clients.cache import ClientRecord
 from issuer.http.deps import ServicesDep
 from issuer.http.oauth.client_request import TOKEN_FORM_SCHEMA, run_for_client
 from issuer.logs import log_event
 from issuer.oauth.errors import NO_STORE, InvalidRequest
-from issuer.oauth.own_tokens import verify_own_token
+from issuer.oauth.own_tokens import own_token_rules, verify_own_token
 from issuer.oauth.revocation import revoke_token, token_generation
 from issuer.services import Services
-from issuer.store.models import Client
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["oauth2"])
 log = logging.getLogger("issuer.revoke")
 
 
-def revoke(services: Services, session: Session, caller: Client, form: Mapping[str, str]) -> None:
+def revoke(
+    services: Services, session: Session, caller: ClientRecord, form: Mapping[str, str]
+) -> None:
     token = form.get("token")
     if not token:
         raise InvalidRequest("token is required")
     now = services.clock()
-    verified = verify_own_token(services, session, token, now)
+    rules = own_token_rules(services.settings.url, services.policy)
+    keys = services.key_store.public_keys(session, now)
+    verified = verify_own_token(token, rules, keys, now)
     if verified is None or verified.jti is None:
         return  # nothing to revoke: invalid, foreign or expired (§2.2: still 200)
     if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:

@@ -13,7 +13,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from issuer.clients.cache import ClientRecord
 from issuer.http.access_log import LOGGED
 from issuer.http.concurrency import run_blocking, single_request_runtime
 from issuer.http.oauth.client_request import authentication_failed
@@ -24,7 +23,6 @@ from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.errors import NO_STORE, InvalidClient
 from issuer.oauth.grant import check_grant_type, grant_client_credentials
-from issuer.oauth.revocation import client_generation
 from issuer.oauth.scopes import join_scopes
 from issuer.services import Services
 
@@ -107,12 +105,6 @@ def _issue(services: Services, request: TokenRequest) -> dict:
             # First request on a database that was migrated but never started: bootstrap.
             ensure_active_key(services.sessions, services.kek, settings.signing_alg)
             signer = services.key_store.signer(session, now)
-        # The client's revocation generation, from the record it was authenticated with
-        # (issuer/oauth/revocation.py): a record read before a revocation mints revoked tokens.
-        if isinstance(client, ClientRecord):
-            generation = client.generation  # the revocation record came with the client
-        else:
-            generation = client_generation(session, client.client_id)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
@@ -122,7 +114,9 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         scope=scope,
         lifetime=grant.lifetime,
         now=math.floor(now.timestamp()),  # never ahead (RFC 7519 §4.1.6)
-        generation=generation,
+        # The client's revocation generation, from the record it was authenticated with
+        # (issuer/oauth/revocation.py): a record read before a revocation mints revoked tokens.
+        generation=client.generation,
     )
     log_event(
         log,
