@@ -38,10 +38,10 @@ class Services:
     authenticator: ClientAuthenticator
     throttle: FailureThrottle
     # Clients as the token endpoint sees them: cached for ISSUER_CLIENT_CACHE_TTL, dropped
-    # at once when this process's sessions commit a change to them (client_cache.py).
+    # at once when this process's sessions commit a change to them (issuer/clients/cache.py).
     clients: ClientCache
     # The signed revocation list this process serves: rebuilt at most every
-    # LIST_CACHE_SECONDS, at once after a revocation committed here (revocation.py).
+    # LIST_CACHE_SECONDS, at once after a revocation committed here (issuer/oauth/revocation.py).
     revocation_list: SignedListCache
     # The one clock for lifecycle decisions (key promotion, secret grace, token times), so
     # tests move time instead of sleeping.

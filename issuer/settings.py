@@ -64,7 +64,7 @@ class Settings:
     key_rotation_days: int = 30
     # How long a client's previous secret keeps working after a rotation.
     secret_rotation_grace: int = DAY
-    # How long a process may answer from its cached copy of a client (client_cache.py):
+    # How long a process may answer from its cached copy of a client (issuer/clients/cache.py):
     # the bound on how late another process sees an admin change; 0 turns the cache off.
     client_cache_ttl: int = 5
     policy_file: str = DEFAULT_POLICY_FILE

@@ -1,7 +1,7 @@
 """`issuer keys list|rotate [--if-due] [--json]`: signing keys and their lifecycle.
 
 `rotate` publishes a `next` key; it starts signing once published for the verifier cache
-TTL (there is no immediate switch, see `keyring.py`). `rotate --if-due` is the scheduled
+TTL (there is no immediate switch, see `issuer/keys/admin.py`). `rotate --if-due` is the scheduled
 job: it makes the due transitions and rotates when the active key is
 ISSUER_KEY_ROTATION_DAYS old, so a daily run keeps the lifecycle moving even when no
 token is requested.

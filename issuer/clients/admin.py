@@ -3,7 +3,7 @@
 One function per admin verb, shared by the HTTP admin API and the CLI, so both apply the
 same rules and leave the same trail. A function either commits the change and its record
 or raises before committing anything (`ClientError`: a rule broken, nothing written).
-The token endpoint reads clients through `client_cache.ClientCache`: a change committed
+The token endpoint reads clients through `cache.ClientCache`: a change committed
 here drops the client's cached record in this process at once (ORM events, nothing to
 call); other processes see it within ISSUER_CLIENT_CACHE_TTL (docs/design.md, "Caches").
 """

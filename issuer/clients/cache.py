@@ -1,7 +1,8 @@
 """A short-lived, in-process cache of what the token endpoint needs to know about a client.
 
 Authenticating a client and deciding its grant needs the client's row and its revocation
-record (`revocation.py`: a new token carries the client's revocation generation, `gen`).
+record (`issuer/oauth/revocation.py`: a new token carries the client's revocation
+generation, `gen`).
 Reading both on every token request cost more than signing (docs/benchmarks.md), so
 `ClientCache.get(session, client_id)` keeps an immutable `ClientRecord` per client for
 `ISSUER_CLIENT_CACHE_TTL` seconds (default 5; 0 turns the cache off).

@@ -213,7 +213,7 @@ def create_client(
     session: Session, hasher: SecretHasher, policy: PolicyView, **fields: Any
 ) -> NewClient:
     """`new_client` (same fields) committed, without an audit record: for fixtures and
-    benchmarks. Admin changes go through `client_admin`, which audits them."""
+    benchmarks. Admin changes go through `issuer/clients/admin.py`, which audits them."""
     new = new_client(session, hasher, policy, **fields)
     session.commit()
     return new

@@ -1,7 +1,7 @@
 """Key administration: list, rotate by hand, rotate on a schedule.
 
 A rotation only creates a `next` key: it is published at once and starts signing when
-`key_lifecycle.advance` finds it has been published for the verifiers' cache TTL. There
+`lifecycle.advance` finds it has been published for the verifiers' cache TTL. There
 is deliberately no "rotate now": an immediate switch would sign with a key some
 verifiers have not fetched yet (a new key is published before it signs anything:
 docs/design.md, "The key lifecycle").

@@ -5,14 +5,14 @@ hashed under an HMAC key derived from it (a `rotate-secret --grace 0` then locks
 client out with both secrets), new signing keys are sealed under a key nobody else has,
 and a server starts and answers /healthz while every token request fails. So the CLI,
 `issuer serve`, `create_app` (hence `app_factory` and the Lambda cold start) call
-`verify_kek` first, and `ensure_active_key`/`keyring.rotate` check again before sealing a
+`verify_kek` first, and `ensure_active_key`/`admin.rotate` check again before sealing a
 new key (`check_kek`, read only).
 
 Evidence, strongest first:
 1. the published signing keys (next, active, retiring: the ones that will be
    decrypted): AES-GCM authenticates, so a wrong KEK fails on each of them;
-2. the KEK check value (`models_kek.KekCheck`), a marker sealed under the KEK the first
-   time one is verified on a database. It is the only evidence while clients exist but
+2. the KEK check value (`issuer/store/models.py` `KekCheck`), a marker sealed under the
+   KEK the first time one is verified on a database. It is the only evidence while clients exist but
    no signing key does: a secret hash cannot be checked without the secret.
 A database with no check value gets one: verified against its keys if it has any, else
 taken on first use (a database made before revision 0006 with clients but no signing

@@ -10,7 +10,7 @@ at all and a promotion made by another process is followed within seconds. Signi
 few seconds more with a key another process has just demoted is safe: a retiring key
 stays published for the longest token lifetime plus that TTL. It also holds the
 published keys as a `shared.jwk.KeySet` for verifying this issuer's own tokens (the admin
-guard), and makes due lifecycle transitions (`key_lifecycle.py`) lazily, at most once
+guard), and makes due lifecycle transitions (`lifecycle.py`) lazily, at most once
 per `RECHECK` unless one is foreseeably due sooner.
 """
 

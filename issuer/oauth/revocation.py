@@ -239,7 +239,7 @@ def prune(session: Session, now: datetime) -> None:
     """Drop records no verifier can need any more (not committed)."""
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
     # On the table, not the mapped class: an ORM bulk DELETE of client revocations makes
-    # the client cache drop every client (client_cache.watch_client_changes), and an
+    # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
     # expired record changes nothing it holds (a token minted with its old generation is
     # not revoked by anything once the record is gone).
     table = ClientRevocation.__table__

@@ -1,5 +1,6 @@
 """`/admin/clients`: register, list, show, change, rotate the secret of, delete clients
-(README, "Operating it"). Every change is committed with its audit record (`client_admin`)."""
+(README, "Operating it"). Every change is committed with its audit record
+(`issuer/clients/admin.py`)."""
 
 from __future__ import annotations
 
