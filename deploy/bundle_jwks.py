@@ -22,9 +22,8 @@ import urllib.request
 from pathlib import Path
 
 from shared.errors import KeyRejected
-from shared.jwk import load_public_jwk
+from shared.jwk import PRIVATE_JWK_MEMBERS, load_public_jwk
 
-PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_JWKS_BYTES = 256 * 1024
 
 
@@ -60,7 +59,7 @@ def checked(jwks: dict) -> dict:
     if not isinstance(keys, list) or not keys:
         raise BundleError("the JWKS has no keys")
     for jwk in keys:
-        leaked = PRIVATE_MEMBERS & set(jwk)
+        leaked = PRIVATE_JWK_MEMBERS & set(jwk)
         if leaked:
             raise BundleError(f"key {jwk.get('kid')!r} has private members {sorted(leaked)}")
         try:

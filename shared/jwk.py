@@ -31,8 +31,12 @@ from shared.jwa import (
 )
 from shared.weak_keys import has_roca_fingerprint
 
-# A published key set never carries these (RFC 7517 §9.1); their presence means a leak.
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+# Members only a private (or symmetric) JWK has: RFC 7518 §6.2.2 (EC `d`), §6.3.2 (RSA `d`,
+# `p`, `q`, `dp`, `dq`, `qi`, `oth`), §6.4 (`k`), RFC 8037 §2 (OKP `d`). A published key
+# set never carries them (RFC 7517 §9.1): their presence means a leak. The one list for
+# every place that checks or strips them (this loader, client registration, the JWKS
+# endpoint, deploy/bundle_jwks.py).
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 16384  # bounds the verify cost an attacker-published key could impose
 _MIN_RSA_E = 65537  # FIPS 186-4 §B.3.1: 2^16 < e < 2^256, odd
@@ -146,7 +150,7 @@ def load_public_jwk(jwk: Any) -> PublicKey:
     kty = _member(jwk, "kty")
     if kty == "oct":
         raise KeyRejected("symmetric key (kty oct) never verifies")
-    if any(name in jwk for name in _PRIVATE_MEMBERS):
+    if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
         raise KeyRejected("private key material in a public key set")
     kid = _member(jwk, "kid", required=False)
     alg = _member(jwk, "alg", required=False)

@@ -26,11 +26,8 @@ from issuer.clients.cache import ClientRecord
 from issuer.oauth.scopes import PolicyView
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.store.models import Client, utcnow
-from shared.jwk import KeySet, thumbprint
+from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet, thumbprint
 from shared.scope import ADMIN_SCOPE, is_scope_token
-
-# RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2: members only a private (or symmetric) JWK has.
-PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 CLIENT_CREDENTIALS = "client_credentials"
 CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)

@@ -9,12 +9,15 @@ text into a log line or grow it without bound. Under Lambda (Mangum) the API Gat
 request id (`requestContext.requestId`, also in API Gateway's access logs as
 `$context.requestId`) is used when the request has no well-formed header.
 
-Generated ids are 24 hexadecimal digits from `os.urandom` (96 bits): unique without
-coordination between workers or Lambda instances.
+Generated ids are 24 hexadecimal digits: 48 random bits drawn once per process (again in
+a forked child) and a 48-bit counter, so ids are unique across workers and Lambda
+instances without coordination, for a fraction of a `urandom` call per request (~0.3 us
+against ~1.3 us: the token path pays it on every request). They are not secrets.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
@@ -25,8 +28,20 @@ REQUEST_ID_GRAMMAR = r"[A-Za-z0-9._-]{1,128}"
 _WELL_FORMED = re.compile(REQUEST_ID_GRAMMAR.encode()).fullmatch
 
 
+_process = os.urandom(6).hex()
+_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))  # next() is atomic
+
+
+def _new_process() -> None:
+    global _process
+    _process = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_new_process)
+
+
 def new_request_id() -> str:
-    return os.urandom(12).hex()
+    return f"{_process}{next(_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 def request_id_for(scope: Scope) -> str:

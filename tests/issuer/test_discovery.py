@@ -14,8 +14,8 @@ from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jwt as jwc_jwt
 
 from issuer.http.app import create_app
+from shared.jwk import PRIVATE_JWK_MEMBERS
 
-PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -40,7 +40,7 @@ def test_jwks_public_only_and_tokens_verify(databases, policy_file, alg, db):
     keys = response.json()["keys"]
     assert len(keys) == 1
     for key in keys:
-        assert not PRIVATE_MEMBERS & set(key), key
+        assert not PRIVATE_JWK_MEMBERS & set(key), key
         assert key["alg"] == alg and key["use"] == "sig" and key["kid"]
         assert not jwc_jwk.JWK(**key).has_private
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))

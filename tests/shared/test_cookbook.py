@@ -11,13 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from shared.b64 import b64url_decode
 from shared.errors import KeyRejected, TokenError
 from shared.jwa import sign
-from shared.jwk import KeySet, load_public_jwk, thumbprint
+from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet, load_public_jwk, thumbprint
 from shared.jws import parse_jws
 from shared.verify import verify_signature
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 COOKBOOK = VECTORS / "jose-cookbook"
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def _load(relative: str) -> dict:
@@ -26,7 +25,7 @@ def _load(relative: str) -> dict:
 
 def _published(example: dict) -> dict:
     # As an issuer would publish it: public half only, with the alg it signs with.
-    key = {k: v for k, v in example["input"]["key"].items() if k not in _PRIVATE_MEMBERS}
+    key = {k: v for k, v in example["input"]["key"].items() if k not in PRIVATE_JWK_MEMBERS}
     return {"keys": [{**key, "alg": example["input"]["alg"]}]}
 
 

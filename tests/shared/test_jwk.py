@@ -9,7 +9,14 @@ from helpers.mint import make_key
 from shared.b64 import b64url_encode
 from shared.errors import KeyRejected, KeySetError
 from shared.jwa import generate_private_key, sign
-from shared.jwk import KeySet, PublicKey, load_public_jwk, public_jwk, thumbprint
+from shared.jwk import (
+    PRIVATE_JWK_MEMBERS,
+    KeySet,
+    PublicKey,
+    load_public_jwk,
+    public_jwk,
+    thumbprint,
+)
 
 ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 RSA_KEY, RSA_JWK = make_key("RS256")

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from shared.errors import TokenError
-from shared.jwk import KeySet
+from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet
 from shared.jws import parse_jws
 from shared.verify import verify_signature
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "wycheproof" / "testvectors_v1"
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 # Upstream label problems (vectors/SOURCES.md); nothing else may be listed here. Each
 # gets the verdict this verifier must give, so the row still tests something.
@@ -35,7 +34,7 @@ LABEL_BUGS = {
 def _public_only(jwk: dict) -> dict:
     # Groups without a `public` member publish only private keys; a verifier is given
     # their public half (and an `oct` key becomes a key with no material at all).
-    return {name: value for name, value in jwk.items() if name not in _PRIVATE_MEMBERS}
+    return {name: value for name, value in jwk.items() if name not in PRIVATE_JWK_MEMBERS}
 
 
 def _cases(filename: str):

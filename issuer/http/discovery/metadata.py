@@ -8,12 +8,10 @@ from fastapi.responses import JSONResponse
 from issuer.http.deps import ServicesDep, SessionDep
 from issuer.keys.store import published_jwks
 from issuer.oauth.private_key_jwt import ASSERTION_ALGS
+from shared.jwk import PRIVATE_JWK_MEMBERS
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])
-
-# Members that would make a JWK a private key (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
-PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys")
@@ -21,7 +19,7 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     doc = published_jwks(session)
     # Belt and braces: whatever is stored, a private member is never served.
     doc["keys"] = [
-        {name: value for name, value in key.items() if name not in PRIVATE_MEMBERS}
+        {name: value for name, value in key.items() if name not in PRIVATE_JWK_MEMBERS}
         for key in doc["keys"]
     ]
     max_age = services.settings.jwks_max_age
