@@ -48,7 +48,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache issuer.store.engine
+	rm -rf $(VENV) .pytest_cache issuer.db
 
 # serverless-offline leg: npm packages from package-lock.json, then the e2e tests.
 # The patch makes serverless-offline's Python runner return a raised exception as

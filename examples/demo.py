@@ -153,7 +153,7 @@ def run(procs: Processes) -> None:
 
     issuer_env = {
         **os.environ, "ISSUER_URL": issuer_url, "POLICY_FILE": str(policy),
-        "ISSUER_DATABASE_URL": f"sqlite:///{state / 'issuer.store.engine'}",
+        "ISSUER_DATABASE_URL": f"sqlite:///{state / 'issuer.db'}",
         # Generated once by the issuer into this file, then reused by every run.
         "ISSUER_KEK_FILE": str(state / "kek"),
     }

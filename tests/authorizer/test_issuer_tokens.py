@@ -18,7 +18,7 @@ from shared.policy import load_policy
 def issuer_http(tmp_path_factory):
     directory = tmp_path_factory.mktemp("issuer")
     policy_file = write_policy(directory)
-    issuer = make_issuer(f"sqlite:///{directory / 'issuer.store.engine'}", policy_file)
+    issuer = make_issuer(f"sqlite:///{directory / 'issuer.db'}", policy_file)
     with TestClient(issuer.app()) as http:
         yield issuer, http, policy_file
     issuer.services.engine.dispose()

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def database(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'issuer.store.engine'}"
+    url = f"sqlite:///{tmp_path / 'issuer.db'}"
     kek_text = new_kek_text()
     for name in ("ISSUER_ENV", "ISSUER_URL", "POLICY_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -40,7 +40,7 @@ class Monotonic:
 def world(tmp_path, request):
     leeway = getattr(request, "param", None)
     policy_file = write_policy(tmp_path)
-    issuer, wall = clocked_issuer(f"sqlite:///{tmp_path / 'issuer.store.engine'}", policy_file)
+    issuer, wall = clocked_issuer(f"sqlite:///{tmp_path / 'issuer.db'}", policy_file)
     with TestClient(issuer.app()) as http:
         tamper: dict[str, bytes] = {}
         fetched: list[str] = []

@@ -67,7 +67,7 @@ def stack(offline_env, tmp_path_factory) -> Iterator[Stack]:
     issuer_port, http_port, lambda_port = free_port(), free_port(), free_port()
     issuer_url = f"http://127.0.0.1:{issuer_port}"
     issuer_env = offline_env(
-        ISSUER_URL=issuer_url, ISSUER_DATABASE_URL=f"sqlite:///{tmp / 'issuer.store.engine'}",
+        ISSUER_URL=issuer_url, ISSUER_DATABASE_URL=f"sqlite:///{tmp / 'issuer.db'}",
         ISSUER_KEK_FILE=str(tmp / "kek"),
         POLICY_FILE=str(REPO / "shared" / "example_policy.toml"),
     )

@@ -12,7 +12,7 @@ from issuer.keys.kek import new_kek_text
 
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch, policy_file):
-    monkeypatch.chdir(tmp_path)  # no stray .env or issuer.store.engine from elsewhere
+    monkeypatch.chdir(tmp_path)  # no stray .env or issuer.db from elsewhere
     for name in ("ISSUER_KEY_ENCRYPTION_KEY", "ISSUER_ENV", "ISSUER_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ISSUER_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")

@@ -88,7 +88,7 @@ def test_healthz_and_docs(http):
 @pytest.fixture
 def broken_db_app(tmp_path, policy_file):
     # A database that cannot be opened: the directory does not exist.
-    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/issuer.store.engine", policy_file)
+    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/issuer.db", policy_file)
     with TestClient(create_app(settings)) as http:
         yield http
 

@@ -265,7 +265,7 @@ def test_a_server_built_while_the_database_was_down_checks_at_startup(
 
     from issuer.http.app import create_app
 
-    url = f"sqlite:///{tmp_path}/later/issuer.store.engine"
+    url = f"sqlite:///{tmp_path}/later/issuer.db"
     app = create_app(make_settings(url, policy_file))  # cannot open it: check deferred
     (tmp_path / "later").mkdir()
     monkeypatch.chdir(tmp_path)
