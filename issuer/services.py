@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from issuer.clients.cache import ClientCache, watch_client_changes
 from issuer.clients.registry import SecretHasher
 from issuer.keys.kek import Kek, kek_from_settings
+from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
 from issuer.keys.store import KeyStore
 from issuer.oauth.client_auth import ClientAuthenticator
@@ -62,9 +64,13 @@ def build_services(
     clock: Callable[[], datetime] | None = None,
 ) -> Services:
     engine = engine or make_engine(settings.database_url)
-    kek = kek_from_settings(settings.key_encryption_key, settings.kek_file)
-    hasher = SecretHasher(kek.secret_hmac_key())
+    kek = kek_from_settings(
+        settings.key_encryption_key, settings.kek_file, settings.previous_key_encryption_key
+    )
     sessions = make_session_factory(engine)
+    # The secret-hash key is a data key stored sealed under the KEK: read on first use
+    # (normally by the KEK check every entry point runs first), not here.
+    hasher = SecretHasher(partial(secret_hmac_key, sessions, kek))
     clock = clock or utcnow
     clients = ClientCache(settings.client_cache_ttl, clock)
     watch_client_changes(sessions, clients)

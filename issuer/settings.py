@@ -23,7 +23,7 @@ from issuer.oauth.token_lifetime import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_DATABASE_URL = "sqlite:///./issuer.store.engine"
+DEFAULT_DATABASE_URL = "sqlite:///./issuer.db"
 DEFAULT_KEK_FILE = ".tollgate/kek"
 # __path__, not __file__: works for an editable (namespace-style) install too.
 DEFAULT_POLICY_FILE = str(Path(next(iter(shared.__path__))).resolve() / "example_policy.toml")
@@ -45,6 +45,9 @@ class Settings:
     url: str = DEFAULT_URL
     database_url: str = DEFAULT_DATABASE_URL
     key_encryption_key: bytes | None = None  # None: development file `kek_file`
+    # The KEK being replaced, while a change is under way (README, "Changing the KEK"):
+    # opens what is still sealed under it until `issuer kek rotate` re-seals everything.
+    previous_key_encryption_key: bytes | None = None
     kek_file: str = DEFAULT_KEK_FILE
     env: str = "development"
     signing_alg: str = "RS256"
@@ -129,6 +132,54 @@ def _verifier_cache_ttl(env: Mapping[str, str], jwks_max_age: int) -> int:
     return ttl
 
 
+# The drivers this package installs (pyproject.toml): SQLite (stdlib) and psycopg 3.
+DATABASE_URL_FORM = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
+_DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+
+
+def check_database_url(url: str) -> str:
+    """`url` if SQLAlchemy can use it with an installed driver, else `SettingsError`. The
+    message names the scheme at most, never the URL (it may hold a password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or (not rest and not scheme.startswith("sqlite")):
+        raise SettingsError(
+            f"ISSUER_DATABASE_URL is not a database URL: expected {DATABASE_URL_FORM}"
+        )
+    scheme = scheme.lower()
+    if scheme in ("postgres", "postgresql", "pgsql") or scheme.startswith(
+        ("postgres+", "postgresql+")
+    ):
+        if scheme != "postgresql+psycopg":
+            # Heroku-style postgres:// is not a SQLAlchemy dialect, and postgresql://
+            # means psycopg2, which is not installed: psycopg 3 is.
+            raise SettingsError(
+                f"ISSUER_DATABASE_URL uses {scheme}://: use postgresql+psycopg:// "
+                "(the installed psycopg 3 driver), e.g. "
+                "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
+            )
+    elif scheme not in _DATABASE_SCHEMES:
+        raise SettingsError(
+            f"ISSUER_DATABASE_URL scheme {scheme!r} is not supported: use {DATABASE_URL_FORM}"
+        )
+    if scheme == "postgresql+psycopg":
+        host_part = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        port = host_part.rsplit("]", 1)[-1].partition(":")[2]
+        if not host_part or (port and not port.isdigit()):
+            raise SettingsError(
+                f"ISSUER_DATABASE_URL has no usable host or port: expected {DATABASE_URL_FORM}"
+            )
+    return url
+
+
+def _kek_setting(env: Mapping[str, str], name: str) -> bytes | None:
+    if not env.get(name):
+        return None
+    try:
+        return decode_kek(env[name])
+    except KekError as exc:
+        raise SettingsError(f"{name}: {exc} (`issuer kek new` prints one)") from None
+
+
 def _issuer_url(raw: str) -> str:
     # RFC 8414 §2: the issuer is a URL without query or fragment; no trailing slash so
     # `iss` compares exactly with what verifiers are configured with.
@@ -157,17 +208,14 @@ def load_settings(
         trusted_proxies = parse_trusted_proxies(env.get("ISSUER_TRUSTED_PROXIES") or "")
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
-    kek = None
-    if env.get("ISSUER_KEY_ENCRYPTION_KEY"):
-        try:
-            kek = decode_kek(env["ISSUER_KEY_ENCRYPTION_KEY"])
-        except KekError as exc:
-            raise SettingsError(f"ISSUER_KEY_ENCRYPTION_KEY: {exc}") from None
+    kek = _kek_setting(env, "ISSUER_KEY_ENCRYPTION_KEY")
+    previous_kek = _kek_setting(env, "ISSUER_PREVIOUS_KEY_ENCRYPTION_KEY")
 
     settings = Settings(
         url=_issuer_url(env.get("ISSUER_URL") or DEFAULT_URL),
-        database_url=env.get("ISSUER_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=check_database_url(env.get("ISSUER_DATABASE_URL") or DEFAULT_DATABASE_URL),
         key_encryption_key=kek,
+        previous_key_encryption_key=previous_kek,
         kek_file=env.get("ISSUER_KEK_FILE") or DEFAULT_KEK_FILE,
         env=issuer_env,
         signing_alg=alg,
@@ -210,7 +258,7 @@ def _refuse_development_defaults(settings: Settings, env: Mapping[str, str]) -> 
     problems = []
     if settings.key_encryption_key is None:
         problems.append(
-            "ISSUER_KEY_ENCRYPTION_KEY is required (base64url of 32 random bytes; "
+            "ISSUER_KEY_ENCRYPTION_KEY is required (`issuer kek new` prints one; "
             "the development key file is not used in production)"
         )
     elif weak_kek(settings.key_encryption_key):
@@ -218,8 +266,12 @@ def _refuse_development_defaults(settings: Settings, env: Mapping[str, str]) -> 
         # and key every secret hash under something an attacker can guess.
         problems.append(
             "ISSUER_KEY_ENCRYPTION_KEY is not random (all bytes equal, or a short "
-            "repeated pattern): use base64url of 32 bytes from a CSPRNG"
+            "repeated pattern): use base64url of 32 bytes from a CSPRNG (`issuer kek new`)"
         )
+    if settings.previous_key_encryption_key is not None and weak_kek(
+        settings.previous_key_encryption_key
+    ):
+        problems.append("ISSUER_PREVIOUS_KEY_ENCRYPTION_KEY is not random")
     if not env.get("ISSUER_URL"):
         problems.append("ISSUER_URL is required (the public https URL, used as `iss`)")
     elif urlsplit(settings.url).scheme != "https":

@@ -1,7 +1,7 @@
 """Clients: server-made ids and secrets, HMAC-SHA-256 secret hashes, registration rules.
 
-Secrets are 256-bit random values, not passwords, so a keyed hash (HMAC under a key
-derived from the KEK) is enough and fast; a slow password hash would only hand attackers
+Secrets are 256-bit random values, not passwords, so a keyed hash (HMAC under a data key
+sealed under the KEK) is enough and fast; a slow password hash would only hand attackers
 a cheap denial of service on the token endpoint. Ids and secrets use only RFC 3986
 unreserved characters so Basic authentication reads the same whether or not a client
 form-urlencodes them (RFC 6749 §2.3.1).
@@ -14,7 +14,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,15 +55,31 @@ def new_client_secret() -> str:
 
 
 class SecretHasher:
-    def __init__(self, key: bytes) -> None:
+    """`key`: the HMAC key, or a function reading it (the data key stored sealed under
+    the KEK, issuer/keys/kek_check.py), called once, at the first hash."""
+
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        self._key = key
+        self._keyed: Any = None
+        self._dummy = ""
+        if isinstance(key, bytes):
+            self._load()
+
+    def _load(self) -> Any:
+        key = self._key if isinstance(self._key, bytes) else self._key()
         # The keyed state (both pads hashed) made once; each hash copies it, which skips
         # the key schedule a new HMAC pays (a third of the hash, on every token request).
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        keyed = hmac.new(key, digestmod=hashlib.sha256)
         # Compared against for unknown clients so they cost what a known one costs (timing).
-        self._dummy = self.hash(secrets.token_urlsafe(32))
+        dummy = keyed.copy()
+        dummy.update(secrets.token_urlsafe(32).encode())
+        self._dummy = dummy.hexdigest()
+        self._keyed = keyed
+        return keyed
 
     def hash(self, secret: str) -> str:
-        mac = self._keyed.copy()
+        keyed = self._keyed if self._keyed is not None else self._load()
+        mac = keyed.copy()
         mac.update(secret.encode("utf-8"))
         return mac.hexdigest()
 

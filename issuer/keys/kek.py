@@ -1,9 +1,17 @@
-"""The key-encryption key (KEK): encrypts signing keys at rest, keys the secret hashes.
+"""The key-encryption key (KEK): encrypts signing keys and the secret-hash key at rest.
 
 AES-256-GCM with the key id as associated data, so an encrypted private key copied onto
 another row (another kid) fails to decrypt instead of signing under the wrong name.
-The client-secret HMAC key is derived from the KEK with HKDF (RFC 5869) under its own
-`info`, so the two uses never share key material.
+The client-secret HMAC key is a data key of its own, stored sealed under the KEK
+(`issuer/keys/kek_check.py`), so a new KEK re-seals it and every secret keeps verifying
+(`issuer kek rotate`). A database made before that stores, as its data key, the value
+the old code derived from the KEK with HKDF (RFC 5869) under its own `info`
+(`legacy_secret_hmac_key`), so its existing secrets keep verifying too.
+
+A `Kek` may hold a previous key (`ISSUER_PREVIOUS_KEY_ENCRYPTION_KEY`) while the KEK is
+being changed: it decrypts under either, and seals under the one the database's check
+value opens (`seal_with`), so processes still holding only the old key keep working until
+`issuer kek rotate` re-seals everything under the new one (README, "Changing the KEK").
 
 A KEK that is well formed but not the one a database was set up with must be caught
 before anything is written: new secrets would be hashed under the wrong HMAC key (the
@@ -29,6 +37,8 @@ from shared.b64 import b64url_decode, b64url_encode
 KEK_BYTES = 32
 _NONCE_BYTES = 12  # NIST SP 800-38D §8.2: 96-bit random nonces
 _SECRET_HMAC_INFO = b"tollgate/issuer/client-secret-hmac/v1"
+# The sealed secret-hash data key's associated data (not a kid either, see below).
+SECRET_KEY_AAD = "tollgate/issuer/client-secret-hmac-key/v1"  # noqa: S105 (not a secret)
 # The check value's associated data: not a kid (kids are RFC 7638 thumbprints, base64url
 # without "/"), so a signing key's ciphertext can never pass for the check value.
 _CHECK_AAD = "tollgate/issuer/kek-check/v1"
@@ -54,6 +64,7 @@ def decode_kek(text: str) -> bytes:
 
 
 def new_kek_text() -> str:
+    """What `issuer kek new` prints: base64url, no padding, of 32 bytes from the OS CSPRNG."""
     return b64url_encode(secrets.token_bytes(KEK_BYTES))
 
 
@@ -79,48 +90,101 @@ def load_or_create_kek_file(path: str | os.PathLike[str]) -> bytes:
 
 
 class Kek:
-    """Encrypts/decrypts private keys bound to their kid; derives the secret-hash key."""
+    """Seals and opens private keys bound to their kid, and the secret-hash data key.
 
-    def __init__(self, key: bytes, source: str = "ISSUER_KEY_ENCRYPTION_KEY") -> None:
-        if len(key) != KEK_BYTES:
-            raise KekError(f"KEK must be {KEK_BYTES} bytes")
-        self._aead = AESGCM(key)
-        self._key = key
+    `key` is the current KEK; `previous` (optional) is the one it replaces. Opening tries
+    both; sealing uses the one the database's check value opens (`seal_with`: the
+    database's KEK of record, the current one unless a change is under way)."""
+
+    def __init__(
+        self,
+        key: bytes,
+        source: str = "ISSUER_KEY_ENCRYPTION_KEY",
+        previous: bytes | None = None,
+        previous_source: str = "ISSUER_PREVIOUS_KEY_ENCRYPTION_KEY",
+    ) -> None:
+        keys = [key] if previous is None or previous == key else [key, previous]
+        for k in keys:
+            if len(k) != KEK_BYTES:
+                raise KekError(f"KEK must be {KEK_BYTES} bytes")
+        self._keys = keys
+        self._aeads = [AESGCM(k) for k in keys]
+        self._seal = 0
         # Where the key came from, for messages: the setting an operator has to fix.
         self.source = source
+        self.sources = (source, previous_source)[: len(keys)]
+        # The secret-hash data key once read from the database (`kek_check.secret_hmac_key`).
+        self.data_key: bytes | None = None
 
-    def encrypt(self, plaintext: bytes, kid: str) -> bytes:
+    @property
+    def has_previous(self) -> bool:
+        return len(self._keys) > 1
+
+    @property
+    def sealing_index(self) -> int:
+        """0: seals under the current KEK; 1: under the previous one (a change under way)."""
+        return self._seal
+
+    def seal_with(self, index: int) -> None:
+        if not 0 <= index < len(self._keys):
+            raise KekError("no such key-encryption key")
+        self._seal = index
+
+    def encrypt(self, plaintext: bytes, kid: str, index: int | None = None) -> bytes:
+        aead = self._aeads[self._seal if index is None else index]
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, kid.encode())
+        return nonce + aead.encrypt(nonce, plaintext, kid.encode())
+
+    def open(self, blob: bytes, kid: str) -> tuple[bytes, int]:
+        """(plaintext, index of the key that opened it); `KekError` if none does."""
+        for index, aead in enumerate(self._aeads):
+            try:
+                return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], kid.encode()), index
+            except (InvalidTag, ValueError):
+                continue
+        raise KekError(
+            f"signing key {kid} does not decrypt with this key-encryption key "
+            "(ISSUER_KEY_ENCRYPTION_KEY / ISSUER_KEK_FILE changed?)"
+        )
 
     def decrypt(self, blob: bytes, kid: str) -> bytes:
-        try:
-            return self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], kid.encode())
-        except (InvalidTag, ValueError):
-            raise KekError(
-                f"signing key {kid} does not decrypt with this key-encryption key "
-                "(ISSUER_KEY_ENCRYPTION_KEY / ISSUER_KEK_FILE changed?)"
-            ) from None
+        return self.open(blob, kid)[0]
 
-    def check_value(self) -> bytes:
+    def check_value(self, index: int | None = None) -> bytes:
         """A known marker sealed under this KEK (a fresh nonce each time)."""
-        return self.encrypt(_CHECK_MARKER, _CHECK_AAD)
+        return self.encrypt(_CHECK_MARKER, _CHECK_AAD, index)
+
+    def opener(self, check_value: bytes) -> int | None:
+        """Which key made `check_value` (`check_value()` under it: the GCM tag
+        authenticates it, another key cannot open it to the marker), or None."""
+        try:
+            plain, index = self.open(check_value, _CHECK_AAD)
+        except KekError:
+            return None
+        return index if plain == _CHECK_MARKER else None
 
     def opens(self, check_value: bytes) -> bool:
-        """Whether `check_value` was made by `check_value()` under this same KEK (the GCM
-        tag authenticates it: another key fails, it cannot decrypt to the marker)."""
-        try:
-            return self.decrypt(check_value, _CHECK_AAD) == _CHECK_MARKER
-        except KekError:
-            return False
+        return self.opener(check_value) is not None
 
-    def secret_hmac_key(self) -> bytes:
+    def legacy_secret_hmac_key(self, index: int | None = None) -> bytes:
+        """What the secret-hash key was before it was a data key of its own: derived from
+        the KEK, so existing databases keep it as their data key (`kek_check`)."""
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=_SECRET_HMAC_INFO
-        ).derive(self._key)
+        ).derive(self._keys[self._seal if index is None else index])
+
+    def secret_hmac_key(self) -> bytes:
+        """The data key, once `kek_check.secret_hmac_key` has read it from the database."""
+        if self.data_key is None:
+            raise KekError("the client-secret key has not been read from the database yet")
+        return self.data_key
 
 
-def kek_from_settings(key: bytes | None, kek_file: str) -> Kek:
+def kek_from_settings(key: bytes | None, kek_file: str, previous: bytes | None = None) -> Kek:
     if key is not None:
-        return Kek(key)
-    return Kek(load_or_create_kek_file(kek_file), source=f"ISSUER_KEK_FILE ({kek_file})")
+        return Kek(key, previous=previous)
+    return Kek(
+        load_or_create_kek_file(kek_file),
+        source=f"ISSUER_KEK_FILE ({kek_file})",
+        previous=previous,
+    )

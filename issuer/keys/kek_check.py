@@ -17,18 +17,26 @@ Evidence, strongest first:
 A database with no check value gets one: verified against its keys if it has any, else
 taken on first use (a database made before revision 0006 with clients but no signing
 key cannot tell; that is logged).
+
+The same row holds the client-secret HMAC key sealed under the KEK (revision 0007,
+`secret_hmac_key`): random for a new database, the HKDF value the secrets were hashed
+under for one that already has secrets. `rekey` re-seals the signing keys, that data
+key and the check value under the current KEK (`issuer kek rotate`), in one
+transaction, so every reader sees all under one KEK or all under the other.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from issuer.keys.kek import Kek, KekError, WrongKek
+from issuer.keys.kek import KEK_BYTES, SECRET_KEY_AAD, Kek, KekError, WrongKek
 from issuer.logs import log_event
 from issuer.store.models import PUBLISHED_STATUSES, Client, KekCheck, SigningKey, utcnow
 
@@ -47,50 +55,98 @@ def _refusal(kek: Kek, what: str) -> WrongKek:
 
 def check_kek(session: Session, kek: Kek) -> tuple[KekCheck | None, int]:
     """Raise `WrongKek` unless `kek` decrypts the published signing keys and the stored
-    check value. Reads only. Returns (the check row or None, published keys checked)."""
+    check value (either of its keys, while a KEK change is under way). Reads only.
+    Returns (the check row or None, published keys checked), and points `kek` at the
+    key the database is sealed under (`Kek.seal_with`), so what it seals next the
+    processes not yet given the new KEK can still open."""
     keys = session.execute(
         select(SigningKey.kid, SigningKey.private_key_encrypted)
         .where(SigningKey.status.in_(PUBLISHED_STATUSES))
         .order_by(SigningKey.created_at, SigningKey.kid)
     ).all()
+    record: int | None = None
     for kid, blob in keys:
         try:
-            kek.decrypt(blob, kid)
+            _, index = kek.open(blob, kid)
         except KekError:
             raise _refusal(kek, f"the stored signing keys (kid {kid})") from None
+        record = index if record is None else record
     row = session.get(KekCheck, CHECK_ROW)
-    if row is not None and not kek.opens(row.value):
-        raise _refusal(
-            kek,
-            f"the stored KEK check value (stored {row.created_at:%Y-%m-%d})",
-        )
+    if row is not None:
+        opener = kek.opener(row.value)
+        if opener is None:
+            raise _refusal(
+                kek,
+                f"the stored KEK check value (stored {row.created_at:%Y-%m-%d})",
+            )
+        record = opener
+        if row.secret_key is not None and _open_secret_key(kek, row.secret_key) is None:
+            raise _refusal(kek, "the stored client-secret key")
+    kek.seal_with(record or 0)
     return row, len(keys)
 
 
+def _open_secret_key(kek: Kek, blob: bytes) -> bytes | None:
+    try:
+        key = kek.decrypt(blob, SECRET_KEY_AAD)
+    except KekError:
+        return None
+    return key if len(key) == KEK_BYTES else None
+
+
+def _secrets_exist(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Client)
+            .where(Client.secret_hash.is_not(None) | Client.previous_secret_hash.is_not(None))
+        )
+        or 0
+    )
+
+
+def _new_secret_key(session: Session, kek: Kek) -> bytes:
+    # A database whose secrets were hashed before the key was a data key of its own keeps
+    # the value they were hashed under (the HKDF derivation of the KEK of record); a new
+    # one gets a random key.
+    if _secrets_exist(session):
+        return kek.legacy_secret_hmac_key()
+    return secrets.token_bytes(KEK_BYTES)
+
+
 def verify_kek(sessions: sessionmaker[Session], kek: Kek, now: datetime | None = None) -> None:
-    """`check_kek`, then store the check value if the database has none yet (racing
-    first starts: one insert wins, the others verify it). Raises `WrongKek`; database
-    errors propagate (the caller decides whether they are fatal)."""
+    """`check_kek`, then store the check value and the client-secret key if the database
+    has none yet (racing first starts: one write wins, the others read it). Leaves the
+    secret key on `kek.data_key`. Raises `WrongKek`; database errors propagate (the caller
+    decides whether they are fatal)."""
     with sessions() as session:
         row, keys = check_kek(session, kek)
         if row is not None:
+            if row.secret_key is None:
+                _store_secret_key(session, kek)
+            else:
+                kek.data_key = _open_secret_key(kek, row.secret_key)
             return
-        unverified = 0
-        if keys == 0:
-            unverified = (
-                session.scalar(
-                    select(func.count()).select_from(Client).where(Client.secret_hash.is_not(None))
-                )
-                or 0
+        unverified = _secrets_exist(session) if keys == 0 else 0
+        data_key = _new_secret_key(session, kek)
+        session.add(
+            KekCheck(
+                id=CHECK_ROW,
+                value=kek.check_value(),
+                created_at=now or utcnow(),
+                secret_key=kek.encrypt(data_key, SECRET_KEY_AAD),
             )
-        session.add(KekCheck(id=CHECK_ROW, value=kek.check_value(), created_at=now or utcnow()))
+        )
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
-            if check_kek(session, kek)[0] is None:
+            row = check_kek(session, kek)[0]
+            if row is None or row.secret_key is None:
                 raise
+            kek.data_key = _open_secret_key(kek, row.secret_key)
             return
+        kek.data_key = data_key
     log_event(log, "kek_check_stored", verified_against_keys=keys, kek_source=kek.source)
     if unverified:
         # Secrets hashed before the check value existed, with no key to check the KEK
@@ -102,3 +158,78 @@ def verify_kek(sessions: sessionmaker[Session], kek: Kek, now: datetime | None =
             client_secrets=unverified,
             kek_source=kek.source,
         )
+
+
+def _store_secret_key(session: Session, kek: Kek) -> None:
+    """A database from before revision 0007 gets its data key; concurrent first starts
+    race on `secret_key IS NULL` and the losers read the winner's."""
+    data_key = _new_secret_key(session, kek)
+    result = session.execute(
+        update(KekCheck)
+        .where(KekCheck.id == CHECK_ROW, KekCheck.secret_key.is_(None))
+        .values(secret_key=kek.encrypt(data_key, SECRET_KEY_AAD))
+    )
+    session.commit()
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        kek.data_key = data_key
+        # `derived`: the existing secrets' key, kept; else a new random one.
+        log_event(log, "secret_key_stored", derived=data_key == kek.legacy_secret_hmac_key())
+        return
+    row = session.get(KekCheck, CHECK_ROW, populate_existing=True)
+    if row is None or row.secret_key is None:
+        raise KekError("the client-secret key could not be stored")
+    kek.data_key = _open_secret_key(kek, row.secret_key)
+
+
+def secret_hmac_key(sessions: sessionmaker[Session], kek: Kek) -> bytes:
+    """The client-secret HMAC key: read (and made, the first time) by `verify_kek`, which
+    every entry point runs first; read here when that check was deferred (a database
+    that was down when the server started)."""
+    if kek.data_key is None:
+        verify_kek(sessions, kek)
+    return kek.secret_hmac_key()
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    signing_keys: int  # re-sealed under the current KEK
+    already_current: bool  # nothing was under the previous KEK
+
+
+def rekey(sessions: sessionmaker[Session], kek: Kek, now: datetime | None = None) -> Rekeyed:
+    """`issuer kek rotate`: re-seal every signing key (retired ones too: an old backup
+    restored later must not need the old KEK), the client-secret key and the check value
+    under the current KEK, opening them with whichever key `kek` holds. One transaction:
+    a reader sees everything under one KEK or everything under the other, and the
+    processes given both keys open either. Raises `WrongKek` if a key opens nothing."""
+    verify_kek(sessions, kek, now)
+    with sessions() as session:
+        row = session.get(KekCheck, CHECK_ROW)
+        if row is None or row.secret_key is None:  # verify_kek stored both
+            raise KekError("the KEK check value is missing")
+        moved = 0
+        for key in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
+            try:
+                plain, index = kek.open(key.private_key_encrypted, key.kid)
+            except KekError:
+                raise _refusal(kek, f"the stored signing key {key.kid} ({key.status})") from None
+            if index != 0:
+                key.private_key_encrypted = kek.encrypt(plain, key.kid, 0)
+                moved += 1
+        secret_key = kek.decrypt(row.secret_key, SECRET_KEY_AAD)
+        current = kek.opener(row.value) == 0 and _opened_by_current(kek, row.secret_key)
+        if current and moved == 0:
+            return Rekeyed(signing_keys=0, already_current=True)
+        row.value = kek.check_value(0)
+        row.secret_key = kek.encrypt(secret_key, SECRET_KEY_AAD, 0)
+        session.commit()
+    kek.seal_with(0)
+    log_event(log, "kek_rotated", signing_keys=moved, kek_source=kek.source)
+    return Rekeyed(signing_keys=moved, already_current=False)
+
+
+def _opened_by_current(kek: Kek, blob: bytes) -> bool:
+    try:
+        return kek.open(blob, SECRET_KEY_AAD)[1] == 0
+    except KekError:
+        return False

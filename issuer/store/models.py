@@ -238,3 +238,6 @@ class KekCheck(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # The client-secret HMAC key, sealed under the same KEK (revision 0007): a data key
+    # of its own, so a new KEK re-seals it and every secret keeps verifying.
+    secret_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -121,11 +121,14 @@ def test_kek_binds_ciphertext_to_kid():
         Kek(decode_kek(new_kek_text())).decrypt(blob, "kid-1")
 
 
-def test_secret_hmac_key_is_derived_not_the_kek():
+def test_legacy_secret_hmac_key_is_derived_not_the_kek():
+    # The value databases made before the data key keep as theirs (kek_check.py).
     raw = decode_kek(new_kek_text())
-    derived = Kek(raw).secret_hmac_key()
+    derived = Kek(raw).legacy_secret_hmac_key()
     assert len(derived) == 32 and derived != raw
-    assert derived == Kek(raw).secret_hmac_key()
+    assert derived == Kek(raw).legacy_secret_hmac_key()
+    with pytest.raises(KekError):  # the data key itself comes from the database
+        Kek(raw).secret_hmac_key()
 
 
 def test_development_kek_file_made_once(tmp_path):
