@@ -167,3 +167,13 @@ def test_thumbprint_of_a_non_string_kty_is_refused_not_a_crash(kty):
     with pytest.raises(KeyRejected) as exc:
         thumbprint({"kty": kty, "n": "AQAB", "e": "AQAB"})
     assert exc.value.reason == "thumbprint: unsupported kty"
+
+
+def test_private_member_names_are_the_rfcs_and_each_is_refused():
+    """The one list (`shared.jwk.PRIVATE_JWK_MEMBERS`) every check and filter imports:
+    RFC 7518 §6.2.2 (EC d), §6.3.2 (RSA d p q dp dq qi oth), §6.4 (k), RFC 8037 §2 (OKP d)."""
+    assert frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"}) == PRIVATE_JWK_MEMBERS
+    _, jwk = make_key("RS256", kid="k")
+    for name in sorted(PRIVATE_JWK_MEMBERS):
+        with pytest.raises(KeyRejected, match="private key material"):
+            load_public_jwk({**jwk, name: "AQAB"})
