@@ -37,6 +37,10 @@ def build_authorizer(
 ) -> Authorizer:
     """`policy` overrides the file named by the settings (tests, `authorizer check`)."""
     log = log if log is not None else DecisionLog()
+    if settings.metrics == "emf":
+        from authorizer.metrics import DecisionMetrics  # only when metrics are on
+
+        log = log.with_metrics(DecisionMetrics(settings.metrics_namespace, clock=wall_clock))
     cache_options: CacheOptions = {
         "uri": settings.jwks_uri,
         "ttl": settings.jwks_ttl,

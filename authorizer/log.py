@@ -11,6 +11,10 @@ import json
 import sys
 from collections.abc import Callable
 from json.encoder import encode_basestring as quote
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from authorizer.metrics import DecisionMetrics
 
 Write = Callable[[str], object]
 
@@ -19,12 +23,17 @@ __all__ = ["DecisionLog", "quote"]
 
 class DecisionLog:
     """`write` defaults to the current `sys.stdout.write`, looked up per line so that a
-    replaced stdout (tests, the local gateway) is honoured."""
+    replaced stdout (tests, the local gateway) is honoured. With `metrics`, each
+    decision line is also a CloudWatch embedded-metric document (authorizer/metrics.py)."""
 
-    __slots__ = ("_write",)
+    __slots__ = ("_metrics", "_write")
 
-    def __init__(self, write: Write | None = None) -> None:
+    def __init__(self, write: Write | None = None, metrics: DecisionMetrics | None = None) -> None:
         self._write = write
+        self._metrics = metrics
+
+    def with_metrics(self, metrics: DecisionMetrics | None) -> DecisionLog:
+        return DecisionLog(self._write, metrics)
 
     def _out(self, line: str) -> None:
         (self._write or sys.stdout.write)(line)
@@ -33,9 +42,11 @@ class DecisionLog:
         self, decision: str, reason: str, who: str, route: str, micros: int
     ) -> None:
         """`who` is the pre-escaped `"client_id":...,"jti":...` fragment (or empty)."""
+        metrics = self._metrics
         self._out(
             f'{{"event":"decision","decision":"{decision}","reason":"{reason}",{who}'
-            f'"route":{quote(route)},"us":{micros}}}\n'
+            f'"route":{quote(route)},"us":{micros}'
+            f'{"" if metrics is None else metrics.members(who)}}}\n'
         )
 
     def event(self, level: str, event: str, **fields: object) -> None:

@@ -34,6 +34,9 @@ DEFAULT_REVOCATION_TTL = 30
 # states the trade-off.
 REVOCATION_FAIL_MODES = ("closed", "open")
 DEFAULT_REVOCATION_FAIL = "closed"
+# `emf`: every decision line is also a CloudWatch embedded-metric document (decisions by
+# reason, and by client for verified tokens only: authorizer/metrics.py).
+METRICS_MODES = ("off", "emf")
 # Explicitly switching the URI off (file-only deployments without egress).
 _DISABLED = frozenset({"", "none", "off"})
 
@@ -56,6 +59,9 @@ class Settings:
     revocation_uri: str | None = None
     revocation_ttl: int = DEFAULT_REVOCATION_TTL
     revocation_fail: str = DEFAULT_REVOCATION_FAIL
+    # Decision metrics as CloudWatch embedded metric format (authorizer/metrics.py).
+    metrics: str = "off"
+    metrics_namespace: str = "Tollgate"
 
     @classmethod
     def from_env(
@@ -89,7 +95,23 @@ class Settings:
             revocation_fail=_choice(
                 env, "AUTHORIZER_REVOCATION_FAIL", DEFAULT_REVOCATION_FAIL, REVOCATION_FAIL_MODES
             ),
+            **_metrics(env),
         )
+
+
+def _metrics(env: Mapping[str, str]) -> dict[str, str]:
+    mode = _choice(env, "AUTHORIZER_METRICS", "off", METRICS_MODES)
+    if mode == "off":
+        return {}
+    from shared.emf import MetricsConfigError, parse_namespace  # only when metrics are on
+
+    try:
+        namespace = parse_namespace(
+            env.get("AUTHORIZER_METRICS_NAMESPACE"), "AUTHORIZER_METRICS_NAMESPACE"
+        )
+    except MetricsConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"metrics": mode, "metrics_namespace": namespace}
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
