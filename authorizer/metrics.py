@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from json import JSONDecoder
 
-from shared.emf import UNKNOWN, ClientDimension, metric_directive, quote
+from shared.emf import ClientDimension, metric_directive, quote
 
 DIMENSIONS = (("reason",), ("client", "decision"))
 METRIC = "decisions"
