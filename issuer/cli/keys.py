@@ -14,7 +14,7 @@ import json
 
 from issuer.audit import cli_actor
 from issuer.cli.context import services_for
-from issuer.keys.admin import key_view, list_keys, rotate, rotate_if_due
+from issuer.keys.admin import RotationReport, key_view, list_keys, rotate, rotate_if_due
 from issuer.keys.lifecycle import KeySchedule
 from issuer.settings import Settings
 
@@ -51,25 +51,19 @@ def run_rotate(settings: Settings, args: argparse.Namespace) -> int:
     schedule = KeySchedule.from_settings(settings)
     with services_for(settings) as services, services.sessions() as session:
         now = services.clock()
+        alg = settings.signing_alg
         if args.if_due:
-            report = rotate_if_due(session, settings, now, services.kek, cli_actor())
-            rotation, reason = report.rotation, report.reason
-            transitions = [vars(t) for t in report.transitions]
+            report = rotate_if_due(session, schedule, services.kek, alg, now, cli_actor())
         else:
-            rotation = rotate(session, services.kek, settings.signing_alg, cli_actor(), now)
+            rotation = rotate(session, services.kek, alg, cli_actor(), now)
             reason = "rotated" if rotation.created else "a rotation is pending"
-            transitions = []
-        result = {
-            "reason": reason,
-            "created": bool(rotation and rotation.created),
-            "key": key_view(rotation.key, schedule) if rotation else None,
-            "transitions": transitions,
-        }
+            report = RotationReport([], rotation, reason)
+        result = report.view(schedule)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for step in transitions:
+        for step in result["transitions"]:
             print(f"{step['kid']}: {step['old']} -> {step['new']}")
         key = result["key"]
-        print(reason + (f": {key['kid']} signs from {key['activates_at']}" if key else ""))
+        print(report.reason + (f": {key['kid']} signs from {key['activates_at']}" if key else ""))
     return 0

@@ -6,9 +6,11 @@ is deliberately no "rotate now": an immediate switch would sign with a key some
 verifiers have not fetched yet (a new key is published before it signs anything:
 docs/design.md, "The key lifecycle").
 
-`rotate_if_due(session, settings, now)` is the scheduled job's whole logic (CLI
-`issuer keys rotate --if-due`, deploy/rotate_keys.py): it advances the lifecycle, then
-starts a rotation when the active key has signed for `ISSUER_KEY_ROTATION_DAYS`.
+`rotate_if_due(session, schedule, kek, alg, now)` is the scheduled job's whole logic
+(CLI `issuer keys rotate --if-due`, and deploy/rotate_keys.py calls it directly): it
+advances the lifecycle, then starts a rotation when the active key has signed for the
+schedule's rotation period (`ISSUER_KEY_ROTATION_DAYS`). `RotationReport.view` is what
+both print or return.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
-from issuer.keys.kek import Kek, kek_from_settings
+from issuer.keys.kek import Kek
 from issuer.keys.kek_check import check_kek
 from issuer.keys.lifecycle import KeySchedule, Transition, advance
 from issuer.keys.store import new_signing_key
-from issuer.settings import Settings
 from issuer.store.models import SigningKey
 
 SCHEDULER = Actor(id="system:key-schedule", source=None)
@@ -43,6 +44,16 @@ class RotationReport:
     transitions: list[Transition] = field(default_factory=list)
     rotation: Rotation | None = None  # None: not due
     reason: str = ""
+
+    def view(self, schedule: KeySchedule) -> dict[str, Any]:
+        """What happened, as JSON-able data (public key metadata only)."""
+        rotation = self.rotation
+        return {
+            "reason": self.reason,
+            "created": bool(rotation and rotation.created),
+            "key": key_view(rotation.key, schedule) if rotation else None,
+            "transitions": [vars(t) for t in self.transitions],
+        }
 
 
 def list_keys(session: Session) -> list[SigningKey]:
@@ -97,13 +108,14 @@ def rotate(session: Session, kek: Kek, alg: str, actor: Actor, now: datetime) ->
 
 def rotate_if_due(
     session: Session,
-    settings: Settings,
+    schedule: KeySchedule,
+    kek: Kek,
+    alg: str,
     now: datetime,
-    kek: Kek | None = None,
     actor: Actor = SCHEDULER,
 ) -> RotationReport:
-    """The scheduled job: make due transitions, then rotate if the active key is old."""
-    schedule = KeySchedule.from_settings(settings)
+    """The scheduled job: make due transitions, then rotate if the active key is old
+    (a new key of `alg`, sealed under `kek`)."""
     transitions = advance(session, schedule, now)
     active = session.scalar(select(SigningKey).where(SigningKey.status == "active"))
     if active is None:
@@ -114,6 +126,5 @@ def rotate_if_due(
     since = active.activated_at or active.created_at
     if since + schedule.rotation_period > now:
         return RotationReport(transitions, None, "not due")
-    kek = kek or kek_from_settings(settings.key_encryption_key, settings.kek_file)
-    rotation = rotate(session, kek, settings.signing_alg, actor, now)
+    rotation = rotate(session, kek, alg, actor, now)
     return RotationReport(transitions, rotation, "due")

@@ -15,6 +15,7 @@ from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
 from helpers.issuer_env import ISSUER_URL, ORDERS
 
 from issuer.keys.admin import rotate_if_due
+from issuer.keys.lifecycle import KeySchedule
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError
@@ -142,12 +143,13 @@ def test_rotation_lifecycle(world):
     assert first not in {k["kid"] for k in world.jwks()["keys"]}
 
     # The scheduled job: nothing due yet, then due after ISSUER_KEY_ROTATION_DAYS.
-    settings = world.issuer.settings
+    settings, kek = world.issuer.settings, world.issuer.services.kek
+    schedule, alg = KeySchedule.from_settings(settings), settings.signing_alg
     with world.issuer.services.sessions() as session:
-        report = rotate_if_due(session, settings, world.clock(), world.issuer.services.kek)
+        report = rotate_if_due(session, schedule, kek, alg, world.clock())
         assert report.rotation is None and report.reason == "not due"
         world.clock.advance(settings.key_rotation_days * 86400)
-        report = rotate_if_due(session, settings, world.clock(), world.issuer.services.kek)
+        report = rotate_if_due(session, schedule, kek, alg, world.clock())
         assert report.rotation is not None and report.rotation.created
         third = report.rotation.key.kid
     world.issuer.services.key_store.invalidate()
