@@ -38,6 +38,7 @@ def handler(event, context):
     outputs = []
     for argv in argv_list:
         out, err = io.StringIO(), io.StringIO()
+        code: int | str | None  # SystemExit carries any of them
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(argv)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 import migrations
@@ -21,12 +24,10 @@ _RENUMBERED = frozenset({"0003", "0004"})
 _MADE_BY_0004 = "revoked_tokens"
 
 
-def alembic_config(database_url: str | None = None) -> Config:
+def alembic_config() -> Config:
+    """The scripts' location only: the database is the connection `upgrade` hands in."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
-    if database_url:
-        # ConfigParser interpolation: a literal % in a password must be doubled.
-        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
@@ -42,6 +43,20 @@ def restamp_renumbered(connection: Connection) -> None:
     actual = "0004" if inspector.has_table(_MADE_BY_0004) else "0003"
     if stamped[0] != actual:
         connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": actual})
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest revision in `migrations/versions` (read once per process)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover (the package ships its migrations)
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is stamped at; None for a database never migrated."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
