@@ -72,6 +72,22 @@ def test_no_file_cites_notes_outside_the_repository():
                        + "\n".join(found))
 
 
+OWN_DOC = re.compile(r"(?<![\w/.-])(docs/[\w-]+\.md)\b")
+
+
+def test_every_project_doc_cited_exists():
+    # A page of docs/ cited anywhere is a promise to the reader: it must be there.
+    missing = []
+    for path in _files():
+        text = _text(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            missing += [f"{path.relative_to(ROOT)}:{number}: {doc}"
+                        for doc in OWN_DOC.findall(line) if not (ROOT / doc).is_file()]
+    assert not missing, "cited but not in docs/:\n" + "\n".join(missing)
+
+
 def test_the_pattern_catches_each_form():
     for cited in ("(ATT" "ACKS.md 14)", "(SP" "EC \"Keys\")", "SP" "EC: PATCH",
                   "(ST" "YLE.md)", "see ../sha" "red/SP" "EC.md", "/work/sha" "red/vectors"):
