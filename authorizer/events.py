@@ -31,16 +31,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from shared.bearer import MAX_AUTHORIZATION as MAX_AUTHORIZATION
+from shared.bearer import BearerRefused
+from shared.bearer import bearer_token as _bearer_token
 from shared.route_pattern import path_problem
 
 HTTP = "http"
 REQUEST = "request"
 TOKEN = "token"  # noqa: S105 (an event kind, not a secret)
-# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; auth-scheme is case-insensitive
-# (RFC 7235 §2.1). Anything else (Basic, a bare token, trailing junk) is refused.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-# A JWS the verifier would accept is at most 8 KiB; refuse longer headers before regex work.
-MAX_AUTHORIZATION = 8 * 1024 + 64
 
 
 class Refused(Exception):
@@ -219,16 +217,10 @@ def _authorization(event: dict[str, Any]) -> object:
 
 
 def bearer_token(authorization: object) -> str:
-    """The b64token of `Bearer <b64token>` (RFC 6750 §2.1), or `Refused` saying why not."""
-    if authorization is None or authorization == "":
-        raise Refused("no_token")
-    if type(authorization) is not str:
-        raise Refused("bad_authorization")
-    if len(authorization) > MAX_AUTHORIZATION:
-        raise Refused("too_large")
-    if authorization[:7].lower() != "bearer ":
-        raise Refused("bad_authorization")
-    token = authorization[7:].lstrip(" ")
-    if not _B64TOKEN.fullmatch(token):
-        raise Refused("bad_authorization")
-    return token
+    """The b64token of `Bearer <b64token>` (`shared.bearer`: RFC 6750 §2.1, the rule the
+    issuer's admin guard applies too), or `Refused` with its code (`no_token`,
+    `bad_authorization`, `too_large`)."""
+    try:
+        return _bearer_token(authorization)
+    except BearerRefused as exc:
+        raise Refused(exc.code) from None

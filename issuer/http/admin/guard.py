@@ -17,7 +17,6 @@ docs/threat-model.md §3).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -31,22 +30,24 @@ from issuer.http.admin.errors import InsufficientScope, InvalidToken, MissingTok
 from issuer.http.client_address import client_address
 from issuer.oauth.revocation import is_revoked, token_generation
 from issuer.services import Services
+from shared.bearer import BearerRefused
+from shared.bearer import bearer_token as parse_bearer
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError
 from shared.scope import ADMIN_SCOPE
 from shared.verify import AccessTokenVerifier
 
-# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)\s*\Z", re.IGNORECASE)
 
-
-def bearer_token(authorization: str | None) -> str:
-    if not authorization:
-        raise MissingToken(debug="no_authorization")
-    match = _BEARER.match(authorization)
-    if match is None:
-        raise InvalidToken(debug="no_bearer_token")
-    return match.group(1)
+def bearer_token(authorization: object) -> str:
+    """The token of `Authorization: Bearer <token>` by the rule the authorizer applies
+    (`shared.bearer`, RFC 6750 §2.1). None or empty: `MissingToken` (RFC 6750 §3.1: the
+    client did not try); anything else refused: `InvalidToken`, debug = the reason code."""
+    try:
+        return parse_bearer(authorization)
+    except BearerRefused as exc:
+        if exc.code == "no_token":
+            raise MissingToken(debug="no_token") from None
+        raise InvalidToken(debug=exc.code) from None
 
 
 def authenticate_admin(services: Services, authorization: str | None, source: str | None) -> Actor:
