@@ -83,7 +83,7 @@ class ClientRecord:
     token_lifetime: int | None
     jwks: Mapping[str, Any] | None
     # ClientRevocation.generation (0: none): what a token minted from this snapshot
-    # carries as `gen` (`revocation.client_generation` from the snapshot).
+    # carries as `gen`.
     generation: int
 
 

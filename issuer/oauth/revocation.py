@@ -41,15 +41,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, event, func, select, update
+from sqlalchemy import CursorResult, case, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.keys.store import Signer
-from issuer.settings import MAX_TOKEN_LIFETIME
-from issuer.store.models import ClientRevocation, RevocationState, RevokedToken
+from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
+from issuer.settings import MAX_CLIENT_CACHE_TTL
+from issuer.store.models import Base, ClientRevocation, RevocationState, RevokedToken
 from shared.jws import encode_compact
 
 # Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
@@ -61,9 +62,9 @@ from shared.revocation_list import token_generation as token_generation
 # The largest leeway a verifier may apply to `exp` (authorizer/settings.py MAX_LEEWAY;
 # tests/issuer/test_revoke.py holds the two equal): records outlive the tokens by this.
 VERIFIER_MAX_LEEWAY = 300
-# The largest ISSUER_CLIENT_CACHE_TTL (issuer/settings.py): a client-wide record reaches
-# past the change by it when the caller does not say the TTL (`stale_for`).
-MAX_STALE_SECONDS = 300
+# A client-wide record reaches past the change by the largest ISSUER_CLIENT_CACHE_TTL
+# when the caller does not say the TTL (`stale_for`).
+MAX_STALE_SECONDS = MAX_CLIENT_CACHE_TTL
 # Per-token records one client may hold before they collapse into a client-wide
 # revocation, and per-token records in all before the largest client's collapse. A
 # record is ~48 bytes of the list (22-character jti and exp, base64url): 256 of them
@@ -98,23 +99,27 @@ def next_seq(session: Session, now: datetime) -> int:
     from a backup still numbers later changes above what verifiers hold. One UPDATE of
     one row: concurrent revocations queue on its lock, and each gets its own number."""
     floor = _micros(now)
-    bumped = session.execute(
-        update(RevocationState)
-        .where(RevocationState.id == 1)
-        .values(seq=case((RevocationState.seq >= floor, RevocationState.seq + 1), else_=floor))
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (it has the rowcount); Session.execute's
+    # annotation says only Result. (UPDATE ... RETURNING would save the SELECT below but
+    # needs SQLite 3.35.)
+    bumped = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(RevocationState)
+            .where(RevocationState.id == 1)
+            .values(
+                seq=case((RevocationState.seq >= floor, RevocationState.seq + 1), else_=floor)
+            )
+            .execution_options(synchronize_session=False)
+        ),
     )
     if bumped.rowcount == 0:  # a schema made without the migration's row
         session.add(RevocationState(id=1, seq=floor))
         session.flush()
         return floor
-    return session.scalar(select(RevocationState.seq).where(RevocationState.id == 1))
-
-
-def client_generation(session: Session, client_id: str) -> int:
-    """The generation a token minted now for `client_id` carries."""
-    row = session.get(ClientRevocation, client_id)
-    return row.generation if row is not None else 0
+    return session.execute(
+        select(RevocationState.seq).where(RevocationState.id == 1)
+    ).scalar_one()
 
 
 def revoke_client(
@@ -242,7 +247,7 @@ def prune(session: Session, now: datetime) -> None:
     # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
     # expired record changes nothing it holds (a token minted with its old generation is
     # not revoked by anything once the record is gone).
-    table = ClientRevocation.__table__
+    table = Base.metadata.tables[ClientRevocation.__tablename__]
     session.execute(delete(table).where(table.c.expires_at <= now))
 
 
