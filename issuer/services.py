@@ -17,6 +17,7 @@ from issuer.keys.kek import Kek, kek_from_settings
 from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
 from issuer.keys.store import KeyStore
+from issuer.metrics import TokenMetrics
 from issuer.oauth.client_auth import ClientAuthenticator
 from issuer.oauth.private_key_jwt import client_authenticator
 from issuer.oauth.revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
@@ -48,6 +49,8 @@ class Services:
     # The one clock for lifecycle decisions (key promotion, secret grace, token times), so
     # tests move time instead of sleeping.
     clock: Callable[[], datetime]
+    # ISSUER_METRICS=emf: token requests counted per client (issuer/metrics.py); else None.
+    metrics: TokenMetrics | None = None
 
 
 def database_throttle(settings: Settings, sessions: sessionmaker[Session]) -> FailureThrottle:
@@ -91,4 +94,7 @@ def build_services(
         clients=clients,
         revocation_list=revocation_list,
         clock=clock,
+        metrics=(
+            TokenMetrics(settings.metrics_namespace) if settings.metrics == "emf" else None
+        ),
     )

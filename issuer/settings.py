@@ -71,6 +71,9 @@ class Settings:
     # the bound on how late another process sees an admin change; 0 turns the cache off.
     client_cache_ttl: int = 5
     policy_file: str = DEFAULT_POLICY_FILE
+    # Token requests as CloudWatch embedded metric format on stdout (issuer/metrics.py).
+    metrics: str = "off"
+    metrics_namespace: str = "Tollgate"
 
     @property
     def production(self) -> bool:
@@ -190,6 +193,19 @@ def _issuer_url(raw: str) -> str:
     return url
 
 
+def _metrics(env: Mapping[str, str]) -> dict[str, str]:
+    from shared.emf import MetricsConfigError, parse_mode, parse_namespace
+
+    try:
+        mode = parse_mode(env.get("ISSUER_METRICS"), "ISSUER_METRICS")
+        if mode == "off":
+            return {}
+        namespace = parse_namespace(env.get("ISSUER_METRICS_NAMESPACE"), "ISSUER_METRICS_NAMESPACE")
+    except MetricsConfigError as exc:
+        raise SettingsError(str(exc)) from None
+    return {"metrics": mode, "metrics_namespace": namespace}
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = ".env"
 ) -> Settings:
@@ -239,6 +255,7 @@ def load_settings(
         throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", Settings.throttle_window, 1, DAY),
         trusted_proxies=trusted_proxies,
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
+        **_metrics(env),
     )
     if settings.production:
         _refuse_development_defaults(settings, env)

@@ -129,6 +129,8 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         auth_method=authenticated.method,
         exp=token.exp,
     )
+    if services.metrics is not None:
+        services.metrics.issued(client.client_id)
     return {
         "access_token": token.token,
         "token_type": "Bearer",
@@ -193,6 +195,8 @@ async def token(request: Request) -> Response:
             # Database work blocks: off the event loop, in one hop for all of it.
             body = await run_blocking(request.scope, _issue, services, token_request)
     except InvalidClient as failed:
+        if services.metrics is not None:
+            services.metrics.refused()  # under (unknown): the id it named is anyone's
         # Only a failure meets the brute-force brake: correct credentials never wait on
         # failures someone else caused (issuer/oauth/throttle.py).
         await authentication_failed(request, services, token_request, failed)
