@@ -72,26 +72,33 @@ def test_no_file_cites_notes_outside_the_repository():
                        + "\n".join(found))
 
 
-OWN_DOC = re.compile(r"(?<![\w/.-])(docs/[\w-]+\.md)\b")
+# A file of this repository named by its path (`deploy/rotate_keys.py`, docs/caching.md).
+CITED = re.compile(
+    r"(?<![\w./-])((?:issuer|shared|authorizer|deploy|bench|migrations|tests|docs|examples"
+    r"|client|\.ci)/[\w./-]*\.(?:py|md|yml|yaml|toml|json|sh|ini|lock|txt))(?![\w/-])")
 
 
-def test_every_project_doc_cited_exists():
-    # A page of docs/ cited anywhere is a promise to the reader: it must be there.
+def test_every_file_cited_exists():
+    # A path cited anywhere (a comment, a docstring, a doc, an error message) is a promise
+    # to the reader: the file must be in the repository.
     missing = []
     for path in _files():
         text = _text(path)
         if text is None:
             continue
         for number, line in enumerate(text.splitlines(), 1):
-            missing += [f"{path.relative_to(ROOT)}:{number}: {doc}"
-                        for doc in OWN_DOC.findall(line) if not (ROOT / doc).is_file()]
-    assert not missing, "cited but not in docs/:\n" + "\n".join(missing)
+            missing += [f"{path.relative_to(ROOT)}:{number}: {cited}"
+                        for cited in CITED.findall(line) if not (ROOT / cited).exists()]
+    assert not missing, "cited but not in the repository:\n" + "\n".join(missing)
 
 
 def test_the_pattern_catches_each_form():
     for cited in ("(ATT" "ACKS.md 14)", "(SP" "EC \"Keys\")", "SP" "EC: PATCH",
                   "(ST" "YLE.md)", "see ../sha" "red/SP" "EC.md", "/work/sha" "red/vectors"):
         assert NOTES.search(cited), cited
+    assert CITED.findall("(deploy/snap" "start.py), docs/gone" ".md.") == [
+        "deploy/snap" "start.py", "docs/gone" ".md"]
+    assert CITED.findall("https://x.example/docs/a.md tmp/tests/a.py issuer/store/") == []
     for fine in ("FORGED_TOKENS", "test_spec_carve_out", "attacks.md", "shared/jwk.py",
                  "spectrum", "SPECIAL"):
         assert not NOTES.search(fine), fine
