@@ -17,8 +17,8 @@ docs/threat-model.md §3).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
@@ -56,7 +56,8 @@ def authenticate_admin(services: Services, authorization: str | None, source: st
     now = services.clock()
     with services.sessions() as session:
         keys = services.key_store.public_keys(session, now)
-        verifier = AccessTokenVerifier(AccessTokenRules(issuer=url, audiences={url}), keys.get)
+        rules = AccessTokenRules(issuer=url, audiences=frozenset({url}))
+        verifier = AccessTokenVerifier(rules, keys.get)
         try:
             verified = verifier.verify(token, now.timestamp())
         except TokenError as exc:
@@ -80,7 +81,7 @@ class AdminRoute(APIRoute):
     """A route that authenticates the admin before anything else of the request is read;
     the admin is left on `request.state.admin` for `AdminDep`."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
