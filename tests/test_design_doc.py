@@ -4,6 +4,8 @@
   a folder such as `issuer/http/oauth/`) exists, and every dotted name in backticks
   (`shared.verify.AccessTokenVerifier`, `issuer.cli:main`) is a module, or a module and
   a name it defines: a rename or a removal fails here instead of leaving the map wrong.
+- Every function or class it names in backticks as a call (`mint_access_token(...)`) or
+  a class attribute (`KeyStore.cached_signer`) is defined somewhere in the code.
 - Every Python module under the mapped packages has exactly one table row whose first
   cell names it, and every package folder is named: a module added without a row fails.
 To keep it true, give a new module one row in its package's table, in the words of its
@@ -96,8 +98,40 @@ def _packages() -> list[str]:
                   if "__pycache__" not in p.parts)
 
 
+# `name(` in a span: a function or class called; `Class.attr`: a class's member.
+CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(")
+MEMBER_OF = re.compile(r"(?<![\w.])([A-Z]\w*[a-z]\w*)\.[a-z_]\w*")
+
+
+def _defined_names() -> set[str]:
+    names: set[str] = set()
+    for top in (*MAPPED, "bench"):
+        for path in (ROOT / top).rglob("*.py"):
+            if "__pycache__" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def _symbols() -> list[str]:
+    return sorted({name for span in SPANS
+                   for name in CALLED.findall(span) + MEMBER_OF.findall(span)})
+
+
 def test_the_document_names_enough_to_check():
     assert len(_paths()) > 100 and len(_dotted()) > 5 and len(_modules()) > 80
+    assert len(_symbols()) > 100
+
+
+def test_named_functions_and_classes_exist():
+    defined = _defined_names()
+    missing = [name for name in _symbols() if name not in defined]
+    assert not missing, f"docs/design.md names {missing}: defined nowhere in the code"
 
 
 @pytest.mark.parametrize("path", _paths())
