@@ -111,3 +111,15 @@ def test_revocation_fail_mode_is_set_explicitly_in_every_stage(config):
         assert value is not None, key
         assert _param(config, stages[key], value) == "closed", key
     assert "revocationFail" in config["params"]["offline"]
+
+
+def test_both_halves_write_embedded_metrics_in_every_stage(config):
+    # The same setting offline and deployed: what the e2e tests read is what CloudWatch
+    # Logs extracts on AWS (docs: authorizer/metrics.py, issuer/metrics.py).
+    for stage, maps in config["custom"]["env"].items():
+        assert maps["authorizer"]["AUTHORIZER_METRICS"] == "emf", stage
+        assert maps["issuer"]["ISSUER_METRICS"] == "emf", stage
+        assert (maps["authorizer"]["AUTHORIZER_METRICS_NAMESPACE"]
+                == maps["issuer"]["ISSUER_METRICS_NAMESPACE"]
+                == "${self:custom.metricsNamespace}"), stage
+    assert config["custom"]["metricsNamespace"] == "Tollgate/${sls:stage}"

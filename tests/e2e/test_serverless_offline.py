@@ -202,6 +202,61 @@ def test_issuer_lambda_serves_the_same_keys_and_mints_usable_tokens(stack):
     assert status == 200, body
 
 
+def _emf_lines(stack: Stack) -> list[dict]:
+    """The embedded-metric documents serverless-offline's functions wrote to stdout, as
+    CloudWatch Logs would find them (one JSON object per line, `_aws` at the root)."""
+    out = []
+    for line in (stack.tmp / "offline.log").read_text(errors="replace").splitlines():
+        start = line.find("{")
+        if start < 0 or '"_aws"' not in line:
+            continue
+        try:
+            doc = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "_aws" in doc:
+            out.append(doc)
+    return out
+
+
+def _dimension_values(docs: list[dict], metric: str) -> set[tuple[tuple[str, str], ...]]:
+    values = set()
+    for doc in docs:
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == f"Tollgate/{STAGE}"
+            if any(m["Name"] == metric for m in directive["Metrics"]):
+                assert doc[metric] == 1
+                for dims in directive["Dimensions"]:
+                    values.add(tuple((d, doc[d]) for d in dims))
+    return values
+
+
+def test_both_halves_write_embedded_metrics_offline_as_on_aws(stack):
+    # The issuer Lambda (Mangum) mints a token: tokens_issued under its client. The
+    # authorizer decides: decisions by reason and by (client, decision); a forged token
+    # counts under (unknown), never under the client id it claims.
+    token = stack.token(stack.writer, f"{stack.offline}/oauth2/token")
+    assert _call(stack, "GET", f"/{STAGE}/orders", token)[0] == 200
+    assert _call(stack, "GET", "/orders", _token_for(stack, "forged"))[0] == 403
+    writer = stack.writer["client_id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        docs = _emf_lines(stack)
+        issued = _dimension_values(docs, "tokens_issued")
+        decided = _dimension_values(docs, "decisions")
+        if (("client", writer),) in issued and (("client", "(unknown)"),
+                                                ("decision", "unauthorized")) in decided:
+            break
+        time.sleep(0.5)
+    assert (("client", writer),) in issued
+    assert (("client", writer), ("decision", "allow")) in decided
+    assert (("reason", "granted"),) in decided
+    assert (("client", "(unknown)"), ("decision", "unauthorized")) in decided
+    clients = {dict(d)["client"] for d in decided if "client" in dict(d)}
+    known = {stack.reader["client_id"], stack.writer["client_id"]}
+    assert clients <= known | {"(unknown)"}
+
+
 _tokens: dict[str, str] = {}
 
 

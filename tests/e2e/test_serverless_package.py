@@ -255,6 +255,15 @@ def test_the_authorizer_reaches_the_revocation_list_within_its_cold_start(packag
     assert "AUTHORIZER_REVOCATION_URI" not in env  # the default: <issuer>/.well-known/...
 
 
+def test_both_halves_write_embedded_metrics_in_the_stage_namespace(packaged):
+    _, template = packaged
+    authorizer = function(template, "Authorizer")["Environment"]["Variables"]
+    issuer = function(template, "Issuer")["Environment"]["Variables"]
+    assert authorizer["AUTHORIZER_METRICS"] == issuer["ISSUER_METRICS"] == "emf"
+    assert (authorizer["AUTHORIZER_METRICS_NAMESPACE"] == issuer["ISSUER_METRICS_NAMESPACE"]
+            == f"Tollgate/{STAGE}")
+
+
 def test_operations_arm64_alarms_logs_and_limits(packaged):
     _, template = packaged
     for name in ("Issuer", "Authorizer", "RotateKeys", "Ops", "OrdersRest", "OrdersHttp"):
