@@ -64,6 +64,7 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"  # RFC 8414 §3
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 MAX_ERROR_FIELD = 200  # an error code or description longer than this is cut
 DEFAULT_LIFETIME = 60.0  # a token response without expires_in: assume short-lived
+METADATA_REQUEST = "metadata request"
 
 
 @dataclass(frozen=True, repr=False)
@@ -157,7 +158,9 @@ def _short(value: Any) -> str | None:
     return value[:MAX_ERROR_FIELD]
 
 
-def _refusal(what: str, response: httpx.Response) -> TokenError:
+def _refusal(
+    what: str, response: httpx.Response, kind: type[TokenError] = TokenError
+) -> TokenError:
     """A TokenError naming the status and the RFC 6749 §5.2 error code; the server's
     description is included (it never echoes credentials), cut and made printable."""
     error = description = None
@@ -172,7 +175,7 @@ def _refusal(what: str, response: httpx.Response) -> TokenError:
         text += f" {error}"
     if description:
         text += f" ({description})"
-    return TokenError(text, error=error, status=response.status_code)
+    return kind(text, error=error, status=response.status_code)
 
 
 class TokenSource:
@@ -495,10 +498,9 @@ class TokenSource:
         return token
 
     def _metadata(self, response: httpx.Response) -> str:
-        what = "metadata request"
+        what = METADATA_REQUEST
         if response.status_code != 200:
-            err = _refusal(what, response)
-            raise DiscoveryError(str(err), error=err.error, status=err.status)
+            raise _refusal(what, response, DiscoveryError)
         try:
             doc = response.json()
         except ValueError:
@@ -544,11 +546,12 @@ class TokenSource:
     ) -> float | None:
         """None when `outcome` is an answer to interpret; else the delay before the next
         attempt (raising when there is none)."""
+        kind = DiscoveryError if what == METADATA_REQUEST else TokenError
         if isinstance(outcome, Exception):
-            failure = TokenError(f"{what}: {type(outcome).__name__} (no answer)")
+            failure = kind(f"{what}: {type(outcome).__name__} (no answer)")
             retry_after = None
         elif outcome.status_code in RETRY_STATUSES:
-            failure = _refusal(what, outcome)
+            failure = _refusal(what, outcome, kind)
             retry_after = parse_retry_after(outcome.headers.get("retry-after"))
         else:
             return None
@@ -592,7 +595,7 @@ class TokenSource:
         endpoint = self._token_endpoint
         if endpoint is None:
             response, _ = self._send_sync(
-                "metadata request", lambda: self._http.get(metadata_url(self.issuer))
+                METADATA_REQUEST, lambda: self._http.get(metadata_url(self.issuer))
             )
             endpoint = self._token_endpoint = self._metadata(response)
 
@@ -610,7 +613,7 @@ class TokenSource:
             endpoint = self._token_endpoint
             if endpoint is None:
                 response, _ = await self._send_async(
-                    "metadata request", lambda: http.get(metadata_url(self.issuer))
+                    METADATA_REQUEST, lambda: http.get(metadata_url(self.issuer))
                 )
                 endpoint = self._token_endpoint = self._metadata(response)
 
