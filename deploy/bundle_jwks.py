@@ -46,8 +46,6 @@ def jwks_from_db() -> dict:
 
     engine = make_engine(load_settings().database_url)
     try:
-        # A plain session: `issuer.store.engine.session_scope` is a FastAPI dependency (a
-        # generator), not a context manager.
         with make_session_factory(engine)() as session:
             return published_jwks(session)
     finally:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord
@@ -273,10 +272,6 @@ def key_ids(jwks: Any) -> list[str]:
 
 def get_client(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id)
-
-
-def list_clients(session: Session) -> list[Client]:
-    return list(session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
 
 
 def client_view(client: Client) -> dict[str, Any]:

@@ -3,7 +3,6 @@ choose their own database (docs/design.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -49,9 +48,3 @@ def make_engine(url: str, *, lambda_runtime: bool = False, **kwargs: Any) -> Eng
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """FastAPI dependency body: one session per request, closed afterwards."""
-    with factory() as session:
-        yield session

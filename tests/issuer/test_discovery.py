@@ -63,6 +63,7 @@ def test_jwks_max_age_setting(databases, policy_file):
 def test_metadata_passes_authlib_validation(http):
     response = http.get("/.well-known/oauth-authorization-server")
     assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=3600"
     doc = response.json()
     AuthorizationServerMetadata(doc).validate()
     assert doc["issuer"] == ISSUER_URL

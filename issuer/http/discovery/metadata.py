@@ -13,6 +13,10 @@ from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])
 
+# The metadata changes only with a deployment (the policy's scopes, the issuer's methods):
+# a client or cache may keep it an hour, so a new scope is advertised within the hour.
+METADATA_MAX_AGE = 3600
+
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys")
 def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
@@ -51,4 +55,4 @@ def metadata(services: ServicesDep) -> JSONResponse:
         "response_types_supported": ["token"],
         "service_documentation": settings.url + "/docs",
     }
-    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=3600"})
+    return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={METADATA_MAX_AGE}"})
