@@ -51,8 +51,8 @@ def check(argv: list[str]) -> int:
 
     from authorizer.coldstart import cold_start
     from authorizer.log import DecisionLog
-    from authorizer.responses import policy_allows
     from authorizer.settings import ConfigError
+    from shared.iam import policy_allows
 
     try:
         # Cold-start warnings go to stderr so stdout carries only the answer.
@@ -64,7 +64,7 @@ def check(argv: list[str]) -> int:
     outcome = authorizer.evaluate(event)
     decision, reason = outcome.decision, outcome.reason
     if outcome.response is not None:
-        allowed = policy_allows(outcome.response, event["methodArn"])
+        allowed = policy_allows(outcome.response.get("policyDocument"), event["methodArn"])
         if allowed != (decision == "allow"):
             reason = "iam_inexact"  # the IAM globs disagree with the exact matcher
         decision = "allow" if allowed else "deny"

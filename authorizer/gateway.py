@@ -47,8 +47,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-# The same IAM matcher the policy compiler is proven against: linear, no regex.
-from shared.iam import glob_match
+# The one IAM evaluator (its glob matcher is the one the policy compiler is proven
+# against: linear, no regex).
+from shared.iam import PolicyError
+from shared.iam import policy_allows as iam_policy_allows
 from shared.route_pattern import path_problem
 
 ARN_PREFIX = "arn:aws:execute-api:local:000000000000:local/dev"
@@ -82,28 +84,14 @@ def method_arn(method: str, path: str, prefix: str = ARN_PREFIX) -> str:
     return f"{prefix}/{method.upper()}/{path.lstrip('/')}"
 
 
-def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = policy.get("policyDocument", {}).get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)
-
-
-def _as_list(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
-
-
-def _applies(statement: dict[str, Any], arn: str) -> bool:
-    actions = _as_list(statement.get("Action"))
-    if not any(glob_match(a.lower(), "execute-api:invoke") for a in actions):
-        return False
-    return any(glob_match(r, arn) for r in _as_list(statement.get("Resource")))
-
-
 def policy_allows(policy: dict[str, Any], arn: str) -> bool:
-    """IAM evaluation: an explicit Deny wins, then an Allow is needed (default deny)."""
-    applicable = [s for s in _statements(policy) if _applies(s, arn)]
-    if any(str(s.get("Effect", "")).lower() == "deny" for s in applicable):
+    """API Gateway's evaluation of an authorizer's IAM answer (`shared.iam.policy_allows`:
+    Deny wins, then an Allow is needed). A policy the evaluator refuses (an Effect of
+    the wrong case, a Condition, ...) denies: never an accidental allow."""
+    try:
+        return iam_policy_allows(policy.get("policyDocument"), arn)
+    except PolicyError:
         return False
-    return any(str(s.get("Effect", "")).lower() == "allow" for s in applicable)
 
 
 def build_event(kind: str, method: str, target: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Authorizer responses: the IAM policy (REST APIs, HTTP API payload 1.0/iam) and the
-HTTP API simple response, plus an evaluator of the IAM policies we return.
+HTTP API simple response; `policy_allows` applies a response's policy as API Gateway
+does, with the one IAM evaluator (`shared.iam.policy_allows`).
 
 IAM policy format: API Gateway Lambda authorizer output
 `{principalId, policyDocument{Version, Statement[{Action, Effect, Resource}]}, context}`.
@@ -10,7 +11,6 @@ onto another (docs/caching.md; docs/threat-model.md §6).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,30 +79,14 @@ def simple_response(authorized: bool, context: dict[str, Any]) -> dict[str, Any]
     return {"isAuthorized": authorized, "context": context}
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    # IAM resource globs: `*` any run of characters (including `/`), `?` one character.
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
-        re.DOTALL,
-    )
-
-
 def policy_allows(response: dict[str, Any], method_arn: str) -> bool:
-    """How API Gateway applies our policy to one method ARN: an explicit Deny wins,
-    then an Allow is needed, otherwise denied. Used by `authorizer check` and tests."""
-    allowed = False
-    for statement in response["policyDocument"]["Statement"]:
-        actions = statement["Action"]
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(_glob(a).fullmatch(ACTION) for a in actions):
-            continue
-        resources = statement["Resource"]
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(_glob(r).fullmatch(method_arn) for r in resources):
-            if statement["Effect"] == "Deny":
-                return False
-            allowed = True
-    return allowed
+    """How API Gateway applies an IAM response's policy to one method ARN
+    (`shared.iam.policy_allows`: Deny wins, then an Allow is needed; `PolicyError` for a
+    policy IAM would refuse). For the tests; imported on use, so the handler's cold
+    start does not load the IAM module."""
+    from shared.iam import policy_allows as evaluate
+
+    return evaluate(response.get("policyDocument"), method_arn, ACTION)
 
 
 def http_api_refusal(event: object, response_kind: str) -> dict[str, Any] | None:

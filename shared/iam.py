@@ -20,6 +20,26 @@ IAM globs are coarser than route patterns: "*" matches any run of characters INC
     still grants beyond the granted routes is reported in `inexact`, naming the
     declared routes it reaches, with an example. Declared routes that are not granted
     are denied exactly whenever IAM globs can express it; otherwise `inexact` says so.
+
+And the one evaluator of an IAM policy document against a resource (`policy_allows`), as
+API Gateway applies an authorizer's policy to a method ARN: `authorizer check`,
+`authorizer gateway` and the tests use it; `iam_allows` is the same rule on a compiled
+grant. The rules, from AWS's IAM reference:
+- Action: "The prefix and the action name are case insensitive"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html),
+  with the `*` and `?` wildcards;
+- Resource: `*` any run of characters, `/` included, `?` one character, otherwise exact
+  and case-sensitive
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html);
+- Effect: exactly `Allow` or `Deny`, "The Effect value is case sensitive"
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_effect.html);
+- an applicable Deny beats every Allow; nothing applicable is an implicit deny
+  (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_AccessPolicyLanguage_Interplay.html).
+Not modelled: a `*` that is not a segment's last character is documented to stay inside
+its colon-separated ARN segment; ours may cross a `:`, which only a request path holding
+one could tell apart. Statements with `NotAction`, `NotResource`, `Condition` or
+`Principal` are refused (`PolicyError`) rather than evaluated approximately: the
+authorizer never writes them.
 """
 
 from __future__ import annotations
@@ -70,6 +90,67 @@ def glob_match(glob: str, resource: str) -> bool:
         else:
             return False
     return all(c == "*" for c in glob[g:])
+
+
+# The action API Gateway authorizes a call to a method ARN with.
+INVOKE = "execute-api:Invoke"
+_EFFECTS = ("Allow", "Deny")
+_ELEMENTS = frozenset({"Sid", "Effect", "Action", "Resource"})
+
+
+class PolicyError(ValueError):
+    """A policy document IAM would not accept, or with elements not evaluated here."""
+
+
+def _strings(value: object, element: str) -> tuple[str, ...]:
+    if type(value) is str:
+        return (value,)
+    if type(value) is list and value and all(type(v) is str for v in value):
+        return tuple(value)
+    raise PolicyError(f"{element} must be a string or a non-empty list of strings")
+
+
+def _statements(document: object) -> list[tuple[bool, tuple[str, ...], tuple[str, ...]]]:
+    """(is_deny, lower-cased action globs, resource globs) per statement, all checked
+    before any is applied: a malformed statement is an error wherever it sits."""
+    if type(document) is not dict:
+        raise PolicyError("policy document is not an object")
+    statements = document.get("Statement")
+    if type(statements) is dict:
+        statements = [statements]
+    if type(statements) is not list:
+        raise PolicyError("Statement must be an object or a list of objects")
+    out = []
+    for statement in statements:
+        if type(statement) is not dict:
+            raise PolicyError("Statement must be an object or a list of objects")
+        other = set(statement) - _ELEMENTS
+        if other:
+            raise PolicyError(f"statement elements not evaluated here: {sorted(other)}")
+        effect = statement.get("Effect")
+        if type(effect) is not str or effect not in _EFFECTS:
+            raise PolicyError('Effect must be "Allow" or "Deny" (case-sensitive)')
+        actions = tuple(a.lower() for a in _strings(statement.get("Action"), "Action"))
+        out.append((effect == "Deny", actions, _strings(statement.get("Resource"), "Resource")))
+    return out
+
+
+def policy_allows(document: object, resource: str, action: str = INVOKE) -> bool:
+    """Whether the IAM policy `document` allows `action` on `resource` (a method ARN):
+    an applicable Deny wins, then an applicable Allow is needed, else implicit deny.
+    `PolicyError` (a ValueError) for a document IAM would refuse or that holds
+    elements not evaluated here. Not on any hot path: nothing is cached."""
+    wanted = action.lower()
+    allowed = False
+    for is_deny, actions, resources in _statements(document):
+        if not any(glob_match(a, wanted) for a in actions):
+            continue
+        if not any(glob_match(r, resource) for r in resources):
+            continue
+        if is_deny:
+            return False
+        allowed = True
+    return allowed
 
 
 def iam_allows(grant: IamGrant, method: str, path: str) -> bool:

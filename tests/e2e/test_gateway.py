@@ -23,6 +23,7 @@ from helpers.procs import http as request
 
 from authorizer import gateway as gw
 from examples.api import make_server
+from shared.iam import glob_match
 
 ARN = gw.ARN_PREFIX
 
@@ -262,7 +263,7 @@ def test_oversized_body_is_413_before_the_authorizer(make_gateway, stub):
     ("a.b", "axb", False),
 ])
 def test_glob_match_has_iam_semantics(glob, resource, expected):
-    assert gw.glob_match(glob, resource) is expected
+    assert glob_match(glob, resource) is expected
 
 
 def test_main_fails_clearly_when_the_port_is_taken(monkeypatch, capsys):
