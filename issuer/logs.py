@@ -36,7 +36,10 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("tollgate_request_id", default=N
 
 # Loggers whose own handlers would write prose: uvicorn configures these with its
 # formatters (uvicorn.config.LOGGING_CONFIG) when it is run directly.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+# uvicorn's access line: prose, with the query string (where credentials may travel);
+# the app writes its own (issuer/http/access_log.py).
+SERVER_ACCESS_LOGGER = "uvicorn.access"
 
 
 class EventText(str):
@@ -153,6 +156,13 @@ def configure_logging(level: int = logging.INFO) -> None:
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+    # No handler anywhere: uvicorn then writes no access line at all (its protocols ask
+    # `hasHandlers()` per connection), which is what its `access_log=False` does too.
+    access = logging.getLogger(SERVER_ACCESS_LOGGER)
+    access.handlers.clear()
+    access.propagate = False
+    # Alembic (1.17+) announces each of its plugins at INFO on every migration run.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.captureWarnings(True)  # warnings.warn text as a `py.warnings` JSON line
 
 

@@ -24,6 +24,10 @@ SERVER_OPTIONS: dict[str, Any] = {
     # 127.0.0.1, which would let a caller pick its own throttle key.
     "proxy_headers": False,
     "access_log": False,  # the app writes JSON access lines (issuer/http/access_log.py)
+    # No logging config of uvicorn's own (its default gives its loggers prose handlers):
+    # its records reach the root logger's JSON handler (issuer/logs.py), one JSON object
+    # per line like every other line of the process.
+    "log_config": None,
 }
 
 
