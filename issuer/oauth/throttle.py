@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from issuer.logs import log_event
+from issuer.logs import error_fields, log_event
 from issuer.oauth.errors import OAuthError
 
 log = logging.getLogger("issuer.throttle")
@@ -196,7 +196,7 @@ class FailureThrottle:
         except TooManyFailures:
             raise
         except Exception as exc:  # the store failed: count here rather than not at all
-            log_event(log, "throttle_store_error", logging.ERROR, error=type(exc).__name__)
+            log_event(log, "throttle_store_error", logging.ERROR, **error_fields(exc))
             self._fallback.add(keys, now)
             return
         with self._lock:
@@ -208,7 +208,7 @@ class FailureThrottle:
                 self.store.prune(now - self.window)
                 self._fallback.prune(now - self.window)
             except Exception as exc:  # counted already; the next window's prune catches up
-                log_event(log, "throttle_store_error", logging.ERROR, error=type(exc).__name__)
+                log_event(log, "throttle_store_error", logging.ERROR, **error_fields(exc))
 
     def _check(self, store: FailureStore, keys: list[str], now: float) -> None:
         for key in keys:
