@@ -74,6 +74,9 @@ class Settings:
     # Token requests as CloudWatch embedded metric format on stdout (issuer/metrics.py).
     metrics: str = "off"
     metrics_namespace: str = "Tollgate"
+    # /docs and /openapi.json (issuer/http/docs.py): on in development, off in production
+    # unless ISSUER_DOCS=on (the document maps every endpoint and error for a prober).
+    docs: bool = True
 
     @property
     def production(self) -> bool:
@@ -120,6 +123,19 @@ def _int(
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+_ON = ("on", "true", "yes", "1")
+_OFF = ("off", "false", "no", "0")
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in _ON or raw in _OFF:
+        return raw in _ON
+    raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
 
 def _verifier_cache_ttl(env: Mapping[str, str], jwks_max_age: int) -> int:
@@ -256,6 +272,7 @@ def load_settings(
         trusted_proxies=trusted_proxies,
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
         **_metrics(env),
+        docs=_switch(env, "ISSUER_DOCS", default=issuer_env != "production"),
     )
     if settings.production:
         _refuse_development_defaults(settings, env)
