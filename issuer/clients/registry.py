@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord
 from issuer.oauth.scopes import PolicyView
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
-from issuer.store.models import Client, utcnow
+from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH, Client, utcnow
 from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet, thumbprint
 from shared.scope import ADMIN_SCOPE, is_scope_token
 
@@ -42,7 +42,7 @@ def new_client_id() -> str:
 
 # Server-made ids are unreserved characters (RFC 3986 §2.3); a claimed id of any other
 # shape cannot exist, so authentication need not look it up.
-_CLIENT_ID_SHAPE = re.compile(r"[A-Za-z0-9._~-]{1,64}\Z")
+_CLIENT_ID_SHAPE = re.compile(rf"[A-Za-z0-9._~-]{{1,{CLIENT_ID_LENGTH}}}\Z")
 
 
 def could_be_client_id(value: str) -> bool:
@@ -169,8 +169,8 @@ def check_client_fields(
     names the offending value. Absent audiences are derived from the scopes' APIs, absent
     default scopes are all the scopes."""
     name = name.strip()
-    if not name or len(name) > 200:
-        raise ClientError("name must be 1 to 200 characters")
+    if not name or len(name) > CLIENT_NAME_LENGTH:
+        raise ClientError(f"name must be 1 to {CLIENT_NAME_LENGTH} characters")
     scope_list = _check_scopes(scopes, policy)
     audience_list = _resolve_audiences(scope_list, audiences, policy)
     defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list

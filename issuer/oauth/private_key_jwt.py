@@ -35,7 +35,7 @@ from issuer.oauth.client_auth import (
     secret_authenticator,
 )
 from issuer.oauth.errors import InvalidClient
-from issuer.store.models import ClientAssertionJti, utcnow
+from issuer.store.models import JTI_LENGTH, ClientAssertionJti, utcnow
 from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
 from shared.jwa import ALLOWED_ALGS
@@ -51,7 +51,6 @@ ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 # bound it; a long-lived assertion is a bearer secret in all but name).
 MAX_ASSERTION_LIFETIME = 300
 LEEWAY = 30  # clock skew between client and server
-_MAX_JTI = 200  # the replay store's column
 
 
 class _Refused(Exception):
@@ -137,7 +136,7 @@ class PrivateKeyJwt:
         exp = self._check_times(claims, now.timestamp())
         self._check_audience(claims)
         jti = claims.get("jti")
-        if type(jti) is not str or not 0 < len(jti) <= _MAX_JTI:
+        if type(jti) is not str or not 0 < len(jti) <= JTI_LENGTH:  # the replay store's column
             raise _Refused("jti_missing")
         if not client.enabled:
             raise _Refused("disabled")

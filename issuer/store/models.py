@@ -60,6 +60,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# Column widths other modules check a value against before it is written (PostgreSQL
+# refuses a longer one: a 503 where a 422 or an invalid_client belongs).
+CLIENT_ID_LENGTH = 64
+CLIENT_NAME_LENGTH = 200
+JTI_LENGTH = 200
+
+
 class Client(Base):
     """An OAuth client (RFC 6749 §2). Secrets are stored only as HMAC-SHA-256 hashes; at
     most two are valid: the current one and, during a rotation's grace period, the
@@ -67,8 +74,8 @@ class Client(Base):
 
     __tablename__ = "clients"
 
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(CLIENT_NAME_LENGTH))
     scopes: Mapped[list[str]] = mapped_column(JSON)
     default_scopes: Mapped[list[str]] = mapped_column(JSON)
     audiences: Mapped[list[str]] = mapped_column(JSON)  # ordered: the first is the default
@@ -149,8 +156,8 @@ class ClientAssertionJti(Base):
 
     __tablename__ = "client_assertion_jtis"
 
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
     # The assertion's exp (plus leeway): after it the assertion is refused anyway.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
@@ -161,9 +168,9 @@ class RevokedToken(Base):
 
     __tablename__ = "revoked_tokens"
 
-    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
     # Indexed: each revocation counts its client's records (the per-client bound).
-    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), index=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -178,7 +185,7 @@ class ClientRevocation(Base):
 
     __tablename__ = "client_revocations"
 
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
     # When the latest client-wide revocation was made (for people; the check uses
     # `generation`).
     issued_before: Mapped[datetime] = mapped_column(UtcDateTime())

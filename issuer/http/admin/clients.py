@@ -17,7 +17,7 @@ from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.admin.schemas import ClientCreate, ClientUpdate, SecretRotation
 from issuer.http.deps import ServicesDep, SessionDep
 from issuer.oauth.errors import NO_STORE
-from issuer.store.models import Client
+from issuer.store.models import CLIENT_ID_LENGTH, Client
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
 
 router = APIRouter(
@@ -32,9 +32,9 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def _client_or_404(session: SessionDep, client_id: str) -> Client:
-    client = get_client(session, client_id[:64])
+    client = get_client(session, client_id[:CLIENT_ID_LENGTH])
     if client is None:
-        raise HTTPException(404, f"no client {client_id[:64]!r}")
+        raise HTTPException(404, f"no client {client_id[:CLIENT_ID_LENGTH]!r}")
     return client
 
 

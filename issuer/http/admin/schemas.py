@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
+from issuer.store.models import CLIENT_NAME_LENGTH
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CLIENT_NAME_LENGTH)
+]
 ScopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Audience = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 ScopeList = Annotated[list[ScopeName], Field(min_length=1, max_length=100)]

@@ -26,6 +26,7 @@ from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.throttle import TooManyFailures, throttle_keys
 from issuer.services import Services
+from issuer.store.models import CLIENT_ID_LENGTH
 
 log = logging.getLogger("issuer.oauth")
 
@@ -67,7 +68,7 @@ def _count_failure(
         log,
         "client_authentication_failed",
         logging.WARNING,
-        client_id=claimed[:64] if claimed else None,
+        client_id=claimed[:CLIENT_ID_LENGTH] if claimed else None,
         method=presented[0] if len(presented) == 1 else None,
         reason=failed.debug,
     )
