@@ -41,10 +41,22 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_POLICY = REPO / "shared" / "example_policy.toml"
 DEVELOPMENT_STAGES = frozenset({"offline"})
 PYTHON_VERSION = "3.12"  # serverless.yml provider.runtime
-# The python3.12 runtime is Amazon Linux 2023 (glibc 2.34): manylinux wheels up to
-# 2_34 load there (some, psycopg-binary 3.3 on aarch64, exist only as 2_28).
+# Which wheels load on the function. The python3.12 runtime's operating system is Amazon
+# Linux 2023 (the runtime table in "Building Lambda functions with Python",
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html), whose C library is
+# glibc 2.34 ("Core toolchain packages glibc, gcc, binutils",
+# https://docs.aws.amazon.com/linux/al2023/ug/core-glibc.html). A manylinux_2_X wheel
+# needs glibc 2.X or newer (PEP 600; manylinux2014 is manylinux_2_17, PEP 599), so every
+# tag up to 2_34 loads there. 2_28 is not optional: psycopg-binary 3.3 publishes its
+# aarch64 wheels as manylinux_2_28 only. AWS's own recipe for a package with compiled
+# dependencies is this one, pip with `--platform` and `--only-binary=:all:` for the
+# function's architecture ("Working with .zip file archives for Python Lambda
+# functions", https://docs.aws.amazon.com/lambda/latest/dg/python-package.html). Python
+# 3.11 and older runtimes are Amazon Linux 2 (glibc 2.26), where 2_28 would not load:
+# tests/e2e/test_serverless_package.py checks the runtime and every packaged wheel's tag.
+MAX_GLIBC = (2, 34)
 PLATFORMS = {
-    arch: [f"manylinux{tag}_{machine}" for tag in ("2014", "_2_28", "_2_34")]
+    arch: [f"manylinux{tag}_{machine}" for tag in ("2014", "_2_28", "_{}_{}".format(*MAX_GLIBC))]
     for arch, machine in (("arm64", "aarch64"), ("x86_64", "x86_64"))
 }
 # Runtime closures (requirements.lock pins the versions). boto3 is not vendored: the

@@ -22,44 +22,65 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "node_modules/serverless-offline/src/lambda/handler-runner/python-runner"
 MARK = "tollgate: the Lambda runtime's error response"
 
-PATCHES = {
-    RUNNER / "invoke.py": (
-        "        result = handler(input['event'], context)\n",
-        "        try:\n"
-        "            result = handler(input['event'], context)\n"
-        f"        except Exception as e:  # {MARK}\n"
-        "            sys.stdout.write(json.dumps({'__offline_error__': {\n"
-        "                'errorMessage': str(e), 'errorType': type(e).__name__}}) + '\\n')\n"
-        "            sys.stdout.flush()\n"
-        "            continue\n",
-    ),
-    RUNNER / "PythonRunner.js": (
-        "    for (const item of value.split(EOL)) {\n"
-        "      let json\n",
-        "    for (const item of value.split(EOL)) {\n"
-        "      let json\n"
-        f"      // {MARK}: a raised exception rejects the invocation.\n"
-        "      if (item.includes('\"__offline_error__\"')) {\n"
-        "        const { errorMessage, errorType } = parse(item).__offline_error__\n"
-        "        const error = new Error(errorMessage)\n"
-        "        error.name = errorType\n"
-        "        throw error\n"
-        "      }\n",
-    ),
-}
+
+class UnknownPluginCode(Exception):
+    """The plugin's file is neither the code this patch knows nor already patched."""
 
 
-def main() -> int:
-    for path, (old, new) in PATCHES.items():
+def patches(runner: Path) -> dict[Path, tuple[str, str]]:
+    """The runner's files and, for each, the one piece of code replaced and its
+    replacement."""
+    return {
+        runner / "invoke.py": (
+            "        result = handler(input['event'], context)\n",
+            "        try:\n"
+            "            result = handler(input['event'], context)\n"
+            f"        except Exception as e:  # {MARK}\n"
+            "            sys.stdout.write(json.dumps({'__offline_error__': {\n"
+            "                'errorMessage': str(e), 'errorType': type(e).__name__}}) + '\\n')\n"
+            "            sys.stdout.flush()\n"
+            "            continue\n",
+        ),
+        runner / "PythonRunner.js": (
+            "    for (const item of value.split(EOL)) {\n"
+            "      let json\n",
+            "    for (const item of value.split(EOL)) {\n"
+            "      let json\n"
+            f"      // {MARK}: a raised exception rejects the invocation.\n"
+            "      if (item.includes('\"__offline_error__\"')) {\n"
+            "        const { errorMessage, errorType } = parse(item).__offline_error__\n"
+            "        const error = new Error(errorMessage)\n"
+            "        error.name = errorType\n"
+            "        throw error\n"
+            "      }\n",
+        ),
+    }
+
+
+def apply(runner: Path = RUNNER) -> list[Path]:
+    """Patch what is not patched yet; the files changed, sorted (none on a second run).
+    Every file is checked before any is written: unknown code changes nothing."""
+    todo = []
+    for path, (old, new) in sorted(patches(runner).items()):
         text = path.read_text()
         if MARK in text:
             continue
         if text.count(old) != 1:
-            print(f"patch_serverless_offline: {path} is not the code this patch knows",
-                  file=sys.stderr)
-            return 1
-        path.write_text(text.replace(old, new))
-        print(f"patch_serverless_offline: patched {path.relative_to(ROOT)}")
+            raise UnknownPluginCode(f"{path.name} is not the code this patch knows")
+        todo.append((path, text.replace(old, new)))
+    for path, text in todo:
+        path.write_text(text)
+    return [path for path, _ in todo]
+
+
+def main() -> int:
+    try:
+        changed = apply(RUNNER)
+    except UnknownPluginCode as exc:
+        print(f"patch_serverless_offline: {exc} (in {RUNNER})", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"patch_serverless_offline: patched {path.name} in {RUNNER}")
     return 0
 
 

@@ -337,6 +337,37 @@ def test_the_x86_64_test_build_holds_the_same_files_as_the_arm64_one(packaged, x
     assert native  # cryptography's Rust extension is there, built for aarch64
 
 
+def test_every_packaged_wheel_loads_on_the_python312_runtime(packaged):
+    # python3.12 is Amazon Linux 2023, glibc 2.34 (deploy/build_artifacts.py cites AWS):
+    # a manylinux_2_X wheel needs glibc >= 2.X (PEP 600), and arm64 needs aarch64.
+    from deploy.build_artifacts import MAX_GLIBC, PYTHON_VERSION
+
+    service, template = packaged
+    for name in ("Issuer", "Authorizer"):
+        assert function(template, name)["Runtime"] == f"python{PYTHON_VERSION}"
+    tags = set()
+    for zip_name in ("issuer.zip", "authorizer.zip"):
+        with zipfile.ZipFile(service / "build" / "artifacts" / zip_name) as z:
+            for entry in z.namelist():
+                if entry.endswith(".dist-info/WHEEL"):
+                    text = z.read(entry).decode()
+                    tags |= {line.split(":", 1)[1].strip() for line in text.splitlines()
+                             if line.startswith("Tag:")}
+    platforms = {tag.rsplit("-", 1)[1] for tag in tags}
+    native = {p for p in platforms if p != "any"}
+    assert native, "no compiled wheel packaged: cryptography and psycopg are"
+    for platform_tag in native:
+        match = re.fullmatch(r"manylinux_(\d+)_(\d+)_aarch64|manylinux2014_aarch64",
+                             platform_tag)
+        assert match is not None, platform_tag
+        glibc = (int(match[1]), int(match[2])) if match[1] else (2, 17)
+        assert glibc <= MAX_GLIBC, platform_tag
+    for tag in tags:  # pure Python 3, or CPython up to 3.12 (abi3 wheels name their floor)
+        interpreter = tag.split("-")[0]
+        assert interpreter.startswith(("py3", "py2.py3")) or (
+            interpreter.startswith("cp3") and int(interpreter[3:]) <= 12), tag
+
+
 def test_authorizer_zip_holds_only_the_authorizer_shared_policy_jwks_and_cryptography(packaged):
     service, _ = packaged
     listed = names(service / "build/artifacts/authorizer.zip")
