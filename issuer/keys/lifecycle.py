@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +26,10 @@ from sqlalchemy.orm import Session
 
 from issuer.logs import log_event
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
-from issuer.settings import Settings
 from issuer.store.models import PUBLISHED_STATUSES, SigningKey
+
+if TYPE_CHECKING:  # an annotation only: the lifecycle needs no settings module to run
+    from issuer.settings import Settings
 
 log = logging.getLogger("issuer.keys")
 
