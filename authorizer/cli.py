@@ -62,7 +62,8 @@ def check(argv: list[str]) -> int:
         return 2
     event = check_event(authorization, method, path)
     outcome = authorizer.evaluate(event)
-    decision, reason = outcome.decision, outcome.reason
+    decision = outcome.decision
+    reason: str = outcome.reason  # the Lambda's reason code, or `iam_inexact` below
     if outcome.response is not None:
         allowed = policy_allows(outcome.response.get("policyDocument"), event["methodArn"])
         if allowed != (decision == "allow"):

@@ -6,14 +6,18 @@ work is: parse the event, look the token up in the token cache, and on a miss ve
 the verified token per ARN prefix (IAM) or per route (simple response), so a repeat is
 a few dictionary lookups.
 
-Reason codes (stable, for logs and `authorizer check`):
+Reason codes (stable, for logs, metrics and `authorizer check`; `REASONS` below is the
+same list as data, and tests/authorizer/test_reason_codes.py holds this text to it):
 - allow: `granted`;
 - deny (valid token): `route_not_permitted`, `no_route` (the token may call nothing),
   `no_api` (no API of the policy has the token's audience), `no_policy`;
 - unauthorized: `bad_event`, `ambiguous_path` (a path whose decoded, normalised form may
   be another route: encoded "/", "\\", "." or "%", dot or empty segments, or an HTTP API
   path outside its route key; `authorizer/events.py`), `no_token`, `bad_authorization`,
-  `ambiguous_authorization`, `too_large`, the `shared.errors.TokenError` codes,
+  `ambiguous_authorization`, `too_large`, the `shared.errors.TokenError` codes
+  (`malformed`, `crit_unsupported`, `wrong_typ`, `alg_not_allowed`, `unknown_kid`,
+  `bad_signature`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
+  `bad_claim`, `revocation_unavailable`: no revocation list held yet, failing closed),
   `jwks_unavailable` (no keys yet), `revoked` (listed in the issuer's revocation list,
   `authorizer/revocation.py`; checked on token cache hits too), `internal_error`.
 """
@@ -22,12 +26,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from authorizer.events import (
+    EVENT_CODES,
     HTTP,
     MAX_AUTHORIZATION,
     AuthRequest,
+    EventCode,
     Refused,
     bearer_token,
     parse_event,
@@ -35,7 +41,8 @@ from authorizer.events import (
 from authorizer.log import DecisionLog, who_fragment
 from authorizer.responses import context_for, iam_response, policy_document, simple_response
 from authorizer.token_cache import TokenCache
-from shared.errors import TokenError
+from shared.bearer import BEARER_CODES, BearerCode
+from shared.errors import TOKEN_CODES, TokenCode, TokenError
 from shared.revocation_list import token_generation
 
 if TYPE_CHECKING:  # types only: the policy model and IAM compiler load only with a policy
@@ -49,6 +56,16 @@ if TYPE_CHECKING:  # types only: the policy model and IAM compiler load only wit
     CompileIam = Callable[[Iterable[Api], frozenset[str]], IamGrant]
 
 ALLOW, DENY, UNAUTHORIZED = "allow", "deny", "unauthorized"
+DenyReason = Literal["route_not_permitted", "no_route", "no_api", "no_policy"]
+DecisionCode = Literal["granted", "jwks_unavailable", "revoked", "internal_error"]
+Reason = DecisionCode | DenyReason | EventCode | BearerCode | TokenCode
+# Every reason code by the decision it comes with.
+REASONS: dict[str, tuple[str, ...]] = {
+    ALLOW: ("granted",),
+    DENY: get_args(DenyReason),
+    UNAUTHORIZED: tuple(dict.fromkeys((*EVENT_CODES, *BEARER_CODES, *TOKEN_CODES,
+                                       "jwks_unavailable", "revoked", "internal_error"))),
+}
 # Bounds on the answers kept: per scope profile (routes, stages) and profiles overall. A
 # client walking many paths or a flood of scope sets just recomputes (no crypto).
 _MAX_ANSWERS = 256
@@ -79,6 +96,7 @@ class Profile:
         if apis and compile_iam is not None:  # apis come from a policy, which sets it
             compiled = compile_iam(apis, scopes)
             self.allow, self.deny, self.inexact = compiled.allow, compiled.deny, compiled.inexact
+        self.deny_reason: DenyReason
         if not has_policy:
             self.deny_reason = "no_policy"
         elif not apis:
@@ -134,7 +152,7 @@ class Outcome:
         self,
         response: dict[str, Any] | None,
         decision: str,
-        reason: str,
+        reason: Reason,
         route: str,
         who: str = "",
     ) -> None:
@@ -214,7 +232,7 @@ class Authorizer:
             self._log.event("error", "internal_error", error=type(exc).__name__, route=route)
             return Outcome(None, UNAUTHORIZED, "internal_error", route)
 
-    def _refusal_code(self, exc: Refused | TokenError) -> str:
+    def _refusal_code(self, exc: Refused | TokenError) -> Reason:
         if exc.code == "unknown_kid" and not self._keys.has_keys:
             return "jwks_unavailable"  # not the token's fault: no keys have arrived yet
         return exc.code

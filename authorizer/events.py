@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from shared.bearer import MAX_AUTHORIZATION as MAX_AUTHORIZATION
-from shared.bearer import BearerRefused
+from shared.bearer import BearerCode, BearerRefused
 from shared.bearer import bearer_token as _bearer_token
 from shared.route_pattern import path_problem
 
@@ -41,12 +41,18 @@ REQUEST = "request"
 TOKEN = "token"  # noqa: S105 (an event kind, not a secret)
 
 
+# Refusals before any token work (reason codes, with the Authorization value's own,
+# `shared.bearer.BearerCode`).
+EventCode = Literal["bad_event", "ambiguous_path", "ambiguous_authorization"]
+EVENT_CODES: tuple[EventCode, ...] = get_args(EventCode)
+
+
 class Refused(Exception):
     """A request refused before any token work; `code` is the reason code."""
 
     __slots__ = ("code",)
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: EventCode | BearerCode) -> None:
         super().__init__(code)
         self.code = code
 

@@ -17,6 +17,7 @@ not try), `bad_authorization`, `too_large`.
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 from shared.jws import MAX_TOKEN_BYTES
 
@@ -24,6 +25,8 @@ from shared.jws import MAX_TOKEN_BYTES
 MAX_AUTHORIZATION = MAX_TOKEN_BYTES + 64
 _SCHEME = "bearer "
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+BearerCode = Literal["no_token", "bad_authorization", "too_large"]
+BEARER_CODES: tuple[BearerCode, ...] = get_args(BearerCode)
 
 
 class BearerRefused(Exception):
@@ -31,7 +34,7 @@ class BearerRefused(Exception):
 
     __slots__ = ("code",)
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: BearerCode) -> None:
         super().__init__(code)
         self.code = code
 

@@ -7,14 +7,36 @@ as "bad token"), and a single JWK not fit for signature verification (`KeyReject
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
+# Why a token (or a revocation list) was refused: stable, for logs, metrics and `authorizer
+# check`. Data, so the type checker holds every `TokenError(...)` to it and
+# tests/authorizer/test_reason_codes.py holds the docs to it.
+TokenCode = Literal[
+    "malformed",  # not a compact JWS / JWT: segments, base64url, JSON, duplicate keys
+    "too_large",  # over MAX_TOKEN_BYTES (a revocation list: MAX_LIST_BYTES)
+    "crit_unsupported",  # a `crit` header (RFC 7515 §4.1.11)
+    "wrong_typ",  # not `at+jwt` (RFC 9068 §4), or not a revocation list's typ
+    "alg_not_allowed",  # `none`, HS*, or not the key's algorithm (RFC 8725 §3.1)
+    "unknown_kid",  # no key of the JWKS has that kid
+    "bad_signature",
+    "wrong_issuer",
+    "wrong_audience",
+    "expired",  # at or past exp + leeway (RFC 7519 §4.1.4)
+    "not_yet_valid",  # nbf or iat in the future
+    "bad_claim",  # a claim missing or of the wrong type
+    "revocation_unavailable",  # no revocation list held yet, failing closed
+]
+TOKEN_CODES: tuple[TokenCode, ...] = get_args(TokenCode)
+
 
 class TokenError(Exception):
-    """A refused token. `code` is a stable reason code for logs and metrics; `detail` is
-    a human hint for logs. Neither ever carries the token itself."""
+    """A refused token. `code` is a stable reason code (`TokenCode`) for logs and
+    metrics; `detail` is a human hint for logs. Neither ever carries the token itself."""
 
     __slots__ = ("code", "detail")
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: TokenCode, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
