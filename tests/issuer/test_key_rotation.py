@@ -19,12 +19,12 @@ from issuer.keys.lifecycle import KeySchedule
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from shared.claims import AccessTokenRules
 from shared.errors import TokenError
-from shared.jwk import KeySet
+from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet
 from shared.verify import AccessTokenVerifier
 
 TTL = 300
 RULES = AccessTokenRules(issuer=ISSUER_URL, audiences={ORDERS})
-PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "k", "private_key", "private_key_encrypted"}
+PRIVATE = PRIVATE_JWK_MEMBERS | {"private_key", "private_key_encrypted"}
 
 
 @dataclass
