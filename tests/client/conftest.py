@@ -54,6 +54,12 @@ class CountingApp:
             self.hits.clear()
 
 
+@pytest.fixture(scope="session")
+def counting_app():
+    """The CountingApp class, for test modules that serve an issuer of their own."""
+    return CountingApp
+
+
 @dataclass
 class LiveIssuer:
     url: str
