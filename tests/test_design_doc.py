@@ -22,9 +22,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
-MAPPED = ("issuer", "shared", "authorizer", "deploy")  # every module here needs a row
+MAPPED = ("issuer", "shared", "authorizer", "deploy", "client")  # every module needs a row
 TOP = ("issuer", "shared", "authorizer", "deploy", "bench", "migrations", "tests", "docs",
-       "examples")
+       "examples", "client")
 
 # A repository path: a top-level folder, then segments; a trailing "/" names a folder.
 PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(TOP)})/[\w./*-]*)")
