@@ -5,6 +5,7 @@ token, other tokens still pass; a forged list changes nothing. Clocks are inject
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -212,3 +213,15 @@ def test_stale_issuer_process_tokens_are_refused_fresh_ones_granted(world, chang
         assert call(authorizer, fresh) == "granted"
         assert call(authorizer, before) == "revoked"
         assert call(authorizer, stale) == "revoked"
+
+
+def test_client_ids_are_random_enough_for_a_plain_hash():
+    """The public list names clients by SHA-256 of their id, not a keyed hash
+    (docs/revocation.md): sound only while every id is 128 random bits made by the
+    issuer. A change of id scheme (ids chosen by people, federated names) fails here,
+    and then needs a keyed hash instead."""
+    from issuer.clients.registry import new_client_id
+
+    ids = {new_client_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"c_[A-Za-z0-9_-]{22}", cid) for cid in ids)  # 16 random bytes
