@@ -57,9 +57,10 @@ class _Retry:
             return response
         body = request.body
         if body is not None and not isinstance(body, str | bytes):
-            if self.position is None or not hasattr(body, "seek"):
+            seek = getattr(body, "seek", None)
+            if self.position is None or seek is None:
                 return response  # a one-shot stream cannot be sent twice
-            body.seek(self.position)
+            seek(self.position)
         response.content  # noqa: B018 - read it so the connection goes back to the pool
         response.close()
         retry = request.copy()
@@ -74,7 +75,7 @@ def _tell(body: Any) -> int | None:
     if body is None or isinstance(body, str | bytes):
         return None
     try:
-        return body.tell()
+        return int(body.tell())
     except (AttributeError, OSError):
         return None
 

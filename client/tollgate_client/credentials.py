@@ -17,7 +17,7 @@ import time
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc import jwk
@@ -74,7 +74,9 @@ def load_private_key(private_key: Any) -> jwk.Key:
             key: jwk.Key = private_key
         elif isinstance(private_key, dict):
             kty = private_key.get("kty")
-            classes = {"RSA": jwk.RSAKey, "EC": jwk.ECKey, "OKP": jwk.OKPKey}
+            classes: dict[str, type[jwk.RSAKey] | type[jwk.ECKey] | type[jwk.OKPKey]] = {
+                "RSA": jwk.RSAKey, "EC": jwk.ECKey, "OKP": jwk.OKPKey
+            }
             if kty not in classes:
                 raise ConfigurationError("private_key JWK: kty must be RSA, EC or OKP")
             key = classes[kty].import_key(private_key)
@@ -150,7 +152,7 @@ class PrivateKeyJwt:
             headers={"kid": self.key_id, "typ": "JWT"},
             alg=self.algorithm,
         )
-        return signer.sign(_KeyHolder(self.client_id, self._key), token_endpoint)
+        return str(signer.sign(_KeyHolder(self.client_id, self._key), token_endpoint))
 
     def apply(self, form: dict[str, str], headers: dict[str, str], token_endpoint: str) -> None:
         form["client_assertion_type"] = JWT_BEARER

@@ -154,8 +154,8 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
 def _short(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    value = "".join(c if c.isprintable() else "?" for c in value)
-    return value[:MAX_ERROR_FIELD]
+    text = "".join(c if c.isprintable() else "?" for c in value)
+    return text[:MAX_ERROR_FIELD]
 
 
 def _refusal(
@@ -538,7 +538,7 @@ class TokenSource:
             # The server's delay, plus up to 10% (at most 1 s) so clients told the same
             # second do not all come back in that second.
             return retry_after + self._random.uniform(0, min(1.0, 0.1 * retry_after))
-        backoff = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        backoff = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return backoff / 2 + self._random.uniform(0, backoff / 2)
 
     def _classify(

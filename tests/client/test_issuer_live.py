@@ -201,3 +201,21 @@ def test_other_refusals_are_not_retried(issuer, api, kind, status):
         assert answer.status_code == status
     assert len(api.tokens()) == 2  # one request per call
     assert issuer.counter.token_requests == 1
+
+
+def test_requests_retry_rewinds_a_file_body_and_leaves_a_stream_alone(issuer, api, tmp_path):
+    source = secret_source(issuer)
+    api.revoked.add(source.token())
+    body = tmp_path / "body.json"
+    body.write_bytes(b'{"lines": [1, 2, 3]}')
+    with open(body, "rb") as handle:
+        answer = requests.post(f"{api.url}/orders/9", data=handle, auth=RequestsAuth(source),
+                               timeout=5)
+    assert answer.status_code == 200
+    assert [b for _, _, b in api.seen] == [body.read_bytes()] * 2  # rewound, sent again
+
+    api.seen.clear()
+    api.refuse_all = True  # a one-shot generator body cannot be sent twice: no retry
+    answer = requests.post(f"{api.url}/orders/9", data=(c for c in [b"a", b"b"]),
+                           auth=RequestsAuth(source), timeout=5)
+    assert answer.status_code == 401 and len(api.seen) == 1
