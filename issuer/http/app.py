@@ -23,8 +23,10 @@ from issuer.http.admin import clients as admin_clients
 from issuer.http.admin import keys as admin_keys
 from issuer.http.body_limit import BodyLimitMiddleware
 from issuer.http.discovery import metadata, revocation_list
+from issuer.http.docs import OPENAPI_URL, install_docs
 from issuer.http.errors import install_error_handlers
 from issuer.http.oauth import introspect, revoke, token
+from issuer.http.openapi import install_openapi
 from issuer.keys.kek import KekError
 from issuer.keys.kek_check import verify_kek
 from issuer.keys.store import ensure_active_key
@@ -33,6 +35,22 @@ from issuer.services import Services, build_services
 from issuer.settings import Settings, load_settings
 
 log = logging.getLogger("issuer.app")
+
+API_DESCRIPTION = """\
+Machine-to-machine access tokens (RFC 6749 §4.4 client credentials, RFC 9068 JWTs), their
+introspection (RFC 7662) and revocation (RFC 7009), discovery (RFC 8414, RFC 7517), and
+the admin API for clients, signing keys and the audit trail.
+
+**Errors** have one body everywhere: `{"error": code, "error_description": text}`
+(RFC 6749 §5.2), plus `details` on a 422 listing each problem (never the input).
+
+**Admin API**: a bearer access token of this issuer with the `issuer:admin` scope. On
+this page, *Authorize* with an admin client's id and secret fetches one from the token
+endpoint.
+
+Every answer carries `X-Request-Id` (yours when well-formed), also on every log line of
+the request.
+"""
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -58,9 +76,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(
         title="tollgate issuer",
         summary="OAuth 2.0 client credentials token issuer",
+        description=API_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # Served by the issuer itself, no CDN (issuer/http/docs.py); off in production
+        # unless ISSUER_DOCS=on. ReDoc is CDN-only in FastAPI: not served.
+        openapi_url=OPENAPI_URL if settings.docs else None,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_openapi(app, settings)
+    if settings.docs:
+        install_docs(app)
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)

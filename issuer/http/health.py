@@ -10,13 +10,25 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from issuer.http.deps import ServicesDep
+from issuer.http.openapi import Health
 from issuer.logs import log_event
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("issuer.health")
 
 
-@router.get("/healthz", summary="Liveness and database reachability")
+@router.get(
+    "/healthz",
+    summary="Liveness and database reachability",
+    response_model=None,
+    responses={
+        200: {"model": Health, "description": "alive, the database answers",
+              "content": {"application/json": {"example": {"status": "ok", "database": "ok"}}}},
+        503: {"model": Health, "description": "the database does not answer",
+              "content": {"application/json": {"example": {
+                  "status": "unavailable", "database": "down"}}}},
+    },
+)
 def healthz(services: ServicesDep) -> JSONResponse:
     try:
         with services.engine.connect() as conn:

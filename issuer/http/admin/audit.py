@@ -4,23 +4,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.security import HTTPBearer
+from fastapi import APIRouter, HTTPException, Query
 
 from issuer.audit import audit_page, audit_view
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.deps import SessionDep
+from issuer.http.openapi import AuditList, admin_errors, ok
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_id_cursor, encode_cursor
 
 router = APIRouter(
     prefix="/admin/audit",
     tags=["admin"],
-    route_class=AdminRoute,
-    dependencies=[Depends(HTTPBearer(auto_error=False))],
+    route_class=AdminRoute,  # authenticates; the schemes are documented by issuer/http/openapi.py
+    # 413: BodyLimitMiddleware refuses a body over 64 KiB on any admin request.
+    responses=admin_errors(401, 403, 413, 503),
 )
 
+AUDIT_EXAMPLE = {
+    "id": 42,
+    "at": "2025-01-31T12:00:00+00:00",
+    "actor": "c_3q2-7wAbQ0uX9TqPz1Lk2w",
+    "action": "client.update",
+    "target": "c_9ZkqU0b1QyW2e3R4t5Y6uA",
+    "source": "192.0.2.10",
+    "changes": {"scopes": {"from": ["orders:read"], "to": ["orders:read", "orders:write"]}},
+}
 
-@router.get("", summary="Audit records, newest first")
+
+@router.get(
+    "",
+    summary="Audit records, newest first",
+    response_model=None,
+    responses={
+        **ok(AuditList, "a page of records", {"items": [AUDIT_EXAMPLE], "next_cursor": None}),
+        **admin_errors(422),
+    },
+)
 def audit(
     admin: AdminDep,
     session: SessionDep,

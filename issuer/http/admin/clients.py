@@ -9,13 +9,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPBearer
 
 from issuer.clients import admin as client_admin
 from issuer.clients.registry import client_view, could_be_client_id, get_client
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.admin.schemas import ClientCreate, ClientUpdate, SecretRotation
 from issuer.http.deps import ServicesDep, SessionDep
+from issuer.http.openapi import (
+    CLIENT_EXAMPLE,
+    ClientList,
+    ClientView,
+    NewClient,
+    SecretRotated,
+    admin_errors,
+    ok,
+)
 from issuer.oauth.errors import NO_STORE
 from issuer.store.models import CLIENT_ID_LENGTH, Client
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
@@ -23,9 +31,9 @@ from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor
 router = APIRouter(
     prefix="/admin/clients",
     tags=["admin"],
-    route_class=AdminRoute,
-    # Documents the bearer scheme in /docs; AdminRoute does the checking.
-    dependencies=[Depends(HTTPBearer(auto_error=False))],
+    route_class=AdminRoute,  # authenticates; the schemes are documented by issuer/http/openapi.py
+    # 413: BodyLimitMiddleware refuses a body over 64 KiB on any admin request.
+    responses=admin_errors(401, 403, 413, 503),
 )
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -50,7 +58,18 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
         raise HTTPException(422, "cursor is not valid") from None
 
 
-@router.post("", status_code=201, summary="Register a client (the secret is shown once)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a client (the secret is shown once)",
+    response_model=None,
+    responses={
+        **ok(NewClient, "the client, with its secret (client_secret clients)",
+             {**CLIENT_EXAMPLE, "client_secret": "kmXvU2jbzOsjEvGICcp1D36SklwiInvsF650hsV7qgA"},
+             201),
+        **admin_errors(422),
+    },
+)
 def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: SessionDep):
     new = client_admin.register(
         session,
@@ -72,7 +91,15 @@ def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: 
     return JSONResponse(view, status_code=201, headers=NO_STORE)
 
 
-@router.get("", summary="List clients, oldest first (never a secret)")
+@router.get(
+    "",
+    summary="List clients, oldest first (never a secret)",
+    response_model=None,
+    responses={
+        **ok(ClientList, "a page of clients", {"items": [CLIENT_EXAMPLE], "next_cursor": None}),
+        **admin_errors(422),
+    },
+)
 def list_clients(
     admin: AdminDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -86,13 +113,24 @@ def list_clients(
     }
 
 
-@router.get("/{client_id}", summary="Show a client (never its secret)")
+@router.get(
+    "/{client_id}",
+    summary="Show a client (never its secret)",
+    response_model=None,
+    responses={**ok(ClientView, "the client", CLIENT_EXAMPLE), **admin_errors(404, 422)},
+)
 def show(admin: AdminDep, client: ClientDep) -> dict[str, Any]:
     return client_view(client)
 
 
 @router.patch(
-    "/{client_id}", summary="Change name, scopes, audiences, defaults, lifetime, enabled, jwks"
+    "/{client_id}",
+    summary="Change name, scopes, audiences, defaults, lifetime, enabled, jwks",
+    response_model=None,
+    responses={
+        **ok(ClientView, "the client as changed", CLIENT_EXAMPLE),
+        **admin_errors(404, 422),
+    },
 )
 def patch(
     body: ClientUpdate,
@@ -108,7 +146,19 @@ def patch(
     return client_view(updated)
 
 
-@router.post("/{client_id}/secret", summary="Rotate the secret (the previous one has a grace)")
+@router.post(
+    "/{client_id}/secret",
+    summary="Rotate the secret (the previous one has a grace)",
+    response_model=None,
+    responses={
+        **ok(SecretRotated, "the new secret, shown once", {
+            "client_id": CLIENT_EXAMPLE["client_id"],
+            "client_secret": "Xo0Nw4bq1yQmJc1c0a0lW7mP8eS7R9yHcV2fQk3kWfI",
+            "previous_secret_valid_until": "2025-02-01T12:00:00+00:00",
+        }),
+        **admin_errors(404, 422),
+    },
+)
 def rotate_secret(
     admin: AdminDep,
     client: ClientDep,
@@ -132,7 +182,13 @@ def rotate_secret(
     return JSONResponse(payload, headers=NO_STORE)
 
 
-@router.delete("/{client_id}", status_code=204, summary="Delete a client")
+@router.delete(
+    "/{client_id}",
+    status_code=204,
+    summary="Delete a client (its tokens are revoked)",
+    response_model=None,
+    responses={204: {"description": "deleted"}, **admin_errors(404, 422)},
+)
 def delete(admin: AdminDep, client: ClientDep, services: ServicesDep, session: SessionDep):
     client_admin.delete(session, client, admin, services.clock(),
                         stale_for=services.settings.client_cache_ttl)

@@ -5,31 +5,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.deps import ServicesDep, SessionDep
+from issuer.http.openapi import KEY_EXAMPLE, KeyList, KeyRotation, admin_errors, ok
 from issuer.keys.admin import key_view, list_keys, rotate
 from issuer.keys.lifecycle import KeySchedule
 
 router = APIRouter(
     prefix="/admin/keys",
     tags=["admin"],
-    route_class=AdminRoute,
-    dependencies=[Depends(HTTPBearer(auto_error=False))],
+    route_class=AdminRoute,  # authenticates; the schemes are documented by issuer/http/openapi.py
+    # 413: BodyLimitMiddleware refuses a body over 64 KiB on any admin request.
+    responses=admin_errors(401, 403, 413, 503),
 )
 
 
-@router.get("", summary="Signing keys: kid, alg, status, dates (never private material)")
+@router.get(
+    "",
+    summary="Signing keys: kid, alg, status, dates (never private material)",
+    response_model=None,
+    responses=ok(KeyList, "every key, newest first", {"items": [KEY_EXAMPLE]}),
+)
 def keys(admin: AdminDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     services.key_store.maintain(session, services.clock())  # show statuses as of now
     schedule = KeySchedule.from_settings(services.settings)
     return {"items": [key_view(k, schedule) for k in list_keys(session)]}
 
 
-@router.post("/rotate", status_code=201, summary="Start a rotation: publish a next key")
+@router.post(
+    "/rotate",
+    status_code=201,
+    summary="Start a rotation: publish a next key",
+    response_model=None,
+    responses={
+        **ok(KeyRotation, "a new next key", {"created": True, "key": {
+            **KEY_EXAMPLE, "status": "next", "activated_at": None,
+            "activates_at": "2025-01-01T00:10:00+00:00"}}, 201),
+        **ok(KeyRotation, "a next key was already pending: unchanged",
+             {"created": False, "key": {**KEY_EXAMPLE, "status": "next"}}),
+    },
+)
 def rotate_keys(admin: AdminDep, services: ServicesDep, session: SessionDep) -> JSONResponse:
     now = services.clock()
     rotation = rotate(session, services.kek, services.settings.signing_alg, admin, now)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from issuer.http.deps import ServicesDep, SessionDep
+from issuer.http.openapi import Jwks, ServerMetadata, ok, unavailable
 from issuer.keys.store import published_jwks
 from issuer.oauth.private_key_jwt import ASSERTION_ALGS
 from shared.jwk import PRIVATE_JWK_MEMBERS
@@ -18,7 +19,19 @@ router = APIRouter(tags=["discovery"])
 METADATA_MAX_AGE = 3600
 
 
-@router.get("/.well-known/jwks.json", summary="Public signing keys")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public signing keys (RFC 7517)",
+    response_model=None,
+    responses={
+        **ok(Jwks, "the next, active and retiring keys' public halves", {"keys": [{
+            "kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "alg": "ES256", "use": "sig",
+            "kid": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+        }]}),
+        **unavailable(),
+    },
+)
 def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     doc = published_jwks(session)
     # Belt and braces: whatever is stored, a private member is never served.
@@ -30,7 +43,20 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    response_model=None,
+    responses=ok(ServerMetadata, "RFC 8414 §3.2", {
+        "issuer": "https://issuer.example.com",
+        "token_endpoint": "https://issuer.example.com/oauth2/token",
+        "jwks_uri": "https://issuer.example.com/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"
+        ],
+    }),
+)
 def metadata(services: ServicesDep) -> JSONResponse:
     settings = services.settings
     scopes = [*services.policy.scopes_supported, ADMIN_SCOPE]

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from issuer.http.deps import ServicesDep
+from issuer.http.openapi import unavailable
 from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.oauth.revocation import LIST_MAX_AGE, SignedRevocationList, revocation_list
 from issuer.services import Services
@@ -41,6 +42,16 @@ def _signed_list(services: Services) -> str:
     "/.well-known/revocations.jwt",
     summary="Signed list of revoked tokens and clients",
     response_class=Response,
+    responses={
+        200: {
+            "description": "a JWS (typ revocation-list+jwt) signed with the active token key",
+            "content": {MEDIA_TYPE: {
+                "schema": {"type": "string"},
+                "example": "eyJhbGciOiJFUzI1NiIsInR5cCI6InJldm9jYXRpb24tbGlzdCtqd3QifQ.eyJpc3Mi...",
+            }},
+        },
+        **unavailable(),
+    },
 )
 async def revocations(services: ServicesDep) -> Response:
     token = await run_in_threadpool(_signed_list, services)

@@ -31,29 +31,6 @@ from issuer.store.models import CLIENT_ID_LENGTH
 log = logging.getLogger("issuer.oauth")
 
 T = TypeVar("T")
-# The form these endpoints take (OpenAPI; the body is read by `read_form`, not FastAPI).
-TOKEN_FORM_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["token"],
-                    "properties": {
-                        "token": {"type": "string"},
-                        "token_type_hint": {"type": "string"},
-                        "client_id": {"type": "string"},
-                        "client_secret": {"type": "string"},
-                        "client_assertion_type": {"type": "string"},
-                        "client_assertion": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
-
 Work = Callable[[Services, Session, ClientRecord, Mapping[str, str]], T]
 
 

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord
 from issuer.clients.registry import get_client
 from issuer.http.deps import ServicesDep
-from issuer.http.oauth.client_request import TOKEN_FORM_SCHEMA, run_for_client
+from issuer.http.oauth.client_request import run_for_client
+from issuer.http.openapi import TOKEN_ARGUMENT_FORM, IntrospectionResponse, oauth_errors, ok
 from issuer.logs import log_event
 from issuer.oauth.errors import NO_STORE, InvalidRequest
 from issuer.oauth.own_tokens import own_token_rules, verify_own_token
@@ -81,7 +82,19 @@ def introspect_token(
 
 
 @router.post(
-    "/oauth2/introspect", openapi_extra=TOKEN_FORM_SCHEMA, summary="Token introspection (RFC 7662)"
+    "/oauth2/introspect",
+    summary="Token introspection (RFC 7662)",
+    openapi_extra=TOKEN_ARGUMENT_FORM,
+    response_model=None,
+    responses={
+        **ok(IntrospectionResponse, "RFC 7662 §2.2", {
+            "active": True, "scope": "orders:read", "client_id": "c_3q2-7wAbQ0uX9TqPz1Lk2w",
+            "sub": "c_3q2-7wAbQ0uX9TqPz1Lk2w", "aud": "https://api.example.com/orders",
+            "iss": "https://issuer.example.com", "exp": 1738328400, "iat": 1738324800,
+            "jti": "2UFEqXFfePu60dm9rSN86w", "token_type": "Bearer",
+        }),
+        **oauth_errors(400, 401, 429, 503),
+    },
 )
 async def introspect(request: Request, services: ServicesDep) -> JSONResponse:
     body = await run_for_client(request, services, introspect_token)

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord
 from issuer.http.deps import ServicesDep
-from issuer.http.oauth.client_request import TOKEN_FORM_SCHEMA, run_for_client
+from issuer.http.oauth.client_request import run_for_client
+from issuer.http.openapi import TOKEN_ARGUMENT_FORM, oauth_errors
 from issuer.logs import log_event
 from issuer.oauth.errors import NO_STORE, InvalidRequest
 from issuer.oauth.own_tokens import own_token_rules, verify_own_token
@@ -86,11 +87,14 @@ def revoke(
 
 @router.post(
     "/oauth2/revoke",
-    openapi_extra=TOKEN_FORM_SCHEMA,
+    openapi_extra=TOKEN_ARGUMENT_FORM,
     summary="Token revocation (RFC 7009)",
     # RFC 7009 §2.2: 200 with an empty body; documented so (the fuzzer holds answers to it).
     response_class=Response,
-    responses={200: {"description": "Revoked, or nothing to revoke: an empty body"}},
+    responses={
+        200: {"description": "Revoked, or nothing to revoke: an empty body"},
+        **oauth_errors(400, 401, 429, 503),
+    },
 )
 async def revoke_endpoint(request: Request, services: ServicesDep) -> Response:
     await run_for_client(request, services, revoke)

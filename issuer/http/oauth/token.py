@@ -17,6 +17,7 @@ from issuer.http.access_log import LOGGED
 from issuer.http.concurrency import run_blocking, single_request_runtime
 from issuer.http.oauth.client_request import authentication_failed
 from issuer.http.oauth.form import read_form
+from issuer.http.openapi import TOKEN_EXAMPLE, TOKEN_FORM, TokenResponse, oauth_errors, ok
 from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
@@ -39,29 +40,6 @@ class LeanRoute(APIRoute):
 
 router = APIRouter(tags=["oauth2"], route_class=LeanRoute)
 log = logging.getLogger("issuer.tokens")
-
-
-_FORM_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["grant_type"],
-                    "properties": {
-                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
-                        "scope": {"type": "string"},
-                        "resource": {"type": "string"},
-                        "audience": {"type": "string"},
-                        "client_id": {"type": "string"},
-                        "client_secret": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
 
 
 class _SessionOnDemand:
@@ -180,7 +158,17 @@ class _TokenResponse(Response):
         self.raw_headers = [(b"content-length", str(len(self.body)).encode()), *_TOKEN_HEADERS]
 
 
-@router.post("/oauth2/token", openapi_extra=_FORM_SCHEMA, summary="Client credentials grant")
+@router.post(
+    "/oauth2/token",
+    summary="Client credentials grant (RFC 6749 §4.4)",
+    # The form is read by read_form, not FastAPI: described here for the document only.
+    openapi_extra=TOKEN_FORM,
+    response_model=None,
+    responses={
+        **ok(TokenResponse, "an access token (RFC 6749 §5.1)", TOKEN_EXAMPLE),
+        **oauth_errors(400, 401, 429, 503),
+    },
+)
 async def token(request: Request) -> Response:
     services: Services = request.app.state.services  # no dependency: ~40 us less per request
     form = await read_form(request)
