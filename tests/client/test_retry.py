@@ -27,7 +27,7 @@ def test_429_waits_the_servers_retry_after_then_succeeds(stub):
     assert source.token() == "tok-1"
     assert len(stub.requests) == 2
     gap = stub.requests[1]["at"] - stub.requests[0]["at"]
-    assert 1.0 <= gap < 1.0 + 0.1 + 0.5  # Retry-After, its jitter (<= 10%), slack
+    assert 1.0 <= gap < 1.0 + 0.1 + 2.0  # Retry-After, its jitter (<= 10%), a busy machine
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])

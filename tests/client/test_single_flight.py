@@ -101,7 +101,7 @@ def test_expired_token_waiters_all_get_the_one_new_token(stub, fake_clock):
 
 def test_refresh_window_one_refresher_others_keep_the_current_token(stub, fake_clock):
     """Between refresh_at and expiry one caller fetches; the others are not held up."""
-    stub.delay = 0.5
+    stub.delay = 2.0  # long enough for all 50 to ask while it is in flight, on a busy machine
     source = TokenSource(stub.url, "c_1", "s3cret", clock=fake_clock)
     assert source.token() == "tok-1"
     fake_clock.advance(91)  # lifetime 100, margin 10: due for refresh, still valid
@@ -112,7 +112,7 @@ def test_refresh_window_one_refresher_others_keep_the_current_token(stub, fake_c
 
 
 def test_a_failed_fetch_reaches_every_waiter_and_the_next_call_tries_again(stub, sleeps):
-    stub.delay = 0.3
+    stub.delay = 1.5
     stub.then(400, {"error": "invalid_scope"})
     source = TokenSource(stub.url, "c_1", "s3cret", sleep=sleeps.append)
     results = run_threads(N, source.token)
@@ -131,7 +131,8 @@ def test_a_cancelled_async_leader_hands_the_fetch_over(stub):
 
     async def main():
         leader = asyncio.create_task(source.atoken())
-        await asyncio.sleep(0.1)  # the leader's request is in flight
+        while not stub.requests:  # the leader's request has reached the server
+            await asyncio.sleep(0.01)
         waiters = [asyncio.create_task(source.atoken()) for _ in range(10)]
         await asyncio.sleep(0.05)
         leader.cancel()
