@@ -60,12 +60,24 @@ def test_jwks_max_age_setting(databases, policy_file):
         assert http.get("/.well-known/jwks.json").headers["cache-control"] == "public, max-age=60"
 
 
+def _authlib_validate(doc: dict) -> None:
+    """Authlib's strict RFC 8414 checks, every one but response_types_supported: a
+    client-credentials server has no authorization endpoint and so no response type to
+    list, and RFC 8414 §3.2 forbids an empty list (issuer/http/discovery/metadata.py)."""
+    metadata = AuthorizationServerMetadata(doc)
+    for name in dir(metadata):
+        if name.startswith("validate_") and name != "validate_response_types_supported":
+            getattr(metadata, name)()
+    with pytest.raises(ValueError, match="response_types_supported"):
+        metadata.validate()  # the one check left out, and only it
+
+
 def test_metadata_passes_authlib_validation(http):
     response = http.get("/.well-known/oauth-authorization-server")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=3600"
     doc = response.json()
-    AuthorizationServerMetadata(doc).validate()
+    _authlib_validate(doc)
     assert doc["issuer"] == ISSUER_URL
     assert doc["token_endpoint"] == ISSUER_URL + "/oauth2/token"
     assert doc["jwks_uri"] == ISSUER_URL + "/.well-known/jwks.json"
@@ -78,6 +90,46 @@ def test_metadata_passes_authlib_validation(http):
     assert set(doc["scopes_supported"]) == {
         "orders:read", "orders:write", "billing:read", "issuer:admin"
     }
+
+
+def test_metadata_advertises_only_what_the_server_does(http):
+    """RFC 8414: nothing about an authorization endpoint (no response type, response mode
+    or PKCE method), only the grant, methods and algorithms the endpoints accept."""
+    doc = http.get("/.well-known/oauth-authorization-server").json()
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    algs = ["ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384",
+            "RS512"]  # what private_key_jwt verifies (shared/jwa.py), never none or HS*
+    assert doc == {
+        "issuer": ISSUER_URL,
+        "token_endpoint": ISSUER_URL + "/oauth2/token",
+        "jwks_uri": ISSUER_URL + "/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint": ISSUER_URL + "/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint": ISSUER_URL + "/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "scopes_supported": doc["scopes_supported"],  # checked above
+        "service_documentation": ISSUER_URL + "/docs",
+    }
+    # Every advertised endpoint is served here (the URL's path, on this app).
+    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        path = doc[name].removeprefix(ISSUER_URL)
+        assert http.post(path, data={}).status_code in (400, 401), name
+    assert http.get(doc["jwks_uri"].removeprefix(ISSUER_URL)).status_code == 200
+    assert http.get(doc["service_documentation"].removeprefix(ISSUER_URL)).status_code == 200
+
+
+def test_metadata_names_no_docs_page_when_it_is_off(databases, policy_file):
+    issuer = make_issuer(databases.new_url("sqlite"), policy_file, ISSUER_DOCS="off")
+    with TestClient(issuer.app()) as http:
+        doc = http.get("/.well-known/oauth-authorization-server").json()
+        assert "service_documentation" not in doc
+        assert http.get("/docs").status_code == 404
+    issuer.services.engine.dispose()
 
 
 def test_healthz_and_docs(http):

@@ -1,6 +1,13 @@
-"""Discovery: the JWK Set (RFC 7517) and authorization server metadata (RFC 8414)."""
+"""Discovery: the JWK Set (RFC 7517) and authorization server metadata (RFC 8414).
+
+The metadata advertises only what this server does: the client credentials grant, the
+client authentication methods the token, introspection and revocation endpoints accept
+(and the algorithms private_key_jwt assertions may use), the policy's scopes, and the
+documentation page only when it is served. Nothing about an authorization endpoint."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -61,7 +68,7 @@ def metadata(services: ServicesDep) -> JSONResponse:
     settings = services.settings
     scopes = [*services.policy.scopes_supported, ADMIN_SCOPE]
     auth_methods = services.authenticator.method_names
-    doc = {
+    doc: dict[str, Any] = {
         "issuer": settings.url,
         "token_endpoint": settings.token_endpoint,
         "jwks_uri": settings.jwks_uri,
@@ -76,9 +83,14 @@ def metadata(services: ServicesDep) -> JSONResponse:
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": list(dict.fromkeys(scopes)),
-        # RFC 8414 §2 makes this REQUIRED and strict validators (Authlib) refuse an
-        # empty list; "token" is the closest truthful value for a token-only server.
-        "response_types_supported": ["token"],
-        "service_documentation": settings.url + "/docs",
+        # No response_types_supported: its values are the authorization endpoint's
+        # response_type values (RFC 6749 §3.1.1), and this server has no authorization
+        # endpoint. "token" would advertise the implicit grant, and an empty list is
+        # forbidden (RFC 8414 §3.2: claims with zero elements MUST be omitted), so it is
+        # omitted although §2 lists it as REQUIRED; RFC 8414 erratum 7793 proposes
+        # "REQUIRED unless no grant types are supported that use the authorization
+        # endpoint" for servers such as this one.
     }
+    if settings.docs:  # /docs is served (off in production unless ISSUER_DOCS=on)
+        doc["service_documentation"] = settings.url + "/docs"
     return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={METADATA_MAX_AGE}"})
