@@ -17,7 +17,11 @@ same list as data, and tests/authorizer/test_reason_codes.py holds this text to 
   `ambiguous_authorization`, `too_large`, the `shared.errors.TokenError` codes
   (`malformed`, `crit_unsupported`, `wrong_typ`, `alg_not_allowed`, `unknown_kid`,
   `bad_signature`, `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`,
-  `bad_claim`, `revocation_unavailable`: no revocation list held yet, failing closed),
+  `bad_claim`, `revocation_unavailable`: no revocation list held yet, failing closed;
+  for a DPoP proof (`shared/dpop.py`, RFC 9449 §4.3): `dpop_malformed`, `dpop_bad_typ`,
+  `dpop_bad_alg`, `dpop_bad_key`, `dpop_bad_signature`, `dpop_htm_mismatch`,
+  `dpop_htu_mismatch`, `dpop_stale`, `dpop_nonce_required`, `dpop_bad_nonce`,
+  `dpop_ath_mismatch`, `dpop_key_mismatch`, `dpop_replay`),
   `jwks_unavailable` (no keys yet), `revoked` (listed in the issuer's revocation list,
   `authorizer/revocation.py`; checked on token cache hits too), `internal_error`.
 """

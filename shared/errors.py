@@ -26,6 +26,20 @@ TokenCode = Literal[
     "not_yet_valid",  # nbf or iat in the future
     "bad_claim",  # a claim missing or of the wrong type
     "revocation_unavailable",  # no revocation list held yet, failing closed
+    # DPoP proofs (RFC 9449 §4.3, shared/dpop.py), in the order they are checked:
+    "dpop_malformed",  # not one compact JWS, or jti/htm/htu/iat missing or mistyped
+    "dpop_bad_typ",  # typ is not dpop+jwt
+    "dpop_bad_alg",  # none, symmetric, unsupported, or not the jwk's algorithm
+    "dpop_bad_key",  # jwk missing, private members, or a key the JWK policy refuses
+    "dpop_bad_signature",
+    "dpop_htm_mismatch",  # htm is not the request method
+    "dpop_htu_mismatch",  # htu is not the request URL (query and fragment ignored)
+    "dpop_stale",  # iat outside [now - max_age - leeway, now + leeway]
+    "dpop_nonce_required",  # the server demands a nonce (RFC 9449 §8) and there is none
+    "dpop_bad_nonce",
+    "dpop_ath_mismatch",  # ath is not the hash of the presented token (RFC 9449 §4.3)
+    "dpop_key_mismatch",  # the proof's key thumbprint is not the token's cnf.jkt
+    "dpop_replay",  # the (jkt, jti) was seen within the window (RFC 9449 §11.1)
 ]
 TOKEN_CODES: tuple[TokenCode, ...] = get_args(TokenCode)
 
