@@ -65,6 +65,9 @@ class Base(DeclarativeBase):
 CLIENT_ID_LENGTH = 64
 CLIENT_NAME_LENGTH = 200
 JTI_LENGTH = 200
+SUBJECT_DN_LENGTH = 500
+# RFC 7638 SHA-256 thumbprints are 43 base64url characters; room for a longer hash.
+JKT_LENGTH = 64
 
 
 class Client(Base):
@@ -82,9 +85,18 @@ class Client(Base):
     grant_types: Mapped[list[str]] = mapped_column(JSON)
     token_lifetime: Mapped[int | None]
     enabled: Mapped[bool] = mapped_column(default=True)
-    # "client_secret" (basic or post) now; "private_key_jwt" with `jwks` later (RFC 7523).
+    # "client_secret" (basic or post), "private_key_jwt" (RFC 7523, keys in `jwks`),
+    # "self_signed_tls_client_auth" (RFC 8705 §2.2, certificates as `x5c` in `jwks`) or
+    # "tls_client_auth" (RFC 8705 §2.1, `tls_client_auth_subject_dn`).
     auth_method: Mapped[str] = mapped_column(String(32), default="client_secret")
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # RFC 8705 §2.1.2: the subject DN (RFC 4514 string) of a tls_client_auth client.
+    tls_client_auth_subject_dn: Mapped[str | None] = mapped_column(String(SUBJECT_DN_LENGTH))
+    # What its tokens are bound to: "none" (bearer), "mtls" (cnf.x5t#S256, RFC 8705 §3)
+    # or "dpop" (cnf.jkt, RFC 9449 §6; a proof required on every token request).
+    token_binding: Mapped[str] = mapped_column(
+        String(8), default="none", server_default="none"
+    )
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
     previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -159,6 +171,20 @@ class ClientAssertionJti(Base):
     client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
     jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
     # The assertion's exp (plus leeway): after it the assertion is refused anyway.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class DpopProofJti(Base):
+    """A DPoP proof already accepted at the token endpoint (RFC 9449 §11.1: a proof is
+    accepted once per `jti` within its acceptance window), by the proof key's RFC 7638
+    thumbprint and the proof's `jti`. As for client assertions, the primary key is the
+    replay check: of two concurrent requests with one proof, the second insert fails."""
+
+    __tablename__ = "dpop_proof_jtis"
+
+    jkt: Mapped[str] = mapped_column(String(JKT_LENGTH), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
+    # The proof's iat plus the acceptance window: after it the proof is refused anyway.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
