@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -68,6 +69,11 @@ JTI_LENGTH = 200
 SUBJECT_DN_LENGTH = 500
 # RFC 7638 SHA-256 thumbprints are 43 base64url characters; room for a longer hash.
 JKT_LENGTH = 64
+# A trusted external issuer's `iss` (a URL) and a workload's `sub` there (a Kubernetes
+# service account, a GitHub `repo:ORG/REPO:ref:...`, an IAM role ARN, a SPIFFE ID).
+ISSUER_LENGTH = 500
+SUBJECT_LENGTH = 500
+URI_LENGTH = 2000
 
 
 class Client(Base):
@@ -274,3 +280,60 @@ class KekCheck(Base):
     # The client-secret HMAC key, sealed under the same KEK (revision 0007): a data key
     # of its own, so a new KEK re-seals it and every secret keeps verifying.
     secret_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class TrustedIssuer(Base):
+    """An external token issuer whose JWTs authenticate federated clients (RFC 7523
+    §2.2, docs/federation.md): its exact `iss`, its keys (`jwks_uri` fetched, or an
+    inline `jwks`), the algorithms it may sign with, the `aud` its tokens must carry for
+    us (None: our token endpoint URL), the oldest `iat` accepted, and whether one token
+    may authenticate more than once. `issuer` never changes once registered: the
+    federated identities name it."""
+
+    __tablename__ = "trusted_issuers"
+
+    id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(ISSUER_LENGTH), unique=True)
+    jwks_uri: Mapped[str | None] = mapped_column(String(URI_LENGTH))
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    algorithms: Mapped[list[str]] = mapped_column(JSON)
+    audience: Mapped[str | None] = mapped_column(String(ISSUER_LENGTH))
+    max_token_age: Mapped[int] = mapped_column(Integer)
+    allow_reuse: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class FederatedIdentity(Base):
+    """An external identity (`issuer`, `subject`) that authenticates one federated
+    client. The primary key is the mapping rule: a pair names at most one client, so two
+    clients can never claim one workload (the second registration fails). A client's
+    identities go with it (ON DELETE CASCADE); a trusted issuer that identities still
+    name cannot be deleted (RESTRICT)."""
+
+    __tablename__ = "federated_identities"
+
+    issuer: Mapped[str] = mapped_column(
+        String(ISSUER_LENGTH),
+        ForeignKey("trusted_issuers.issuer", ondelete="RESTRICT"),
+        primary_key=True,
+    )
+    subject: Mapped[str] = mapped_column(String(SUBJECT_LENGTH), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(CLIENT_ID_LENGTH),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        index=True,
+    )
+
+
+class FederatedAssertionJti(Base):
+    """An external assertion already spent (RFC 7523 §3 item 7), for trusted issuers
+    that do not allow reuse: by `iss` and `jti`, or by `#sha256:` + the assertion's hash
+    when it has no `jti`. As for client assertions, the primary key is the replay check."""
+
+    __tablename__ = "federated_assertion_jtis"
+
+    issuer: Mapped[str] = mapped_column(String(ISSUER_LENGTH), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
+    # The assertion's exp (plus leeway): after it the assertion is refused anyway.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
