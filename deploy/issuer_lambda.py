@@ -6,12 +6,23 @@ credentials and the KEK are read from Secrets Manager at that moment
 configuration. `lifespan="off"`: API Gateway events carry no ASGI lifespan, and the
 database schema is migrated at deploy time (`issuer db upgrade`), never by a Lambda
 that any request can cold-start.
+
+Lambda SnapStart (the `snapStart` parameter, Python 3.12+ runtimes): Lambda runs this
+init once when a version is published, snapshots the memory, and resumes every new
+execution environment from that snapshot. Anything made once at init is then shared by
+all of them (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-uniqueness.html):
+the runtime hooks below (`snapshot_restore_py`, which the Lambda Python runtimes include:
+https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html) leave
+no database connection in the snapshot and give each restored environment its own
+connections, its own `random` seed and fresh caches. Off Lambda (no `snapshot_restore_py`)
+nothing is registered.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import sys
 
 from mangum import Mangum
@@ -45,3 +56,45 @@ except KekError as exc:
     print(f"issuer: {exc}", file=sys.stderr)
     raise SystemExit(1) from None
 handler = Mangum(app, lifespan="off")
+
+
+def _before_snapshot() -> None:
+    """Before Lambda snapshots the initialized environment (at publish: its time is not
+    an invocation's): warm what the first request would otherwise pay, then leave no
+    database connection in the snapshot (the KEK check at init opened one)."""
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()  # SQLAlchemy configures the ORM mappers on first use otherwise
+    services.engine.dispose()
+
+
+def _after_restore() -> None:
+    """In each environment resumed from the snapshot, before its first invocation (within
+    Lambda's 10 s restore limit, so no network call here)."""
+    # Pooled connections are sockets of the environment that was snapshotted: another
+    # environment's, or closed by the server since. New ones are opened on first use
+    # (each takes the current password: deploy/lambda_runtime.py).
+    services.engine.dispose()
+    # `random` was seeded once at init, so every restored environment would draw the
+    # same sequence; re-seed from os.urandom. (The issuer's own secrets, jti and salts
+    # come from the `secrets` module, which reads the kernel at each call.)
+    random.seed()
+    # The snapshot may be days old: read clients, the signing key and the revocation
+    # list again rather than trust their cache timestamps.
+    services.clients.invalidate()
+    services.key_store.invalidate()
+    services.revocation_list.invalidate()
+
+
+def register_snapstart_hooks() -> bool:
+    """Register the hooks with the runtime's `snapshot_restore_py`; False off Lambda."""
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:  # not a Lambda Python runtime (3.12+ ships it): nothing to hook
+        return False
+    register_before_snapshot(_before_snapshot)
+    register_after_restore(_after_restore)
+    return True
+
+
+register_snapstart_hooks()

@@ -63,6 +63,9 @@ PROVIDED_BY_RUNTIME = {
     # (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html). Never vendored
     # into a function package (deploy/build_artifacts.py); pinned for tests in an extra.
     "boto3": ("deploy/", "the AWS Lambda Python runtime"),
+    # SnapStart runtime hooks: "included in Python managed runtimes"
+    # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
+    "snapshot_restore_py": ("deploy/", "the AWS Lambda Python runtime"),
 }
 
 # Imported directly by product code yet declared only through FastAPI's own requirements
