@@ -17,6 +17,7 @@ EXPECTED = [
     r"repeat decision \(RS256",
     r"first-seen decision \(ES256",
     r"repeat decision \(ES256",
+    r"first-seen decision as Lambda runs it \(RS256",
     r"cold start: import authorizer\.handler",
     r"cold start net of",
     r"authorizer peak RSS after",
