@@ -54,6 +54,15 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
         logger.log(level, EventText(_encode({"event": event, **fields})))
 
 
+_LEVELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
+
 class JsonFormatter(logging.Formatter):
     """The envelope (`timestamp`, `level`, `logger`, `request_id`) around an event's JSON,
     spliced as text: the event was encoded once by `log_event`, not re-parsed here."""
@@ -62,6 +71,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self._second = -1
         self._second_text = ""
+        self._names: dict[str, str] = {}  # logger name -> its JSON string, made once
 
     def _timestamp(self, created: float) -> str:
         second = int(created)
@@ -76,12 +86,17 @@ class JsonFormatter(logging.Formatter):
             body = msg[1:]  # '"event": ..., ...}' (log_event never encodes an empty dict)
         else:
             body = _encode(_foreign_fields(record))[1:]
+        name = self._names.get(record.name)
+        if name is None:
+            name = self._names[record.name] = _encode_str(record.name)
         request_id = REQUEST_ID.get()
-        rid = f'"request_id":{_encode_str(request_id)},' if request_id else ""
+        # A request id is of REQUEST_ID_GRAMMAR (issuer/http/request_id.py): nothing in it
+        # needs JSON escaping.
+        rid = f'"request_id":"{request_id}",' if request_id else ""
         return (
             f'{{"timestamp":"{self._timestamp(record.created)}",'
-            f'"level":"{record.levelname.lower()}",'
-            f'"logger":{_encode_str(record.name)},{rid}{body}'
+            f'"level":"{_LEVELS.get(record.levelno) or record.levelname.lower()}",'
+            f'"logger":{name},{rid}{body}'
         )
 
 
