@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from authorizer.binding import BindingCheck
 from authorizer.decision import Authorizer
 from authorizer.jwks_cache import CacheOptions, Fetcher, JwksCache, fetch_jwks
 from authorizer.log import DecisionLog
@@ -93,6 +94,10 @@ def build_authorizer(
         log=log,
         wall_clock=wall_clock,
         revocations=revocations,
+        binding=BindingCheck(
+            public_url=settings.public_url, max_age=settings.dpop_max_age,
+            wall_clock=wall_clock,
+        ),
     )
 
 

@@ -23,7 +23,10 @@ same list as data, and tests/authorizer/test_reason_codes.py holds this text to 
   `dpop_htu_mismatch`, `dpop_stale`, `dpop_nonce_required`, `dpop_bad_nonce`,
   `dpop_ath_mismatch`, `dpop_key_mismatch`, `dpop_replay`),
   `jwks_unavailable` (no keys yet), `revoked` (listed in the issuer's revocation list,
-  `authorizer/revocation.py`; checked on token cache hits too), `internal_error`.
+  `authorizer/revocation.py`; checked on token cache hits too), `internal_error`;
+  for a sender-constrained token (`authorizer/binding.py`, checked on token cache hits
+  too): `cnf_cert_missing`, `cnf_cert_mismatch`, `dpop_proof_missing`,
+  `bound_token_as_bearer`, `bound_token_on_token_event`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
+from authorizer.binding import (
+    BINDING_CODES,
+    Binding,
+    BindingCheck,
+    BindingCode,
+    BindingRefused,
+    token_binding,
+)
 from authorizer.events import (
     EVENT_CODES,
     HTTP,
@@ -39,7 +50,7 @@ from authorizer.events import (
     AuthRequest,
     EventCode,
     Refused,
-    bearer_token,
+    credentials,
     parse_event,
 )
 from authorizer.log import DecisionLog, who_fragment
@@ -62,13 +73,14 @@ if TYPE_CHECKING:  # types only: the policy model and IAM compiler load only wit
 ALLOW, DENY, UNAUTHORIZED = "allow", "deny", "unauthorized"
 DenyReason = Literal["route_not_permitted", "no_route", "no_api", "no_policy"]
 DecisionCode = Literal["granted", "jwks_unavailable", "revoked", "internal_error"]
-Reason = DecisionCode | DenyReason | EventCode | BearerCode | TokenCode
+Reason = DecisionCode | DenyReason | EventCode | BearerCode | TokenCode | BindingCode
 # Every reason code by the decision it comes with.
 REASONS: dict[str, tuple[str, ...]] = {
     ALLOW: ("granted",),
     DENY: get_args(DenyReason),
     UNAUTHORIZED: tuple(dict.fromkeys((*EVENT_CODES, *BEARER_CODES, *TOKEN_CODES,
-                                       "jwks_unavailable", "revoked", "internal_error"))),
+                                       *BINDING_CODES, "jwks_unavailable", "revoked",
+                                       "internal_error"))),
 }
 # Bounds on the answers kept: per scope profile (routes, stages) and profiles overall. A
 # client walking many paths or a flood of scope sets just recomputes (no crypto).
@@ -130,12 +142,27 @@ class Profile:
 
 
 class Grant:
-    """A verified token: its profile, identity, and the IAM answers already given."""
+    """A verified token: its profile, identity, and the IAM answers already given. A
+    bound token also keeps what the per-request proof is checked against: its binding,
+    the scheme it came under and the token itself (for the proof's `ath`)."""
 
-    __slots__ = ("client_id", "context", "gen", "iam", "iat", "jti", "profile", "sub", "who")
+    __slots__ = (
+        "binding", "client_id", "context", "gen", "iam", "iat", "jti", "profile", "raw",
+        "scheme", "sub", "who",
+    )
 
-    def __init__(self, token: AccessToken, profile: Profile) -> None:
+    def __init__(
+        self,
+        token: AccessToken,
+        profile: Profile,
+        scheme: str = "bearer",
+        raw: str = "",
+        binding: Binding | None = None,
+    ) -> None:
         self.profile = profile
+        self.scheme = scheme
+        self.binding = binding
+        self.raw = raw if binding is not None else ""
         self.sub = token.sub
         # What the revocation check reads on every request, cache hits included: the
         # client generation the token was minted from (`gen`, 0 when absent;
@@ -143,6 +170,8 @@ class Grant:
         self.client_id, self.jti, self.iat = token.client_id, token.jti, token.iat
         self.gen = token_generation(token.claims)
         self.context = context_for(token)
+        if binding is not None:  # verified on every request before any answer is given
+            self.context.update(binding.context)
         self.who = who_fragment(token.client_id, token.jti)
         self.iam: dict[str, dict[str, Any]] = {}  # arn prefix -> IAM policy response
 
@@ -180,8 +209,10 @@ class Authorizer:
         log: DecisionLog | None = None,
         wall_clock: Callable[[], float] = time.time,
         revocations: RevocationCache | None = None,
+        binding: BindingCheck | None = None,
     ) -> None:
         self._verifier = verifier
+        self._binding = binding if binding is not None else BindingCheck(wall_clock=wall_clock)
         self._revocations = revocations  # RevocationCache, or None when switched off
         self._keys = keys  # the JwksCache: asked whether any key is held at all
         self._audiences = frozenset(audiences)
@@ -230,13 +261,13 @@ class Authorizer:
             request = parse_event(event)
             route = request.route
             return self.decide(request)
-        except (Refused, TokenError) as exc:
+        except (Refused, TokenError, BindingRefused) as exc:
             return Outcome(None, UNAUTHORIZED, self._refusal_code(exc), route)
         except Exception as exc:
             self._log.event("error", "internal_error", error=type(exc).__name__, route=route)
             return Outcome(None, UNAUTHORIZED, "internal_error", route)
 
-    def _refusal_code(self, exc: Refused | TokenError) -> Reason:
+    def _refusal_code(self, exc: Refused | TokenError | BindingRefused) -> Reason:
         if exc.code == "unknown_kid" and not self._keys.has_keys:
             return "jwks_unavailable"  # not the token's fault: no keys have arrived yet
         return exc.code
@@ -253,9 +284,16 @@ class Authorizer:
         if type(authorization) is str and len(authorization) <= MAX_AUTHORIZATION:
             grant = self._tokens.get(authorization)
         if grant is None:
-            token = bearer_token(authorization)
-            assert type(authorization) is str  # bearer_token refused anything else
-            grant = self._verify(authorization, token)
+            scheme, token = credentials(authorization)
+            assert type(authorization) is str  # credentials refused anything else
+            grant = self._verify(authorization, token, scheme)
+        if grant.binding is not None or grant.scheme != "bearer":
+            # Per request, cache hit or not: the proof (a DPoP header, the TLS client
+            # certificate) is not part of the cache key (authorizer/binding.py).
+            try:
+                self._binding.check(request, grant.scheme, grant.raw, grant.binding)
+            except (TokenError, BindingRefused) as exc:
+                return Outcome(None, UNAUTHORIZED, exc.code, request.route, grant.who)
         revocations = self._revocations
         if revocations is not None and revocations.revoked(grant.client_id, grant.jti, grant.gen):
             return Outcome(None, UNAUTHORIZED, "revoked", request.route, grant.who)
@@ -274,9 +312,11 @@ class Authorizer:
             return Outcome(response, ALLOW, "granted", request.route, grant.who)
         return Outcome(response, DENY, profile.deny_reason, request.route, grant.who)
 
-    def _verify(self, authorization: str, token: str) -> Grant:
+    def _verify(self, authorization: str, token: str, scheme: str) -> Grant:
         verified = self._verifier.verify(token, now=self._now())
-        grant = Grant(verified, self._profile(verified.aud, verified.scopes))
+        binding = token_binding(verified.claims)  # a cnf it cannot check: bad_claim
+        grant = Grant(verified, self._profile(verified.aud, verified.scopes), scheme, token,
+                      binding)
         self._tokens.put(authorization, grant, verified.exp)
         return grant
 

@@ -23,6 +23,19 @@ every path an event carries must pass `shared.route_pattern.path_problem` (no en
 also fit the route key: `GET /entries/1%2Flines` may arrive as path `/entries/1/lines`
 under route key `GET /entries/{id}`. Either failure is `Refused("ambiguous_path")`,
 before any token work.
+
+Sender-constrained tokens (RFC 8705, RFC 9449) need three more things from a REQUEST
+event, carried on `AuthRequest` and checked by `authorizer/binding.py`:
+- the client certificate of a mutual-TLS custom domain, which API Gateway "forwards [...]
+  to Lambda authorizers" (https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-mutual-tls.html):
+  `requestContext.identity.clientCert.clientCertPem` in the REST shape (REST REQUEST and
+  HTTP API payload 1.0), `requestContext.authentication.clientCert.clientCertPem` in
+  payload 2.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html);
+- the `DPoP` header (RFC 9449 §4.1), names compared case-insensitively; two values in
+  `multiValueHeaders` are `MULTIPLE` (§4.3 item 1: "not more than one DPoP HTTP request
+  header field"), payload 2.0 joins duplicates with a comma, which no proof parses with;
+- `requestContext.domainName` and the stage, for the URL the client called (`htu`).
+A TOKEN event carries none of them: only the token.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from typing import Any, Literal, get_args
 from shared.bearer import MAX_AUTHORIZATION as MAX_AUTHORIZATION
 from shared.bearer import BearerCode, BearerRefused
 from shared.bearer import bearer_token as _bearer_token
+from shared.bearer import credentials as _credentials
 from shared.route_pattern import path_problem
 
 HTTP = "http"
@@ -57,19 +71,43 @@ class Refused(Exception):
         self.code = code
 
 
+# Two `DPoP` header values (a REST event's multiValueHeaders): refused by the binding check.
+MULTIPLE = ("multiple",)
+
+
 class AuthRequest:
     """What the decision needs from an event, whatever its kind."""
 
-    __slots__ = ("arn_prefix", "authorization", "kind", "method", "path")
+    __slots__ = (
+        "arn_prefix", "authorization", "client_cert", "domain", "dpop", "kind", "method",
+        "path", "stage",
+    )
 
     def __init__(
-        self, kind: str, authorization: object, arn_prefix: str, method: str, path: str
+        self,
+        kind: str,
+        authorization: object,
+        arn_prefix: str,
+        method: str,
+        path: str,
+        *,
+        dpop: object = None,
+        client_cert: object = None,
+        domain: object = None,
+        stage: object = None,
     ) -> None:
         self.kind = kind
         self.authorization = authorization
         self.arn_prefix = arn_prefix  # "arn:aws:execute-api:{region}:{account}:{api}/{stage}/"
         self.method = method
-        self.path = path
+        self.path = path  # stage-free, as the policy's routes are written
+        # Untrusted shapes, read only for a bound token: the DPoP header value (a str,
+        # None, or MULTIPLE), the client certificate's PEM, requestContext.domainName and
+        # the stage name.
+        self.dpop = dpop
+        self.client_cert = client_cert
+        self.domain = domain
+        self.stage = stage
 
     @property
     def route(self) -> str:
@@ -112,8 +150,25 @@ def parse_event(event: object) -> AuthRequest:
         raw = event.get("path")
         if type(raw) is str and raw != path:
             _plain(raw)
-        return AuthRequest(REQUEST, _authorization(event), prefix, method, path)
+        context = event.get("requestContext")
+        return AuthRequest(
+            REQUEST, _authorization(event), prefix, method, path,
+            dpop=_header(event, "dpop"),
+            client_cert=_client_cert(context, "identity"),
+            domain=_get(context, "domainName"),
+            stage=prefix.rstrip("/").rsplit("/", 1)[-1],
+        )
     raise Refused("bad_event")
+
+
+def _get(mapping: object, name: str) -> object:
+    return mapping.get(name) if type(mapping) is dict else None
+
+
+def _client_cert(context: object, holder: str) -> object:
+    """`requestContext.<holder>.clientCert.clientCertPem`: `identity` in the REST shape,
+    `authentication` in HTTP API payload 2.0 (module docstring)."""
+    return _get(_get(_get(context, holder), "clientCert"), "clientCertPem")
 
 
 def _http_v2(event: dict[str, Any]) -> AuthRequest:
@@ -135,7 +190,13 @@ def _http_v2(event: dict[str, Any]) -> AuthRequest:
         path = _strip_stage(_plain(http_path), context.get("stage"))
         if not _fits_route_key(event.get("routeKey", context.get("routeKey")), path):
             raise Refused("ambiguous_path")
-    return AuthRequest(HTTP, _authorization(event), prefix, method.upper(), path)
+    return AuthRequest(
+        HTTP, _authorization(event), prefix, method.upper(), path,
+        dpop=_header(event, "dpop"),
+        client_cert=_client_cert(context, "authentication"),
+        domain=_get(context, "domainName"),
+        stage=_get(context, "stage"),
+    )
 
 
 def _strip_stage(path: str, stage: object) -> str:
@@ -199,17 +260,26 @@ def _fits_route_key(route_key: object, path: str) -> bool:
 def _authorization(event: dict[str, Any]) -> object:
     """The Authorization header, names compared case-insensitively (RFC 7230 §3.2).
     Two values (multiValueHeaders) make it ambiguous: refused, not guessed."""
+    value = _header(event, "authorization", "Authorization")
+    if value is MULTIPLE:
+        raise Refused("ambiguous_authorization")
+    return value
+
+
+def _header(event: dict[str, Any], lower: str, canonical: str | None = None) -> object:
+    """A header's value (names compared case-insensitively), None, or MULTIPLE when
+    multiValueHeaders holds two values for it."""
     headers = event.get("headers")
     if type(headers) is not dict:
         return None
-    name = "Authorization"
+    name = canonical or lower
     value = headers.get(name)
     if value is None:
-        name = "authorization"
+        name = lower
         value = headers.get(name)
         if value is None:
             for key, candidate in headers.items():
-                if type(key) is str and key.lower() == "authorization":
+                if type(key) is str and key.lower() == lower:
                     name, value = key, candidate
                     break
             else:
@@ -218,7 +288,7 @@ def _authorization(event: dict[str, Any]) -> object:
     if type(multi) is dict:
         values = multi.get(name)
         if type(values) is list and len(values) > 1:
-            raise Refused("ambiguous_authorization")
+            return MULTIPLE
     return value
 
 
@@ -228,5 +298,14 @@ def bearer_token(authorization: object) -> str:
     `bad_authorization`, `too_large`)."""
     try:
         return _bearer_token(authorization)
+    except BearerRefused as exc:
+        raise Refused(exc.code) from None
+
+
+def credentials(authorization: object) -> tuple[str, str]:
+    """(scheme, token) of `Bearer <b64token>` or `DPoP <token68>` (`shared.bearer`,
+    RFC 9449 §7.1), or `Refused` with the same codes as `bearer_token`."""
+    try:
+        return _credentials(authorization)
     except BearerRefused as exc:
         raise Refused(exc.code) from None

@@ -37,6 +37,11 @@ DEFAULT_REVOCATION_FAIL = "closed"
 # `emf`: every decision line is also a CloudWatch embedded-metric document (decisions by
 # reason, and by client for verified tokens only: authorizer/metrics.py).
 METRICS_MODES = ("off", "emf")
+# DPoP proofs (RFC 9449 §11.1): how old a proof's iat may be, which is also how long its
+# jti is remembered per instance (authorizer/binding.py). A client signs a fresh proof per
+# request, so the window only has to cover clock skew and transit.
+DEFAULT_DPOP_MAX_AGE = 60
+MAX_DPOP_MAX_AGE = 300
 # Explicitly switching the URI off (file-only deployments without egress).
 _DISABLED = frozenset({"", "none", "off"})
 
@@ -62,6 +67,10 @@ class Settings:
     # Decision metrics as CloudWatch embedded metric format (authorizer/metrics.py).
     metrics: str = "off"
     metrics_namespace: str = "Tollgate"
+    # The URL clients call the API at (a custom domain and its API mapping's base path):
+    # the `htu` a DPoP proof must name. None: from the event (authorizer/binding.py).
+    public_url: str | None = None
+    dpop_max_age: int = DEFAULT_DPOP_MAX_AGE
 
     @classmethod
     def from_env(
@@ -95,8 +104,33 @@ class Settings:
             revocation_fail=_choice(
                 env, "AUTHORIZER_REVOCATION_FAIL", DEFAULT_REVOCATION_FAIL, REVOCATION_FAIL_MODES
             ),
+            public_url=_public_url(env),
+            dpop_max_age=_seconds(
+                env, "AUTHORIZER_DPOP_MAX_AGE", DEFAULT_DPOP_MAX_AGE, 1, MAX_DPOP_MAX_AGE
+            ),
             **_metrics(env),
         )
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    """`AUTHORIZER_PUBLIC_URL`: an absolute http(s) URL without query, fragment or
+    userinfo; a trailing "/" is dropped (the request path starts with one)."""
+    raw = (env.get("AUTHORIZER_PUBLIC_URL") or "").strip()
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    host = rest.split("/", 1)[0]
+    if (
+        not sep
+        or scheme.lower() not in ("http", "https")
+        or not host
+        or any(c in rest for c in "?#@ ")
+    ):
+        raise ConfigError(
+            f"Config 'AUTHORIZER_PUBLIC_URL' has value {raw!r}, expected an http(s) URL "
+            "such as https://api.example.com/v1 (no query, fragment or user)."
+        )
+    return raw.rstrip("/")
 
 
 def _metrics(env: Mapping[str, str]) -> dict[str, str]:

@@ -43,13 +43,14 @@ def test_design_doc_lists_every_token_code():
 
 def test_every_code_the_source_raises_is_listed():
     """What mypy checks through the Literal types, checked again on the text: any
-    `TokenError("x")`, `Refused("x")`, `BearerRefused("x")`, `Outcome(..., "x", ...)`."""
+    `TokenError("x")`, `Refused("x")`, `BearerRefused("x")`, `BindingRefused("x")`,
+    `Outcome(..., "x", ...)`."""
     raised: set[str] = set()
     for package in ("shared", "authorizer"):
         for path in (ROOT / package).glob("*.py"):
             text = path.read_text()
-            raised |= set(re.findall(r"\b(?:TokenError|Refused|BearerRefused)\(\"([a-z_]+)\"",
-                                     text))
+            raised |= set(re.findall(
+                r"\b(?:TokenError|Refused|BearerRefused|BindingRefused)\(\"([a-z_]+)\"", text))
             raised |= set(re.findall(r"Outcome\([^)]*?\b(?:ALLOW|DENY|UNAUTHORIZED), \"([a-z_]+)\"",
                                      text))
             raised |= set(re.findall(r"deny_reason = \"([a-z_]+)\"", text))

@@ -90,3 +90,44 @@ def test_admin_guard_applies_it(value, expected):
             guard_bearer(value)
         assert not isinstance(refused.value, MissingToken)
         assert refused.value.debug == expected
+
+
+# RFC 9449 §7.1: `DPoP` 1*SP token68, the scheme case-insensitive; `credentials` names it.
+DPOP_CASES = [
+    ("DPoP a.b.c", ("dpop", "a.b.c")),
+    ("dpop a.b.c", ("dpop", "a.b.c")),
+    ("DPOP   a.b.c", ("dpop", "a.b.c")),
+    ("Bearer a.b.c", ("bearer", "a.b.c")),
+    ("DPoP " + LONG + "aa", ("dpop", LONG + "aa")),
+    ("DPoP", "bad_authorization"),
+    ("DPoP ", "bad_authorization"),
+    ("DPoP\ta.b.c", "bad_authorization"),
+    ("DPoP a.b.c ", "bad_authorization"),
+    ("DPoP a b", "bad_authorization"),
+    ("DPoPa.b.c", "bad_authorization"),
+    ("DPoP-Bearer a.b.c", "bad_authorization"),
+    ("DPoP " + LONG + "aaa", "too_large"),
+    (None, "no_token"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), DPOP_CASES,
+                         ids=[repr(v)[:40] for v, _ in DPOP_CASES])
+def test_credentials_reads_bearer_and_dpop(value, expected):
+    from shared.bearer import credentials
+
+    if isinstance(expected, tuple):
+        assert credentials(value) == expected
+    else:
+        with pytest.raises(BearerRefused) as refused:
+            credentials(value)
+        assert refused.value.code == expected
+
+
+def test_bearer_token_still_refuses_the_dpop_scheme():
+    # the admin guard takes bearer tokens only
+    with pytest.raises(BearerRefused) as refused:
+        bearer_token("DPoP a.b.c")
+    assert refused.value.code == "bad_authorization"
+    with pytest.raises(InvalidToken):
+        guard_bearer("DPoP a.b.c")
