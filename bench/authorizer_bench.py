@@ -13,6 +13,12 @@ Figures (per decision, median over the run), for RS256 and ES256:
   policy file and a bundled JWKS file (what a Lambda init does) against
   `python -c "import jwt"`, median of several interleaved runs, whole process and net of
   the bare interpreter start (`python -c pass`).
+- DPoP-bound tokens (RFC 9449, `cnf.jkt`; issue 16): first-seen (new token, fresh ES256
+  proof) and repeat (cached token, a fresh proof per request, which is verified every
+  time: the proof check is never cached) next to bearer tokens of the same issuer key,
+  timed interleaved in the same run; the certificate-bound repeat (`cnf.x5t#S256`,
+  thumbprint of the event's PEM) likewise. Proofs are signed before timing (the client's
+  cost, not the authorizer's).
 Targets (issue 7): first-seen <= 1.0x PyJWT (medians, and means as Lambda runs it),
 repeat < 10 us, cold start <= 1.1x.
 """
@@ -52,30 +58,41 @@ path = "/orders"
 scopes = ["orders:write"]
 """
 ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/GET/orders/42"
+DOMAIN = "abcdef1234.execute-api.eu-west-1.amazonaws.com"
+URL = f"https://{DOMAIN}/prod/orders/42"  # what a DPoP proof names (htu)
 
 
-def _event(token: str) -> dict:
+def _event(token: str, scheme: str = "Bearer", dpop: str | None = None,
+           cert: str | None = None) -> dict:
     # A REST API REQUEST event as API Gateway sends it (headers trimmed to a typical set).
-    return {
+    event = {
         "type": "REQUEST", "methodArn": ARN, "resource": "/orders/{id}", "path": "/orders/42",
         "httpMethod": "GET",
-        "headers": {"Accept": "*/*", "Host": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
+        "headers": {"Accept": "*/*", "Host": DOMAIN,
                     "User-Agent": "bench", "X-Forwarded-For": "10.0.0.1",
-                    "Authorization": "Bearer " + token},
-        "multiValueHeaders": {"Authorization": ["Bearer " + token]},
-        "requestContext": {"apiId": "abcdef1234", "stage": "prod", "httpMethod": "GET"},
+                    "Authorization": f"{scheme} {token}"},
+        "multiValueHeaders": {"Authorization": [f"{scheme} {token}"]},
+        "requestContext": {"apiId": "abcdef1234", "stage": "prod", "httpMethod": "GET",
+                           "domainName": DOMAIN},
     }
+    if dpop is not None:
+        event["headers"]["DPoP"] = dpop
+        event["multiValueHeaders"]["DPoP"] = [dpop]
+    if cert is not None:
+        event["requestContext"]["identity"] = {"clientCert": {"clientCertPem": cert}}
+    return event
 
 
-def _tokens(n: int, alg: str = "RS256"):
-    """`n` distinct tokens (jti varies) signed by one fresh `alg` key."""
+def _tokens(n: int, alg: str = "RS256", private=None, extra: dict | None = None):
+    """`n` distinct tokens (jti varies) signed by one `alg` key (fresh unless given),
+    with `extra` claims (a `cnf`)."""
     import json
 
     from shared.b64 import b64url_encode
     from shared.jwa import generate_private_key, sign
     from shared.jwk import public_jwk
 
-    private = generate_private_key(alg)
+    private = private if private is not None else generate_private_key(alg)
     jwk = public_jwk(private.public_key(), alg)
     header = b64url_encode(json.dumps({"alg": alg, "typ": "at+jwt", "kid": jwk["kid"]},
                                       separators=(",", ":")).encode())
@@ -84,7 +101,7 @@ def _tokens(n: int, alg: str = "RS256"):
     for _ in range(n):
         claims = {"iss": ISSUER, "sub": "client-1", "aud": AUDIENCE, "exp": now + 3600,
                   "iat": now, "jti": uuid.uuid4().hex, "client_id": "client-1",
-                  "scope": "orders:read orders:write"}
+                  "scope": "orders:read orders:write", **(extra or {})}
         body = b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
         data = f"{header}.{body}".encode()
         tokens.append(f"{header}.{body}." + b64url_encode(sign(private, alg, data)))
@@ -164,6 +181,77 @@ def decision_figures(n: int, alg: str) -> dict:
             "pyjwt": statistics.median(baseline), "n": n}
 
 
+def _certificate() -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench-client")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def bound_figures(n: int, alg: str = "RS256", proof_alg: str = "ES256") -> dict:
+    """Bearer, DPoP-bound and certificate-bound tokens from one issuer key through one
+    handler, interleaved token by token (first-seen), then repeats: every DPoP repeat
+    carries a fresh proof, verified and its jti remembered, as a client sends it."""
+    from shared.dpop import jwk_thumbprint, make_proof
+    from shared.jwa import generate_private_key
+    from shared.mtls import cert_thumbprint
+
+    issuer_key = generate_private_key(alg)
+    dpop_key = generate_private_key(proof_alg)
+    cert = _certificate()
+    _, jwk, bearer = _tokens(n + 1, alg, issuer_key)
+    _, _, dpop = _tokens(n + 1, alg, issuer_key,
+                         {"cnf": {"jkt": jwk_thumbprint(dpop_key, proof_alg)}})
+    _, _, mtls = _tokens(n + 1, alg, issuer_key, {"cnf": {"x5t#S256": cert_thumbprint(cert)}})
+    now = time.time()
+
+    def proofs(tokens):
+        return [make_proof(dpop_key, proof_alg, method="GET", url=URL, iat=now,
+                           access_token=t) for t in tokens]
+
+    sink = open(os.devnull, "w")
+    handler = bench_authorizer(jwk, sink.write, issuer_key).lambda_handler
+    bearer_events = [_event(t) for t in bearer]
+    dpop_events = [_event(t, "DPoP", p) for t, p in zip(dpop, proofs(dpop), strict=True)]
+    mtls_events = [_event(t, cert=cert) for t in mtls]
+    from authorizer.responses import policy_allows
+
+    for events in (bearer_events, dpop_events, mtls_events):
+        # cold path once; an Allow each (a refusal would raise: timing it would flatter)
+        assert policy_allows(handler(events[0]), ARN), "bound token not allowed"
+    clock = time.perf_counter_ns
+    first: dict[str, list[float]] = {"bearer": [], "dpop": [], "mtls": []}
+    for i in range(1, n + 1):
+        for kind, events in (("bearer", bearer_events), ("dpop", dpop_events),
+                             ("mtls", mtls_events)):
+            t0 = clock()
+            handler(events[i])
+            first[kind].append((clock() - t0) / 1000)
+    repeat: dict[str, list[float]] = {"bearer": [], "dpop": [], "mtls": []}
+    for _ in range(3):
+        fresh = [_event(t, "DPoP", p) for t, p in zip(dpop, proofs(dpop), strict=True)]
+        for i in range(n + 1):
+            for kind, event in (("bearer", bearer_events[i]), ("dpop", fresh[i]),
+                                ("mtls", mtls_events[i])):
+                t0 = clock()
+                handler(event)
+                repeat[kind].append((clock() - t0) / 1000)
+    sink.close()
+    return {f"{phase}_{kind}": statistics.median(values)
+            for phase, table in (("first", first), ("repeat", repeat))
+            for kind, values in table.items()}
+
+
 def _run_once(code: str, env: dict) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd="/",
@@ -215,6 +303,18 @@ def run(options: list[str]) -> list[Row]:
                         f"PyJWT jwt.decode {alg}", d["pyjwt"], "<= 1.0x"))
         rows.append(Row("authorizer", f"repeat decision ({alg}, cached, median)", d["repeat"],
                         "us", f"PyJWT jwt.decode {alg}", d["pyjwt"], "< 10 us"))
+    b = bound_figures(300 if quick else 1000)
+    rows.append(Row("authorizer", "DPoP-bound first-seen decision (RS256 token, ES256 proof, "
+                    "median)", b["first_dpop"], "us", "bearer first-seen, same run",
+                    b["first_bearer"], ""))
+    rows.append(Row("authorizer", "DPoP-bound repeat decision (cached token, fresh ES256 "
+                    "proof verified, median)", b["repeat_dpop"], "us",
+                    "bearer repeat, same run", b["repeat_bearer"], ""))
+    rows.append(Row("authorizer", "certificate-bound repeat decision (cached token, "
+                    "x5t#S256 of the event's PEM, median)", b["repeat_mtls"], "us",
+                    "bearer repeat, same run", b["repeat_bearer"], "",
+                    f"certificate-bound first-seen {b['first_mtls']:.1f} us, bearer "
+                    f"{b['first_bearer']:.1f} us (median, same run)"))
     from bench.authorizer_pipe import pipe_figures
 
     pipe_n, pipe_rounds = (300, 2) if quick else (1500, 5)
