@@ -18,18 +18,20 @@ from issuer.keys.admin import RotationReport, key_view, list_keys, rotate, rotat
 from issuer.keys.lifecycle import KeySchedule
 from issuer.settings import Settings
 
+JSON_HELP = "print the result as JSON (errors too, on stderr)"
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("keys", help="token-signing keys")
     verbs = parser.add_subparsers(dest="keys_command", required=True, metavar="VERB")
     listing = verbs.add_parser("list", help="keys with status and dates (never private)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(handler=run_list)
     rot = verbs.add_parser("rotate", help="publish a next key (it signs after the cache TTL)")
     rot.add_argument(
         "--if-due", action="store_true", help="the scheduled job: only when the key is old"
     )
-    rot.add_argument("--json", action="store_true")
+    rot.add_argument("--json", action="store_true", help=JSON_HELP)
     rot.set_defaults(handler=run_rotate)
 
 
@@ -39,7 +41,8 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
         services.key_store.maintain(session, services.clock())
         views = [key_view(k, schedule) for k in list_keys(session)]
     if args.json:
-        print(json.dumps(views, indent=2))
+        # The admin API's list shape (GET /admin/keys).
+        print(json.dumps({"items": views}, indent=2))
         return 0
     for view in views:
         when = view["activates_at"] or view["retires_at"] or view["activated_at"] or ""

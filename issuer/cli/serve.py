@@ -33,22 +33,47 @@ SERVER_OPTIONS: dict[str, Any] = {
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("serve", help="run the issuer's HTTP API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=8000,
+        help="TCP port to listen on (default 8000; 0: any free port)",
+    )
+    parser.add_argument(
+        "--workers", type=_workers, default=1,
+        help="worker processes (default 1; each builds its own app and database pool)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
+    return int(text)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 64 workers")
+    return int(text)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from issuer.cli.context import preflight, prepare_kek_file
     from issuer.keys.kek_check import verify_kek
     from issuer.keys.store import ensure_active_key
     from issuer.services import build_services
     from issuer.store.migrate import upgrade
 
-    services = build_services(settings)
-    upgrade(services.engine)
+    # The policy and the database first (one line each, nothing written: issuer/cli/
+    # context.py); then migrate, and only then may a development KEK file be made.
+    engine = preflight(settings, creates=True, migrated=False)
+    upgrade(engine)
+    prepare_kek_file(settings, engine)
+    services = build_services(settings, engine)
     # A wrong KEK stops here, before any server starts (/healthz would answer ok while
     # every token request failed): one line, exit 2 (issuer/keys/kek_check.py).
     verify_kek(services.sessions, services.kek, services.clock())

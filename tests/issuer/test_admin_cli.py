@@ -46,18 +46,19 @@ def test_client_verbs(admin_cli_env, capsys):
     rotated = run_json(capsys, ["clients", "rotate-secret", cid, "--grace", "0", "--json"])
     assert rotated["previous_secret_valid_until"] is None
     assert rotated["client_secret"] != created["client_secret"]
-    assert run_json(capsys, ["clients", "delete", cid, "--json"]) == {
+    assert run_json(capsys, ["clients", "delete", cid, "--yes", "--json"]) == {
         "client_id": cid, "deleted": True}
     assert main(["clients", "show", cid]) == 1
 
-    records = run_json(capsys, ["audit", "--json", "--limit", "10"])
+    records = run_json(capsys, ["audit", "--json", "--limit", "10"])["items"]
     assert [r["action"] for r in records] == [
         "client.delete", "client.rotate_secret", "client.enable", "client.disable",
         "client.update", "client.update", "client.create"]
     assert {r["actor"] for r in records} == {f"cli:{getpass.getuser()}"}
     text = json.dumps(records)
     assert created["client_secret"] not in text and rotated["client_secret"] not in text
-    assert run_json(capsys, ["audit", "--json", "--limit", "1"])[0]["action"] == "client.delete"
+    page = run_json(capsys, ["audit", "--json", "--limit", "1"])
+    assert page["items"][0]["action"] == "client.delete" and page["next_cursor"]
     assert main(["audit"]) == 0
 
 
@@ -85,13 +86,13 @@ def test_update_refusals_change_nothing(admin_cli_env, capsys):
         assert main(["clients", "update", cid, *argv]) == 2
         assert "issuer:" in capsys.readouterr().err
     assert run_json(capsys, ["clients", "show", cid, "--json"]) == before
-    assert len(run_json(capsys, ["audit", "--json"])) == 1
+    assert len(run_json(capsys, ["audit", "--json"])["items"]) == 1
 
 
 def test_keys_list_and_rotate(admin_cli_env, capsys):
     with TestClient(create_app(load_settings())):
         pass  # the first key, as `issuer serve` makes it
-    keys = run_json(capsys, ["keys", "list", "--json"])
+    keys = run_json(capsys, ["keys", "list", "--json"])["items"]
     assert [k["status"] for k in keys] == ["active"]
     due = run_json(capsys, ["keys", "rotate", "--if-due", "--json"])
     assert due["reason"] == "not due" and due["created"] is False
@@ -100,9 +101,9 @@ def test_keys_list_and_rotate(admin_cli_env, capsys):
     assert rotated["key"]["activates_at"] is not None
     pending = run_json(capsys, ["keys", "rotate", "--json"])
     assert not pending["created"] and pending["key"]["kid"] == rotated["key"]["kid"]
-    keys = run_json(capsys, ["keys", "list", "--json"])
+    keys = run_json(capsys, ["keys", "list", "--json"])["items"]
     assert [k["status"] for k in keys] == ["next", "active"]
     assert not {"d", "private_key_encrypted"} & set(keys[0])
     assert main(["keys", "list"]) == 0 and main(["keys", "rotate"]) == 0
-    records = run_json(capsys, ["audit", "--json"])
+    records = run_json(capsys, ["audit", "--json"])["items"]
     assert [r["action"] for r in records] == ["key.rotate"]

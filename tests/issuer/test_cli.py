@@ -41,7 +41,8 @@ def test_create_list_show(cli_env, capsys):
     assert "secret_hash" not in created
 
     listed, raw_list = run_json(capsys, ["clients", "list", "--json"])
-    assert [c["client_id"] for c in listed] == [cid]
+    assert [c["client_id"] for c in listed["items"]] == [cid]
+    assert listed["next_cursor"] is None
     shown, raw_show = run_json(capsys, ["clients", "show", cid, "--json"])
     assert shown["name"] == "svc"
     assert main(["clients", "list"]) == 0

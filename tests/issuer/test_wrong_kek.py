@@ -75,7 +75,7 @@ REFUSED_VERBS = [
     ["clients", "update", "{cid}", "--name", "renamed"],
     ["clients", "disable", "{cid}"],
     ["clients", "enable", "{cid}"],
-    ["clients", "delete", "{cid}"],
+    ["clients", "delete", "{cid}", "--yes"],
     ["clients", "list"],
     ["clients", "show", "{cid}"],
     ["keys", "list"],
@@ -97,7 +97,11 @@ def test_cli_refuses_a_wrong_kek_and_writes_nothing(setup, capsys, monkeypatch, 
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("issuer: " + WRONG), err
+    if "--json" in argv:  # the error as JSON too (issuer/cli/errors.py)
+        assert json.loads(lines[0])["error"] == "wrong_kek"
+        assert json.loads(lines[0])["error_description"].startswith(WRONG), err
+    else:
+        assert lines[0].startswith("issuer: " + WRONG), err
     assert ("(kid " in lines[0]) is (kind == "with_key")
     assert "Traceback" not in err
     assert snapshot(url) == before
