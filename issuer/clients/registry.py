@@ -9,6 +9,8 @@ form-urlencodes them (RFC 6749 §2.3.1).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -19,13 +21,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord
 from issuer.oauth.scopes import PolicyView
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
-from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH, Client, utcnow
-from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet, thumbprint
+from issuer.store.models import (
+    CLIENT_ID_LENGTH,
+    CLIENT_NAME_LENGTH,
+    SUBJECT_DN_LENGTH,
+    Client,
+    utcnow,
+)
+from shared.errors import KeyRejected
+from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet, load_public_jwk, thumbprint
+from shared.mtls import cert_thumbprint
 from shared.scope import ADMIN_SCOPE, is_scope_token
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -107,7 +119,7 @@ class ClientError(ValueError):
 @dataclass(frozen=True)
 class NewClient:
     client: Client
-    client_secret: str | None  # None for a private_key_jwt client: it has no secret
+    client_secret: str | None  # None unless auth_method is client_secret: no secret
 
 
 def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
@@ -194,6 +206,8 @@ def new_client(
     now: datetime | None = None,
     auth_method: str = CLIENT_SECRET,
     jwks: dict[str, Any] | None = None,
+    tls_client_auth_subject_dn: str | None = None,
+    token_binding: str = NO_BINDING,
     **fields: Any,
 ) -> NewClient:
     """A checked client added to `session`, not committed (the caller commits it with its
@@ -213,6 +227,8 @@ def new_client(
         enabled=True,
         auth_method=auth_method,
         jwks=jwks,
+        tls_client_auth_subject_dn=subject_dn,
+        token_binding=token_binding,
         secret_hash=hasher.hash(secret) if secret is not None else None,
         created_at=now,
         updated_at=now,
@@ -253,13 +269,103 @@ def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
         # A private member in a registered key means the client leaked its private key.
         if isinstance(entry, dict) and PRIVATE_JWK_MEMBERS & set(entry):
             raise ClientError("jwks holds private key material: register the public keys only")
-    keys = KeySet.from_jwks(jwks)
-    if keys.rejected:
-        kid, reason = keys.rejected[0]
-        raise ClientError(f"jwks key {kid!r} is not usable: {reason}")
-    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
-        raise ClientError("every key needs a kid when jwks holds several")
+    return entries
+
+
+def _x5c_certificate(entry: Any, index: int) -> x509.Certificate:
+    """The first certificate of a JWK's `x5c`: RFC 7517 §4.7, base64 (not base64url) DER,
+    the key's own certificate first."""
+    chain = entry.get("x5c") if isinstance(entry, dict) else None
+    if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
+        raise ClientError(
+            f"jwks key {index}: {SELF_SIGNED_TLS_CLIENT_AUTH} registers certificates: each "
+            "key needs x5c, a list of base64 DER certificates, its own first (RFC 8705 §2.2)"
+        )
+    try:
+        der = base64.b64decode(chain[0], validate=True)
+        return x509.load_der_x509_certificate(der)
+    except (binascii.Error, ValueError):
+        raise ClientError(f"jwks key {index}: x5c[0] is not a base64 DER certificate") from None
+
+
+def _spki(key: Any) -> bytes:
+    return bytes(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+def check_certificate_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """A self_signed_tls_client_auth client's certificates (RFC 8705 §2.2): every key has
+    `x5c` whose first certificate parses and holds the key the JWK's own members describe
+    (RFC 7517 §4.7: "MUST match"), and the key itself passes shared.jwk's rules. The
+    client is later recognised by the SHA-256 thumbprint of that certificate (the
+    `x5t#S256` of RFC 8705 §3.1), so each must be registered once."""
+    entries = _checked_entries(jwks)
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        certificate = _x5c_certificate(entry, index)
+        try:
+            key = load_public_jwk(entry)
+        except KeyRejected as exc:
+            raise ClientError(f"jwks key {index} is not usable: {exc.reason}") from None
+        if _spki(key.key) != _spki(certificate.public_key()):
+            raise ClientError(
+                f"jwks key {index}: the key does not match its x5c certificate's key"
+            )
+        print_ = cert_thumbprint(certificate.public_bytes(Encoding.DER))
+        if print_ in seen:
+            raise ClientError(f"jwks key {index}: the same certificate is registered twice")
+        seen.add(print_)
     return {"keys": [dict(entry) for entry in entries]}
+
+
+def certificate_thumbprints(jwks: Any) -> frozenset[str]:
+    """The `x5t#S256` of each registered certificate (a checked JWKS: see
+    `check_certificate_jwks`): what self_signed_tls_client_auth compares against."""
+    prints = set()
+    for entry in (jwks or {}).get("keys", ()):
+        chain = entry.get("x5c") if isinstance(entry, dict) else None
+        if isinstance(chain, list) and chain and isinstance(chain[0], str):
+            try:
+                prints.add(cert_thumbprint(base64.b64decode(chain[0], validate=True)))
+            except (binascii.Error, ValueError):
+                continue  # checked on registration; never matches if it is not
+    return frozenset(prints)
+
+
+def normalise_subject_dn(text: str) -> str:
+    """An RFC 4514 distinguished name as `shared.mtls.subject_dn` writes a certificate's
+    subject: parsed, then written back, so the stored value compares exactly. Raises
+    `ClientError` for a string that is not one."""
+    try:
+        name = x509.Name.from_rfc4514_string(text)
+    except ValueError:
+        name = None
+    if name is None or not len(name):
+        raise ClientError(
+            "tls_client_auth_subject_dn must be an RFC 4514 distinguished name such as "
+            "CN=orders-batch,O=Example Corp,C=US (no space after a comma; attribute "
+            "names CN, O, OU, C, L, ST, DC, UID or dotted OIDs)"
+        )
+    return name.rfc4514_string()
+
+
+def check_subject_dn(auth_method: str, subject_dn: Any) -> str | None:
+    """RFC 8705 §2.1.2: a tls_client_auth client is known by the subject DN of its
+    certificate (the chain having been validated by the TLS terminator's truststore);
+    no other method has one."""
+    if auth_method != TLS_CLIENT_AUTH:
+        if subject_dn is not None:
+            raise ClientError(
+                f"tls_client_auth_subject_dn is only for auth_method {TLS_CLIENT_AUTH}"
+            )
+        return None
+    if not isinstance(subject_dn, str) or not subject_dn.strip():
+        raise ClientError(f"{TLS_CLIENT_AUTH} needs tls_client_auth_subject_dn")
+    if len(subject_dn) > SUBJECT_DN_LENGTH:
+        raise ClientError(f"tls_client_auth_subject_dn longer than {SUBJECT_DN_LENGTH} characters")
+    normalised = normalise_subject_dn(subject_dn.strip())
+    if len(normalised) > SUBJECT_DN_LENGTH:
+        raise ClientError(f"tls_client_auth_subject_dn longer than {SUBJECT_DN_LENGTH} characters")
+    return normalised
 
 
 def key_ids(jwks: Any) -> list[str]:

@@ -67,7 +67,7 @@ def test_check_reads_bearer_token_from_stdin_and_prints_json(lambda_env, harness
 def test_check_config_error_exit_2(monkeypatch, capsys):
     monkeypatch.delenv("AUTHORIZER_ISSUER", raising=False)
     monkeypatch.setenv("AUTHORIZER_AUDIENCE", "a")
-    assert cli.main(["check", "x.y.z"]) == 2
+    assert cli.main(["check", "x.y.z", "--path", "/orders/1"]) == 2
     assert "Config 'AUTHORIZER_ISSUER' is missing" in capsys.readouterr().err
 
 
