@@ -150,6 +150,15 @@ def error_fields(exc: BaseException) -> dict[str, str]:
     return {"error": type(exc).__name__, "error_message": error_message(exc)}
 
 
+def event_line(logger: str, event: str, level: int = logging.ERROR, **fields: Any) -> str:
+    """One log line as `JsonFormatter` writes it, for a process that must say something
+    on stderr before it exits whatever the logging configuration (a server worker that
+    cannot start): the same envelope as every other line."""
+    record = logging.LogRecord(logger, level, __file__, 0, "", None, None)
+    record.msg = EventText(_encode({"event": event, **fields}))
+    return JsonFormatter().format(record)
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """The issuer process's logging: one JSON object per line (`JsonFormatter`) on stderr,
     for the issuer's loggers and every library's (uvicorn, Alembic, warnings).

@@ -21,6 +21,7 @@ from issuer.http.access_log import AccessLogMiddleware
 from issuer.http.admin import audit as admin_audit
 from issuer.http.admin import clients as admin_clients
 from issuer.http.admin import keys as admin_keys
+from issuer.http.admin import trusted_issuers as admin_trusted_issuers
 from issuer.http.body_limit import BodyLimitMiddleware
 from issuer.http.discovery import metadata, revocation_list
 from issuer.http.docs import OPENAPI_URL, install_docs
@@ -30,7 +31,7 @@ from issuer.http.openapi import install_openapi
 from issuer.keys.kek import KekError
 from issuer.keys.kek_check import verify_kek
 from issuer.keys.store import ensure_active_key
-from issuer.logs import configure_logging, error_fields, log_event
+from issuer.logs import configure_logging, error_fields, event_line, log_event
 from issuer.services import Services, build_services
 from issuer.settings import Settings, load_settings
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(health.router)
     for admin_router in (admin_clients.router, admin_keys.router, admin_audit.router):
         app.include_router(admin_router)
+    app.include_router(admin_trusted_issuers.router)  # docs/federation.md
     return app
 
 
@@ -123,6 +125,9 @@ def app_factory() -> FastAPI:
         return create_app(load_settings())
     except KekError as exc:
         # uvicorn prints a traceback for anything but a TypeError from a factory: say it
-        # in one line and exit as uvicorn does for a failed startup (3).
-        print(f"issuer: {exc}", file=sys.stderr)
+        # in one line (a JSON log line, like every other line of a server process) and
+        # exit as uvicorn does for a failed startup (3).
+        line = event_line(log.name, "startup_failed", logging.CRITICAL,
+                          error=type(exc).__name__, error_description=str(exc))
+        print(line, file=sys.stderr)
         raise SystemExit(3) from None

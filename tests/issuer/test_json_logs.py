@@ -15,7 +15,15 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from issuer.http.request_id import request_id_for
-from issuer.logs import REQUEST_ID, JsonFormatter, error_fields, error_message, log_event, redact
+from issuer.logs import (
+    REQUEST_ID,
+    JsonFormatter,
+    error_fields,
+    error_message,
+    event_line,
+    log_event,
+    redact,
+)
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 GENERATED = re.compile(r"[0-9a-f]{24}\Z")
@@ -83,6 +91,14 @@ def test_library_exception_is_class_and_redacted_message_not_a_traceback():
     assert line["error"] == "ValueError"
     assert line["error_message"] == "bad url postgresql://u:***@db/x"
     assert "hunter2" not in json.dumps(line) and "Traceback" not in json.dumps(line)
+
+
+def test_event_line_outside_logging():
+    line = json.loads(event_line("issuer.app", "startup_failed", logging.CRITICAL, error="X"))
+    _envelope_ok(line)
+    assert (line["level"], line["logger"], line["event"], line["error"]) == (
+        "critical", "issuer.app", "startup_failed", "X"
+    )
 
 
 def test_timestamp_is_utc_with_milliseconds():

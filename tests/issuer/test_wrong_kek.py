@@ -148,6 +148,11 @@ def test_app_factory_refuses_a_wrong_kek_in_one_line(setup, monkeypatch, capsys)
     assert exit_info.value.code not in (0, None)
     err = capsys.readouterr().err
     assert WRONG in err and "Traceback" not in err
+    (line,) = err.splitlines()  # one JSON log line, like every line of a server process
+    logged = json.loads(line)
+    assert (logged["level"], logged["event"], logged["error"]) == (
+        "critical", "startup_failed", "WrongKek"
+    )
     assert snapshot(url) == before
 
 
