@@ -49,7 +49,11 @@ class EventText(str):
     __slots__ = ()
 
 
-def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+def log_event(
+    logger: logging.Logger, event: str, level: int = logging.INFO, /, **fields: Any
+) -> None:
+    # Positional-only: a spread of fields (`**extra`) never binds to `level`. Field names
+    # must not repeat the envelope's (timestamp, level, logger, event, request_id).
     if logger.isEnabledFor(level):
         logger.log(level, EventText(_encode({"event": event, **fields})))
 
