@@ -27,6 +27,29 @@ production gives:
   anything else. API Gateway itself forwards such paths (the authorizer and its IAM policy
   refuse them there); `--allow-ambiguous-paths` does the same here, to see that.
 
+Mutual TLS (RFC 8705), as on an API Gateway custom domain with mutual TLS
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-mutual-tls.html):
+`--tls-cert`/`--tls-key` serve HTTPS (stdlib `ssl`), `--client-ca` asks every client for
+a certificate and verifies it against that CA bundle (the truststore), handshake refused
+otherwise; a client without one is let in unless `--require-client-cert` (API Gateway
+requires one on an mTLS domain; optional here so that a bearer client and "no
+certificate" can be tried on one port). A verified certificate is passed to the
+authorizer as API Gateway passes it: `requestContext.identity.clientCert` (REST events),
+`requestContext.authentication.clientCert` (HTTP API payload 2.0), `clientCertPem` plus
+`subjectDN`, `issuerDN`, `serialNumber`, `validity`. `requestContext.domainName` is the
+Host the client called. `DPoP` headers reach the authorizer and the upstream like any
+other header. The HTTP API identity source `$context.identity.clientCert.clientCertPem`
+(a context variable of https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html)
+keys the result cache per certificate.
+
+`--issuer-upstream URL` fronts the issuer too: `/oauth2/...` and `/.well-known/...` go
+there without the authorizer, with the client certificate in `X-Amzn-Mtls-Clientcert`
+(URL-encoded PEM, as an Application Load Balancer with mutual TLS passes it:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/mutual-authentication.html),
+the header the issuer reads from a trusted proxy. A client's own `X-Amzn-Mtls-Clientcert`
+or `X-Forwarded-Client-Cert` is dropped on every route: only this gateway vouches for a
+certificate.
+
 Development tool only: it is deliberately not imported by `authorizer.handler` (the
 Lambda package must stay import-light), and it listens on loopback by default.
 """
@@ -36,7 +59,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -45,7 +71,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 # The one IAM evaluator (its glob matcher is the one the policy compiler is proven
 # against: linear, no regex).
@@ -67,6 +93,14 @@ HOP_BY_HOP = frozenset(
      "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"}
 )
 CONTEXT_HEADER_PREFIX = "x-authorizer-"
+# The client certificate as a TLS-terminating proxy passes it on (ALB; Envoy's XFCC):
+# never taken from a client.
+CLIENT_CERT_HEADER = "X-Amzn-Mtls-Clientcert"
+CLIENT_CERT_HEADERS = frozenset({"x-amzn-mtls-clientcert", "x-forwarded-client-cert"})
+# Paths the issuer serves when --issuer-upstream is given (no authorizer in front).
+ISSUER_PREFIXES = ("/oauth2/", "/.well-known/")
+CERT_IDENTITY_SOURCE = "$context.identity.clientCert.clientCertPem"
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 # The Lambda handler: (event, context) -> its answer, which the gateway checks (untrusted).
 Authorize = Callable[[dict[str, Any], object], object]
@@ -94,8 +128,11 @@ def policy_allows(policy: dict[str, Any], arn: str) -> bool:
         return False
 
 
-def build_event(kind: str, method: str, target: str, headers: dict[str, str]) -> dict[str, Any]:
-    """The event API Gateway sends a REST API TOKEN or REQUEST authorizer."""
+def build_event(kind: str, method: str, target: str, headers: dict[str, str],
+                client_cert: dict[str, Any] | None = None,
+                domain: str | None = None) -> dict[str, Any]:
+    """The event API Gateway sends a REST API TOKEN or REQUEST authorizer (a TOKEN event
+    carries the token alone: no certificate, no other header)."""
     path, query_string = split_target(target)
     arn = method_arn(method, path)
     if kind == "token":
@@ -120,13 +157,17 @@ def build_event(kind: str, method: str, target: str, headers: dict[str, str]) ->
         "requestContext": {
             "accountId": "000000000000", "apiId": "local", "stage": "dev",
             "httpMethod": method.upper(), "path": f"/dev{path}", "resourcePath": path,
-            "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1",
+                         **({"clientCert": client_cert} if client_cert else {})},
+            **({"domainName": domain} if domain else {}),
         },
     }
 
 
 def build_http_event(method: str, target: str, headers: dict[str, str], route_key: str,
-                     identity: tuple[str, ...]) -> dict[str, Any]:
+                     identity: tuple[str, ...], client_cert: dict[str, Any] | None = None,
+                     domain: str | None = None) -> dict[str, Any]:
     """The event API Gateway sends an HTTP API Lambda authorizer, payload format 2.0
     (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html).
     The path arrives decoded, `rawPath` included ("API Gateway decodes URL-encoded request
@@ -138,7 +179,7 @@ def build_http_event(method: str, target: str, headers: dict[str, str], route_ke
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         query.setdefault(key, []).append(value)
     now = time.time()
-    event = {
+    event: dict[str, Any] = {
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": method_arn(method, raw_path, HTTP_ARN_PREFIX),
@@ -148,8 +189,8 @@ def build_http_event(method: str, target: str, headers: dict[str, str], route_ke
         "rawQueryString": query_string,
         "headers": dict(headers),
         "requestContext": {
-            "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
-            "domainPrefix": "localhost",
+            "accountId": "000000000000", "apiId": "local", "domainName": domain or "localhost",
+            "domainPrefix": (domain or "localhost").split(".", 1)[0],
             "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
             "requestId": str(uuid.uuid4()), "routeKey": route_key, "stage": "$default",
@@ -159,7 +200,44 @@ def build_http_event(method: str, target: str, headers: dict[str, str], route_ke
     }
     if query:  # duplicates joined with commas, as payload 2.0 does
         event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
+    if client_cert:
+        event["requestContext"]["authentication"] = {"clientCert": client_cert}
     return event
+
+
+def client_cert_info(der: bytes, peer: dict[str, Any] | None) -> dict[str, Any]:
+    """The `clientCert` object API Gateway passes for a verified client certificate
+    (`clientCertPem`, `subjectDN`, `issuerDN`, `serialNumber`, `validity`)."""
+    from shared.mtls import load_certificate  # cryptography.x509: this dev tool only
+
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    cert = load_certificate(der)
+    serial = f"{cert.serial_number:x}"
+    peer = peer or {}
+    return {
+        "clientCertPem": pem,
+        "subjectDN": cert.subject.rfc4514_string(),
+        "issuerDN": cert.issuer.rfc4514_string(),
+        "serialNumber": ":".join(serial[i:i + 2] for i in range(len(serial) % 2, len(serial), 2))
+        if len(serial) > 2 else serial,
+        "validity": {"notBefore": str(peer.get("notBefore", "")),
+                     "notAfter": str(peer.get("notAfter", ""))},
+    }
+
+
+def tls_context(cert: str, key: str, client_ca: str | None = None,
+                require_client_cert: bool = False) -> ssl.SSLContext:
+    """A server context: TLS 1.2+, this certificate and key; with `client_ca`, clients are
+    asked for a certificate verified against it (required or optional)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    elif require_client_cert:
+        raise ValueError("--require-client-cert needs --client-ca (the truststore)")
+    return context
 
 
 @dataclass(frozen=True)
@@ -293,22 +371,28 @@ class Gateway:
                 raise ValueError("an HTTP API authorizer needs at least one identity source")
             for source in self.identity_sources:
                 if not source.startswith(("$request.header.", "$request.querystring.")) \
-                        and source not in ("$context.routeKey", "$context.httpMethod"):
+                        and source not in ("$context.routeKey", "$context.httpMethod",
+                                           CERT_IDENTITY_SOURCE):
                     raise ValueError(f"identity source {source!r} is not supported here")
 
-    def decide(self, method: str, target: str, headers: dict[str, str]) -> Decision:
+    def decide(self, method: str, target: str, headers: dict[str, str],
+               client_cert: dict[str, Any] | None = None,
+               domain: str | None = None) -> Decision:
         raw_path = split_target(target)[0]
         if self.strict_paths and path_problem(raw_path) is not None:
             return BAD_REQUEST
         if self.event_kind == "http":
-            return self._decide_http(method, target, headers, raw_path)
+            return self._decide_http(method, target, headers, raw_path, client_cert, domain)
         identity = headers.get("authorization", "")
         if not identity.strip():
             return UNAUTHORIZED
         arn = method_arn(method, raw_path)
+        # Keyed by the Authorization header alone, as the REST identity source is: a
+        # cached Allow for a bound token answers a request without its proof
+        # (docs/caching.md, "Bound tokens": TTL 0 on routes that take them).
         result = self.cache.get((identity,))
         if result is None:
-            event = build_event(self.event_kind, method, target, headers)
+            event = build_event(self.event_kind, method, target, headers, client_cert, domain)
             try:
                 answer = self._invoke(event)
             except Exception as exc:  # API Gateway maps exactly this message to 401
@@ -322,18 +406,21 @@ class Gateway:
         return Decision(0, result=result)
 
     def _decide_http(self, method: str, target: str, headers: dict[str, str],
-                     raw_path: str) -> Decision:
+                     raw_path: str, client_cert: dict[str, Any] | None,
+                     domain: str | None) -> Decision:
         route_key = select_route(self._routes, method, raw_path)
         if route_key is None:
             return NOT_FOUND
-        identity = self._identity(method, target, headers, route_key)
+        pem = (client_cert or {}).get("clientCertPem", "")
+        identity = self._identity(method, target, headers, route_key, pem)
         if identity is None:  # a missing identity source: 401, the authorizer not called
             return UNAUTHORIZED
         # The cache key is the identity sources' values, nothing else: a simple response
         # cached under (token, route key) answers every request under that route key.
         result = self.cache.get(identity)
         if result is None:
-            event = build_http_event(method, target, headers, route_key, identity)
+            event = build_http_event(method, target, headers, route_key, identity,
+                                     client_cert, domain)
             try:
                 answer = self._invoke(event)
             except Exception as exc:
@@ -354,7 +441,7 @@ class Gateway:
         return Decision(0, result=result) if allowed else HTTP_FORBIDDEN
 
     def _identity(self, method: str, target: str, headers: dict[str, str],
-                  route_key: str) -> tuple[str, ...] | None:
+                  route_key: str, client_cert_pem: str = "") -> tuple[str, ...] | None:
         query: dict[str, list[str]] = {}
         values = []
         for source in self.identity_sources:
@@ -367,6 +454,8 @@ class Gateway:
                 value = ",".join(query.get(source[len("$request.querystring."):], []))
             elif source == "$context.routeKey":
                 value = route_key
+            elif source == CERT_IDENTITY_SOURCE:
+                value = client_cert_pem
             else:  # $context.httpMethod
                 value = method.upper()
             if not value.strip():
@@ -388,16 +477,44 @@ def context_headers(result: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler]:
-    up = urlsplit(upstream)
-    up_host = up.hostname or ""  # a str for the handler below; empty is refused here
-    if up.scheme not in ("http", "https") or not up_host:
-        raise ValueError(f"--upstream must be an http(s) URL, got {upstream!r}")
-    base_path = up.path.rstrip("/")
+def _base(url: str, option: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{option} must be an http(s) URL, got {url!r}")
+    return parts.scheme, host, parts.port, parts.path.rstrip("/")
+
+
+_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?")
+
+
+def make_handler(gateway: Gateway, upstream: str,
+                 issuer_upstream: str | None = None) -> type[BaseHTTPRequestHandler]:
+    api = _base(upstream, "--upstream")
+    issuer = _base(issuer_upstream, "--issuer-upstream") if issuer_upstream else None
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "tollgate-gateway"
+        tls_failed = False
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.connection, ssl.SSLSocket):
+                # The handshake in this connection's thread (the accept loop never waits
+                # on a client); a refused certificate ends the connection, one line logged.
+                self.connection.settimeout(TLS_HANDSHAKE_TIMEOUT)
+                try:
+                    self.connection.do_handshake()
+                except (ssl.SSLError, OSError) as exc:
+                    self.tls_failed = True
+                    reason = getattr(exc, "reason", None) or type(exc).__name__
+                    self.log_message("TLS handshake refused: %s", reason)
+                self.connection.settimeout(None)
+
+        def handle(self) -> None:
+            if not self.tls_failed:
+                super().handle()
 
         def _any(self) -> None:
             try:
@@ -407,6 +524,22 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
                 self._reply(500, {"message": "Internal server error"})
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any
+
+        def _client_cert(self) -> dict[str, Any] | None:
+            conn = self.connection
+            if not isinstance(conn, ssl.SSLSocket):
+                return None
+            der = conn.getpeercert(binary_form=True)
+            if not der:  # no certificate offered (only possible when optional)
+                return None
+            return client_cert_info(der, conn.getpeercert())
+
+        def _domain(self, headers: dict[str, str]) -> str:
+            host = headers.get("host", "")
+            if _HOST_HEADER.fullmatch(host):
+                return host
+            address, port = self.connection.getsockname()[:2]
+            return f"{address}:{port}"
 
         def _serve(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -424,24 +557,36 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
                 self.close_connection = True
                 return self._reply(413, {"message": "Request Entity Too Large"})
             body = self.rfile.read(length) if length else b""
-            decision = gateway.decide(self.command, self.path, headers)
+            client_cert = self._client_cert()
+            if issuer is not None and self.path.startswith(ISSUER_PREFIXES):
+                extra = {}
+                if client_cert is not None:
+                    # ALB's form: the PEM URL-encoded, "+", "=", "/" left as they are.
+                    extra[CLIENT_CERT_HEADER] = quote(client_cert["clientCertPem"],
+                                                      safe="+=/")
+                return self._proxy(issuer, headers, body, extra)
+            decision = gateway.decide(self.command, self.path, headers, client_cert,
+                                      self._domain(headers))
             if decision.status:
                 return self._reply(decision.status, {"message": decision.message})
-            self._proxy(headers, body, decision.result or {})
+            self._proxy(api, headers, body, context_headers(decision.result or {}))
 
-        def _proxy(self, headers: dict[str, str], body: bytes, result: dict[str, Any]) -> None:
+        def _proxy(self, target: tuple[str, str, int | None, str], headers: dict[str, str],
+                   body: bytes, extra: dict[str, str]) -> None:
+            scheme, host, port, base_path = target
             named = {h.strip() for h in headers.get("connection", "").lower().split(",")}
             forward = {
                 k: v for k, v in headers.items()
                 if k not in HOP_BY_HOP and k not in named and k != "host"
-                # a client must not be able to forge what the authorizer decided
-                and not k.startswith(CONTEXT_HEADER_PREFIX)
+                # a client must not be able to forge what the authorizer decided, nor
+                # the certificate a proxy vouches for
+                and not k.startswith(CONTEXT_HEADER_PREFIX) and k not in CLIENT_CERT_HEADERS
             }
-            forward.update(context_headers(result))
+            forward.update(extra)
             forward["X-Forwarded-For"] = self.client_address[0]
-            conn_cls = (http.client.HTTPSConnection if up.scheme == "https"
+            conn_cls = (http.client.HTTPSConnection if scheme == "https"
                         else http.client.HTTPConnection)
-            conn = conn_cls(up_host, up.port, timeout=UPSTREAM_TIMEOUT)
+            conn = conn_cls(host, port, timeout=UPSTREAM_TIMEOUT)
             try:
                 conn.request(self.command, base_path + self.path, body=body or None,
                              headers=forward)
@@ -481,9 +626,31 @@ def make_handler(gateway: Gateway, upstream: str) -> type[BaseHTTPRequestHandler
     return Handler
 
 
-def serve(gateway: Gateway, upstream: str, host: str, port: int) -> ThreadingHTTPServer:
+class TlsServer(ThreadingHTTPServer):
+    """HTTPS: each accepted socket wrapped, its handshake left to the handler's thread."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ssl.SSLContext) -> None:
+        self.tls = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        return self.tls.wrap_socket(sock, server_side=True,
+                                    do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request is not worth a traceback on stderr.
+        sys.stderr.write(f"gateway: {client_address[0]} connection error\n")
+
+
+def serve(gateway: Gateway, upstream: str, host: str, port: int,
+          tls: ssl.SSLContext | None = None,
+          issuer_upstream: str | None = None) -> ThreadingHTTPServer:
     """Bind (port 0 picks a free one) without serving yet; the caller runs serve_forever."""
-    server = ThreadingHTTPServer((host, port), make_handler(gateway, upstream))
+    handler = make_handler(gateway, upstream, issuer_upstream)
+    server = (TlsServer((host, port), handler, tls) if tls is not None
+              else ThreadingHTTPServer((host, port), handler))
     server.daemon_threads = True
     return server
 
@@ -508,38 +675,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    metavar="EXPR",
                    help="HTTP API only: an identity source, the cache key (repeatable; "
                         f"default: {' '.join(HTTP_IDENTITY_SOURCES)})")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM chain)")
+    p.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    p.add_argument("--client-ca", help="mutual TLS: verify client certificates against this "
+                   "CA bundle (PEM) and pass them to the authorizer as API Gateway does")
+    p.add_argument("--require-client-cert", action="store_true",
+                   help="with --client-ca: refuse the handshake without a certificate "
+                        "(API Gateway's mutual TLS; default: optional)")
+    p.add_argument("--issuer-upstream", metavar="URL",
+                   help="send /oauth2/... and /.well-known/... to this issuer, with the "
+                        f"client certificate in {CLIENT_CERT_HEADER} (URL-encoded PEM)")
     p.add_argument("--allow-ambiguous-paths", action="store_true",
                    help="forward paths with an encoded '/', '\\', '.' or '%%', dot or empty "
                         "segments to the authorizer as API Gateway does (default: 400)")
     return p.parse_args(argv)
 
 
+def _not_started(event: dict[str, Any], context: object) -> object:
+    raise RuntimeError("the authorizer is not loaded yet")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        if bool(args.tls_cert) != bool(args.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if args.client_ca and not args.tls_cert:
+            raise ValueError("--client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
+        tls = (tls_context(args.tls_cert, args.tls_key, args.client_ca,
+                           args.require_client_cert) if args.tls_cert else None)
+        gateway = Gateway(
+            _not_started, AuthorizerCache(args.cache_ttl), args.event,
+            simple=args.response == "simple", routes=tuple(args.routes or ("$default",)),
+            identity_sources=tuple(args.identity_sources or HTTP_IDENTITY_SOURCES),
+            strict_paths=not args.allow_ambiguous_paths,
+        )
+        server = serve(gateway, args.upstream, args.host, args.port, tls,
+                       args.issuer_upstream)
+    except (ValueError, ssl.SSLError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        print(f"gateway: cannot listen on {args.host}:{args.port} or read a file: {what}",
+              file=sys.stderr)
+        return 1
+    host, port = server.socket.getsockname()[:2]  # what server_address holds, typed
+    scheme = "https" if tls is not None else "http"
+    if tls is None:
+        # A DPoP proof names the URL the client called; the authorizer builds it as
+        # https://{domainName}/... unless told (authorizer/binding.py). Over plain HTTP
+        # this gateway is that URL.
+        os.environ.setdefault("AUTHORIZER_PUBLIC_URL", f"http://{host}:{port}")
     # Imported here, not at module top: the handler reads its settings at import, and
     # this module must stay importable (tests, --help) without them.
     try:
         from authorizer.handler import handler
     except Exception as exc:  # a missing setting fails at cold start, clearly
         print(f"gateway: the authorizer failed to start: {exc}", file=sys.stderr)
+        server.server_close()
         return 2
-    try:
-        gateway = Gateway(
-            handler, AuthorizerCache(args.cache_ttl), args.event,
-            simple=args.response == "simple", routes=tuple(args.routes or ("$default",)),
-            identity_sources=tuple(args.identity_sources or HTTP_IDENTITY_SOURCES),
-            strict_paths=not args.allow_ambiguous_paths,
-        )
-        server = serve(gateway, args.upstream, args.host, args.port)
-    except ValueError as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
-        return 1
-    host, port = server.socket.getsockname()[:2]  # what server_address holds, typed
-    print(f"gateway: listening on http://{host}:{port} -> {args.upstream}", flush=True)
+    gateway.authorize = handler
+    print(f"gateway: listening on {scheme}://{host}:{port} -> {args.upstream}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
