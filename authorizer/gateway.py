@@ -43,12 +43,15 @@ other header. The HTTP API identity source `$context.identity.clientCert.clientC
 keys the result cache per certificate.
 
 `--issuer-upstream URL` fronts the issuer too: `/oauth2/...` and `/.well-known/...` go
-there without the authorizer, with the client certificate in `X-Amzn-Mtls-Clientcert`
-(URL-encoded PEM, as an Application Load Balancer with mutual TLS passes it:
-https://docs.aws.amazon.com/elasticloadbalancing/latest/application/mutual-authentication.html),
-the header the issuer reads from a trusted proxy. A client's own `X-Amzn-Mtls-Clientcert`
-or `X-Forwarded-Client-Cert` is dropped on every route: only this gateway vouches for a
-certificate.
+there without the authorizer, with the verified client certificate as URL-encoded PEM
+("+", "=", "/" left as they are) in `X-Amzn-Mtls-Clientcert`, the header the issuer reads
+from a trusted proxy, and in `X-Amzn-Mtls-Clientcert-Leaf`: an Application Load Balancer
+sends the leaf in the latter in its verify mode and the chain the client presented, not
+verified, in the former in passthrough mode
+(https://docs.aws.amazon.com/elasticloadbalancing/latest/application/mutual-authentication.html);
+the client here presents its leaf alone, so both hold the same certificate. A client's own
+`X-Amzn-Mtls-Clientcert*` or `X-Forwarded-Client-Cert` is dropped on every route: only
+this gateway vouches for a certificate.
 
 Development tool only: it is deliberately not imported by `authorizer.handler` (the
 Lambda package must stay import-light), and it listens on loopback by default.
@@ -96,7 +99,8 @@ CONTEXT_HEADER_PREFIX = "x-authorizer-"
 # The client certificate as a TLS-terminating proxy passes it on (ALB; Envoy's XFCC):
 # never taken from a client.
 CLIENT_CERT_HEADER = "X-Amzn-Mtls-Clientcert"
-CLIENT_CERT_HEADERS = frozenset({"x-amzn-mtls-clientcert", "x-forwarded-client-cert"})
+CLIENT_LEAF_HEADER = "X-Amzn-Mtls-Clientcert-Leaf"
+CLIENT_CERT_HEADER_PREFIXES = ("x-amzn-mtls-clientcert", "x-forwarded-client-cert")
 # Paths the issuer serves when --issuer-upstream is given (no authorizer in front).
 ISSUER_PREFIXES = ("/oauth2/", "/.well-known/")
 CERT_IDENTITY_SOURCE = "$context.identity.clientCert.clientCertPem"
@@ -562,8 +566,8 @@ def make_handler(gateway: Gateway, upstream: str,
                 extra = {}
                 if client_cert is not None:
                     # ALB's form: the PEM URL-encoded, "+", "=", "/" left as they are.
-                    extra[CLIENT_CERT_HEADER] = quote(client_cert["clientCertPem"],
-                                                      safe="+=/")
+                    encoded = quote(client_cert["clientCertPem"], safe="+=/")
+                    extra[CLIENT_CERT_HEADER] = extra[CLIENT_LEAF_HEADER] = encoded
                 return self._proxy(issuer, headers, body, extra)
             decision = gateway.decide(self.command, self.path, headers, client_cert,
                                       self._domain(headers))
@@ -580,7 +584,7 @@ def make_handler(gateway: Gateway, upstream: str,
                 if k not in HOP_BY_HOP and k not in named and k != "host"
                 # a client must not be able to forge what the authorizer decided, nor
                 # the certificate a proxy vouches for
-                and not k.startswith(CONTEXT_HEADER_PREFIX) and k not in CLIENT_CERT_HEADERS
+                and not k.startswith((CONTEXT_HEADER_PREFIX, *CLIENT_CERT_HEADER_PREFIXES))
             }
             forward.update(extra)
             forward["X-Forwarded-For"] = self.client_address[0]

@@ -325,12 +325,15 @@ def test_issuer_fronted_with_the_certificate_header(gateway, pki):
     assert "%0A" in sent and "-----BEGIN%20CERTIFICATE-----" in sent
     assert cert_thumbprint(sent) == pki.thumbprint("client-1")
     assert cert_thumbprint(unquote(sent)) == pki.thumbprint("client-1")
+    assert body["headers"]["x-amzn-mtls-clientcert-leaf"] == sent  # ALB verify mode's name
     # no certificate: a client's own header never reaches the issuer
     status, body = _https(gateway.url + "/oauth2/token", pki, None,
                           {"X-Amzn-Mtls-Clientcert": "forged",
+                           "X-Amzn-Mtls-Clientcert-Leaf": "forged",
                            "X-Forwarded-Client-Cert": "Hash=forged"})
     assert status == 200
     assert "x-amzn-mtls-clientcert" not in body["headers"]
+    assert "x-amzn-mtls-clientcert-leaf" not in body["headers"]
     assert "x-forwarded-client-cert" not in body["headers"]
 
 
