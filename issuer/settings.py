@@ -77,6 +77,9 @@ class Settings:
     # /docs and /openapi.json (issuer/http/docs.py): on in development, off in production
     # unless ISSUER_DOCS=on (the document maps every endpoint and error for a prober).
     docs: bool = True
+    # Workload identity federation (docs/federation.md): a trusted issuer's jwks_uri may
+    # resolve to loopback or private addresses in production (in development it may).
+    federation_allow_private: bool = False
 
     @property
     def production(self) -> bool:
@@ -273,6 +276,7 @@ def load_settings(
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
         **_metrics(env),
         docs=_switch(env, "ISSUER_DOCS", default=issuer_env != "production"),
+        federation_allow_private=_switch(env, "ISSUER_FEDERATION_ALLOW_PRIVATE", default=False),
     )
     if settings.production:
         _refuse_development_defaults(settings, env)

@@ -30,6 +30,13 @@ from issuer.clients.registry import (
     new_client,
     new_client_secret,
 )
+from issuer.federation.identities import (
+    FEDERATED,
+    check_identities,
+    identities_of,
+    identity_views,
+    set_identities,
+)
 from issuer.oauth.revocation import revoke_client
 from issuer.oauth.scopes import PolicyView
 from issuer.store.models import Client
@@ -38,6 +45,9 @@ from issuer.store.models import Client
 # public keys).
 UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
              "jwks")
+
+# A federated client's external identities (issuer/federation/identities.py).
+UPDATABLE = (*UPDATABLE, "federated_identities")
 
 
 def _public(client: Client) -> dict[str, Any]:
@@ -61,6 +71,8 @@ def register(
 ) -> NewClient:
     new = new_client(session, hasher, policy, now=now, **fields)
     changes = {**_public(new.client), "auth_method": new.client.auth_method}
+    if new.client.auth_method == FEDERATED:
+        changes["federated_identities"] = identity_views(identities_of(new.client))
     record(session, actor, "client.create", new.client.client_id, changes, now=now)
     session.commit()
     return new
@@ -109,11 +121,23 @@ def update(
     if jwks != client.jwks:
         # Public keys, but the record names them (kid or RFC 7638 thumbprint), no more.
         diff["jwks"] = {"from": key_ids(client.jwks), "to": key_ids(jwks)}
+    identities = identities_of(client)
+    if "federated_identities" in fields:
+        wanted = check_identities(
+            session, client.auth_method, fields["federated_identities"], client.client_id
+        )
+        if set(wanted) != set(identities):
+            diff["federated_identities"] = {
+                "from": identity_views(identities), "to": identity_views(sorted(wanted))
+            }
+            identities = wanted
     if not diff:
         return client  # nothing changed: no write, no record
     for name, value in after.items():
         setattr(client, name, value)
     client.jwks = jwks
+    if "federated_identities" in diff:
+        set_identities(session, client, identities)
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:

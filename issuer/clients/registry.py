@@ -44,6 +44,10 @@ CLIENT_CREDENTIALS = "client_credentials"
 CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)
 PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 §2.2: assertions signed with `jwks` keys
 AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT)
+# Workload identity federation (docs/federation.md): no secret, no key; a trusted
+# issuer's token for one of its `federated_identities` (issuer/federation/identities.py).
+FEDERATED = "federated"
+AUTH_METHODS = (*AUTH_METHODS, FEDERATED)
 MAX_CLIENT_KEYS = 10
 MAX_JWKS_BYTES = 32 * 1024
 
@@ -212,8 +216,13 @@ def new_client(
 ) -> NewClient:
     """A checked client added to `session`, not committed (the caller commits it with its
     audit record). The secret exists only in the returned value, never in the row."""
+    federated_identities = fields.pop("federated_identities", None)
     checked = check_client_fields(policy, **fields)
     jwks = check_auth_method(auth_method, jwks)
+    # Imported here: issuer/federation/ builds on this module.
+    from issuer.federation.identities import check_identities, set_identities
+
+    identities = check_identities(session, auth_method, federated_identities)
     now = now or utcnow()
     secret = new_client_secret() if auth_method == CLIENT_SECRET else None
     client = Client(
@@ -234,6 +243,8 @@ def new_client(
         updated_at=now,
     )
     session.add(client)
+    if identities:
+        set_identities(session, client, identities)
     return NewClient(client=client, client_secret=secret)
 
 
@@ -254,6 +265,10 @@ def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
     store, or raises `ClientError`."""
     if auth_method not in AUTH_METHODS:
         raise ClientError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if auth_method == FEDERATED:
+        if jwks is not None:
+            raise ClientError("jwks is not for auth_method federated: give federated_identities")
+        return None
     if auth_method == CLIENT_SECRET:
         if jwks is not None:
             raise ClientError("jwks is only for auth_method private_key_jwt")
@@ -393,6 +408,14 @@ def client_view(client: Client) -> dict[str, Any]:
         "enabled": client.enabled,
         "auth_method": client.auth_method,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
+        **(
+            {"federated_identities": [
+                {"issuer": i.issuer, "subject": i.subject}
+                for i in sorted(client.federated_identities, key=lambda i: (i.issuer, i.subject))
+            ]}
+            if client.auth_method == FEDERATED
+            else {}
+        ),
         "created_at": client.created_at.isoformat(),
         "updated_at": client.updated_at.isoformat(),
     }

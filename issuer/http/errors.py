@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuer.clients.registry import ClientError
+from issuer.federation.trusted_issuers import Conflict
 from issuer.logs import error_fields, log_event
 from issuer.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 
@@ -103,6 +104,11 @@ async def _client_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("invalid_client_metadata", str(exc)[:500]), status_code=422)
 
 
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    # A change colliding with another record (an external identity another client has).
+    return JSONResponse(error_body("conflict", str(exc)[:500]), status_code=409)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # The class and the driver's message, redacted (no URL password, no SQL parameters).
     log_event(log, "database_error", logging.ERROR, path=request.url.path, **error_fields(exc))
@@ -149,6 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
         HTTPException: _http_error,
         RequestValidationError: _validation_error,
         ClientError: _client_error,
+        Conflict: _conflict,  # a ClientError subclass: its own answer, 409
         SQLAlchemyError: _database_error,
     }
     for exc_class, handler in handlers.items():

@@ -103,7 +103,7 @@ class Health(BaseModel):
     status: str
 
 
-AuthMethod = Literal["client_secret", "private_key_jwt"]
+AuthMethod = Literal["client_secret", "private_key_jwt", "federated"]
 
 
 class ClientView(BaseModel):
@@ -120,6 +120,10 @@ class ClientView(BaseModel):
     auth_method: AuthMethod
     jwks: dict[str, Any] | None = Field(
         None, description="private_key_jwt clients only: their registered public keys"
+    )
+    federated_identities: list[dict[str, str]] | None = Field(
+        None, description="federated clients only: the (issuer, subject) pairs that "
+                          "authenticate them (docs/federation.md)"
     )
     created_at: datetime
     updated_at: datetime
@@ -321,6 +325,13 @@ ADMIN_ERRORS: dict[int, dict[str, Any]] = {
         BEARER_CHALLENGE,
     ),
     404: _error("no such client", {"not_found": ("not_found", "no client 'c_nobody'")}),
+    409: _error(
+        "the change collides with another record: an external identity another client "
+        "has, an issuer already trusted or still in use (docs/federation.md)",
+        {"conflict": ("conflict", "(https://token.actions.githubusercontent.com, "
+                                  "repo:org/app:ref:refs/heads/main) already authenticates "
+                                  "client c_3b5FQWm1b0b2cZ0rQ1xT2w")},
+    ),
     413: _error(
         "the JSON body is larger than 64 KiB",
         {"request_too_large": (

@@ -33,6 +33,7 @@ def mint_access_token(
     lifetime: int,
     now: int | None = None,
     generation: int = 0,
+    act: dict[str, str] | None = None,
 ) -> AccessToken:
     """`now` is the minting moment (never ahead: verifiers refuse an `iat` in the future);
     `generation` the client's revocation generation (issuer/oauth/revocation.py), carried as
@@ -52,6 +53,9 @@ def mint_access_token(
     }
     if generation:
         claims[GENERATION_CLAIM] = generation
+    if act is not None:
+        # RFC 8693 §4.1: the external identity a federated client authenticated with.
+        claims["act"] = act
     # PyJWT signs (the verifiers are our own `shared.verify` and the authorizer's, so
     # every issuer-to-verifier test checks two implementations against each other).
     # `headers` replaces PyJWT's default `typ: JWT`; the header is exactly alg, typ, kid.

@@ -23,7 +23,7 @@ from sqlalchemy import (
     String,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can alter them on SQLite (batch mode) and PG alike.
@@ -93,7 +93,8 @@ class Client(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     # "client_secret" (basic or post), "private_key_jwt" (RFC 7523, keys in `jwks`),
     # "self_signed_tls_client_auth" (RFC 8705 §2.2, certificates as `x5c` in `jwks`) or
-    # "tls_client_auth" (RFC 8705 §2.1, `tls_client_auth_subject_dn`).
+    # "tls_client_auth" (RFC 8705 §2.1, `tls_client_auth_subject_dn`) or "federated"
+    # (RFC 7523 §2.2 with a trusted issuer's JWT, `federated_identities`).
     auth_method: Mapped[str] = mapped_column(String(32), default="client_secret")
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # RFC 8705 §2.1.2: the subject DN (RFC 4514 string) of a tls_client_auth client.
@@ -108,6 +109,11 @@ class Client(Base):
     previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    # auth_method "federated": the external identities that authenticate it
+    # (issuer/federation/identities.py); deleted with it by the database's cascade.
+    federated_identities: Mapped[list[FederatedIdentity]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 PUBLISHED_STATUSES = ("next", "active", "retiring")

@@ -26,18 +26,24 @@ ERRORS = {
     ("GET", "/.well-known/jwks.json"): {503},
     ("GET", "/.well-known/oauth-authorization-server"): set(),
     ("GET", "/healthz"): {503},
-    ("POST", "/admin/clients"): ADMIN | {422},
+    ("POST", "/admin/clients"): ADMIN | {409, 422},
     ("GET", "/admin/clients"): ADMIN | {422},
     ("GET", "/admin/clients/{client_id}"): ADMIN | {404, 422},
-    ("PATCH", "/admin/clients/{client_id}"): ADMIN | {404, 422},
+    ("PATCH", "/admin/clients/{client_id}"): ADMIN | {404, 409, 422},
     ("DELETE", "/admin/clients/{client_id}"): ADMIN | {404, 422},
     ("POST", "/admin/clients/{client_id}/secret"): ADMIN | {404, 422},
     ("GET", "/admin/keys"): ADMIN,
     ("POST", "/admin/keys/rotate"): ADMIN,
     ("GET", "/admin/audit"): ADMIN | {422},
+    ("POST", "/admin/trusted-issuers"): ADMIN | {409, 422},
+    ("GET", "/admin/trusted-issuers"): ADMIN | {422},
+    ("GET", "/admin/trusted-issuers/{trusted_issuer_id}"): ADMIN | {404, 422},
+    ("PATCH", "/admin/trusted-issuers/{trusted_issuer_id}"): ADMIN | {404, 422},
+    ("DELETE", "/admin/trusted-issuers/{trusted_issuer_id}"): ADMIN | {404, 409, 422},
 }
 # Answers without a body (RFC 7009 §2.2's empty 200; a deletion's 204).
-BODILESS = {("POST", "/oauth2/revoke"), ("DELETE", "/admin/clients/{client_id}")}
+BODILESS = {("POST", "/oauth2/revoke"), ("DELETE", "/admin/clients/{client_id}"),
+            ("DELETE", "/admin/trusted-issuers/{trusted_issuer_id}")}
 ERROR_SCHEMAS = {"#/components/schemas/ErrorBody", "#/components/schemas/ValidationErrorBody"}
 
 

@@ -30,6 +30,17 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class FederatedIdentity(Body):
+    """An external identity a federated client is known by: a trusted issuer's exact
+    `iss` and the workload's exact `sub` there (docs/federation.md)."""
+
+    issuer: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+IdentityList = Annotated[list[FederatedIdentity], Field(min_length=1, max_length=20)]
+
+
 class ClientCreate(Body):
     name: Name
     scopes: ScopeList
@@ -38,8 +49,11 @@ class ClientCreate(Body):
     token_lifetime: Lifetime | None = None
     # private_key_jwt (RFC 7523) clients register a public JWKS instead of getting a
     # secret; `clients.check_auth_method` checks the keys (422 naming the bad one).
-    auth_method: Literal["client_secret", "private_key_jwt"] = "client_secret"
+    auth_method: Literal["client_secret", "private_key_jwt", "federated"] = "client_secret"
     jwks: dict[str, Any] | None = None
+    # auth_method federated: the external identities that authenticate it (no secret,
+    # no key); each issuer must be trusted, each pair free (409 if another client has it).
+    federated_identities: IdentityList | None = None
 
 
 class ClientUpdate(Body):
@@ -55,6 +69,8 @@ class ClientUpdate(Body):
     # private_key_jwt clients only: replaces the registered public keys, checked as on
     # create. Rotating a client's key: register old + new, switch the client, drop old.
     jwks: dict[str, Any] | None = None
+
+    federated_identities: IdentityList | None = None  # federated clients only: replaced
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ClientUpdate:

@@ -23,6 +23,7 @@ from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.errors import NO_STORE, InvalidClient
+from issuer.oauth.federated import federated_act, federated_log_fields
 from issuer.oauth.grant import check_grant_type, grant_client_credentials
 from issuer.oauth.scopes import join_scopes
 from issuer.services import Services
@@ -95,6 +96,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         # The client's revocation generation, from the record it was authenticated with
         # (issuer/oauth/revocation.py): a record read before a revocation mints revoked tokens.
         generation=client.generation,
+        act=federated_act(client),  # RFC 8693 §4.1, federated clients only
     )
     log_event(
         log,
@@ -105,6 +107,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         jti=token.jti,
         kid=signer.kid,
         auth_method=authenticated.method,
+        **federated_log_fields(client),
         exp=token.exp,
     )
     if services.metrics is not None:

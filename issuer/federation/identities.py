@@ -1,0 +1,129 @@
+"""Federated identities: the (issuer, subject) pairs a federated client is known by.
+
+A client with `auth_method: "federated"` has one or more exact pairs and no secret or
+key; a token from a trusted issuer authenticates it when its `iss` and `sub` are one of
+them (issuer/oauth/federated.py). The mapping rules:
+- exact strings, no patterns: a pattern would let a workload the admin never saw in;
+- the issuer must be trusted already (`issuer/federation/trusted_issuers.py`);
+- a pair names at most one client (`FederatedIdentity`'s primary key): a second client
+  claiming it is refused with `Conflict` (409), so a token never has two readings;
+- only federated clients have pairs, and every federated client has at least one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from issuer.federation.trusted_issuers import Conflict, FederationError
+from issuer.store.models import SUBJECT_LENGTH, Client, FederatedIdentity, TrustedIssuer
+
+FEDERATED = "federated"
+MAX_IDENTITIES = 20
+
+Pair = tuple[str, str]
+
+
+def parse_identities(value: Any) -> list[Pair]:
+    """`[{"issuer": ..., "subject": ...}, ...]` (or (issuer, subject) pairs) as pairs,
+    duplicates dropped; `FederationError` for anything else."""
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_IDENTITIES:
+        raise FederationError(f"federated_identities must list 1 to {MAX_IDENTITIES} identities")
+    pairs: list[Pair] = []
+    for item in value:
+        if isinstance(item, dict) and set(item) == {"issuer", "subject"}:
+            issuer, subject = item["issuer"], item["subject"]
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            issuer, subject = item
+        elif hasattr(item, "issuer") and hasattr(item, "subject"):  # the admin API's model
+            issuer, subject = item.issuer, item.subject
+        else:
+            raise FederationError(
+                'each federated identity is {"issuer": ..., "subject": ...}'
+            )
+        if type(issuer) is not str or type(subject) is not str:
+            raise FederationError("a federated identity's issuer and subject are strings")
+        if not 0 < len(subject) <= SUBJECT_LENGTH or any(
+            ord(ch) < 32 or ord(ch) == 127 for ch in subject
+        ):
+            raise FederationError(
+                f"subject must be 1 to {SUBJECT_LENGTH} characters, no control characters"
+            )
+        pairs.append((issuer, subject))
+    return list(dict.fromkeys(pairs))
+
+
+def check_identities(
+    session: Session, auth_method: str, value: Any, client_id: str | None = None
+) -> list[Pair]:
+    """The pairs a client of `auth_method` registers (`value`: the request's list or
+    None), each checked against the trusted issuers and the other clients' pairs."""
+    if auth_method != FEDERATED:
+        if value:
+            raise FederationError("federated_identities are only for auth_method federated")
+        return []
+    if value is None:
+        raise FederationError(
+            "auth_method federated needs federated_identities: [{issuer, subject}, ...]"
+        )
+    pairs = parse_identities(value)
+    issuers = {issuer for issuer, _ in pairs}
+    trusted = set(session.scalars(
+        select(TrustedIssuer.issuer).where(TrustedIssuer.issuer.in_(issuers))
+    ))
+    for issuer in sorted(issuers - trusted):
+        raise FederationError(
+            f"issuer {issuer!r} is not a trusted issuer: add it first "
+            "(POST /admin/trusted-issuers, or issuer trusted-issuers add)"
+        )
+    for issuer, subject in pairs:
+        owner = session.scalars(
+            select(FederatedIdentity.client_id).where(
+                FederatedIdentity.issuer == issuer, FederatedIdentity.subject == subject
+            )
+        ).first()
+        if owner is not None and owner != client_id:
+            raise Conflict(f"({issuer}, {subject}) already authenticates client {owner}")
+    return pairs
+
+
+def identity_views(pairs: Sequence[Pair]) -> list[dict[str, str]]:
+    return [{"issuer": issuer, "subject": subject} for issuer, subject in pairs]
+
+
+def identities_of(client: Client) -> list[Pair]:
+    return sorted((i.issuer, i.subject) for i in client.federated_identities)
+
+
+def set_identities(session: Session, client: Client, pairs: Sequence[Pair]) -> None:
+    """Make `client`'s pairs exactly `pairs` (checked by `check_identities`): kept ones
+    untouched, others added or removed. Flushed here so a concurrent registration of
+    the same pair is a `Conflict`, not a database error at commit."""
+    wanted = set(pairs)
+    for identity in list(client.federated_identities):
+        if (identity.issuer, identity.subject) not in wanted:
+            client.federated_identities.remove(identity)
+    held = {(i.issuer, i.subject) for i in client.federated_identities}
+    for issuer, subject in pairs:
+        if (issuer, subject) not in held:
+            client.federated_identities.append(
+                FederatedIdentity(issuer=issuer, subject=subject, client_id=client.client_id)
+            )
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("a federated identity was registered by another client meanwhile") from None
+
+
+def client_id_for(session: Session, issuer: str, subject: str) -> str | None:
+    """The one client an external identity names, if any (a primary-key read)."""
+    return session.scalars(
+        select(FederatedIdentity.client_id).where(
+            FederatedIdentity.issuer == issuer, FederatedIdentity.subject == subject
+        )
+    ).first()
