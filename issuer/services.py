@@ -13,14 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.clients.cache import ClientCache, watch_client_changes
 from issuer.clients.registry import SecretHasher
-from issuer.federation.directory import Federation, watch_federation_changes
-from issuer.federation.jwks import UriPolicy
 from issuer.keys.kek import Kek, kek_from_settings
 from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
 from issuer.keys.store import KeyStore
 from issuer.metrics import TokenMetrics
 from issuer.oauth.client_auth import ClientAuthenticator
+from issuer.oauth.dpop import DpopNonces, TokenEndpointDpop
 from issuer.oauth.private_key_jwt import client_authenticator
 from issuer.oauth.revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
 from issuer.oauth.throttle import FailureThrottle
@@ -53,9 +52,8 @@ class Services:
     clock: Callable[[], datetime]
     # ISSUER_METRICS=emf: token requests counted per client (issuer/metrics.py); else None.
     metrics: TokenMetrics | None = None
-    # Trusted issuers and federated identities as the token endpoint reads them, cached
-    # like clients (issuer/federation/directory.py).
-    federation: Federation | None = None
+    # DPoP proofs at the token endpoint (RFC 9449; issuer/oauth/dpop.py).
+    dpop: TokenEndpointDpop | None = None
 
 
 def database_throttle(settings: Settings, sessions: sessionmaker[Session]) -> FailureThrottle:
@@ -83,10 +81,6 @@ def build_services(
     clients = ClientCache(settings.client_cache_ttl, clock)
     watch_client_changes(sessions, clients)
     revocation_list = SignedListCache(LIST_CACHE_SECONDS, clock)
-    federation = Federation(
-        settings.token_endpoint, settings.client_cache_ttl, clock, UriPolicy.from_settings(settings)
-    )
-    watch_federation_changes(sessions, federation)
     watch_revocations(sessions, revocation_list)
     return Services(
         settings=settings,
@@ -97,15 +91,22 @@ def build_services(
         key_store=KeyStore(kek, KeySchedule.from_settings(settings)),
         policy=load_policy(settings.policy_file),
         authenticator=client_authenticator(
-            hasher, settings.url, settings.token_endpoint, clock, lookup=clients.get,
-            federation=federation,
+            hasher, settings.url, settings.token_endpoint, clock, lookup=clients.get
         ),
-        federation=federation,
         throttle=throttle or database_throttle(settings, sessions),
         clients=clients,
         revocation_list=revocation_list,
         clock=clock,
         metrics=(
             TokenMetrics(settings.metrics_namespace) if settings.metrics == "emf" else None
+        ),
+        dpop=TokenEndpointDpop(
+            settings.token_endpoint,
+            settings.dpop_max_age,
+            # Nonces keyed from the secret data key: every process makes and accepts
+            # the same ones (issuer/oauth/dpop.py DpopNonces).
+            DpopNonces(partial(secret_hmac_key, sessions, kek), settings.dpop_max_age)
+            if settings.dpop_nonce
+            else None,
         ),
     )

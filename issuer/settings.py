@@ -8,6 +8,7 @@ the CLI and Lambda each choose their own. Production refuses development default
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,18 @@ DAY = 86400
 MAX_CLIENT_CACHE_TTL = 300
 # The longest a rotated-out client secret may keep working (setting, admin API and CLI).
 MAX_SECRET_ROTATION_GRACE = 30 * DAY
+# How a trusted proxy passes the client certificate of its mutual-TLS connection
+# (ISSUER_CLIENT_CERT_FORMAT): `url-pem`, the URL-encoded PEM an Application Load Balancer
+# sets in X-Amzn-Mtls-Clientcert (the chain, leaf first, in passthrough mode) or
+# X-Amzn-Mtls-Clientcert-Leaf (verify mode); `xfcc`, Envoy's X-Forwarded-Client-Cert
+# with its `Cert="<URL-encoded PEM>"` element.
+CLIENT_CERT_FORMATS = ("url-pem", "xfcc")
+XFCC_HEADER = "x-forwarded-client-cert"
+# RFC 9449 §11.1: how old a DPoP proof's iat may be at the token endpoint; the replay
+# store keeps each proof's jti this long (plus a 5 s leeway).
+DEFAULT_DPOP_MAX_AGE = 60
+MAX_DPOP_MAX_AGE = 300
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}\Z")  # RFC 9110 §5.1 token
 
 
 class SettingsError(ValueError):
@@ -77,9 +90,16 @@ class Settings:
     # /docs and /openapi.json (issuer/http/docs.py): on in development, off in production
     # unless ISSUER_DOCS=on (the document maps every endpoint and error for a prober).
     docs: bool = True
-    # Workload identity federation (docs/federation.md): a trusted issuer's jwks_uri may
-    # resolve to loopback or private addresses in production (in development it may).
-    federation_allow_private: bool = False
+    # Under `issuer serve`, the request header (lower-case) in which a proxy of
+    # `trusted_proxies` passes the client's TLS certificate (RFC 8705 mutual-TLS client
+    # authentication and certificate-bound tokens), and its format; None: no header is
+    # read. Under Lambda the certificate comes from API Gateway's event, never a header.
+    client_cert_header: str | None = None
+    client_cert_format: str = "url-pem"
+    # DPoP at the token endpoint (RFC 9449): the proof's iat window, and whether the
+    # server demands its own nonce in proofs (§8).
+    dpop_max_age: int = DEFAULT_DPOP_MAX_AGE
+    dpop_nonce: bool = False
 
     @property
     def production(self) -> bool:
@@ -212,6 +232,35 @@ def _issuer_url(raw: str) -> str:
     return url
 
 
+def _client_cert_header(
+    env: Mapping[str, str], trusted_proxies: tuple[IPNetwork, ...]
+) -> dict[str, str]:
+    """ISSUER_CLIENT_CERT_HEADER and ISSUER_CLIENT_CERT_FORMAT: read only from a trusted
+    proxy's connection, so a header without trusted proxies could never be believed:
+    refused rather than silently ignored."""
+    name = (env.get("ISSUER_CLIENT_CERT_HEADER") or "").strip()
+    raw_format = (env.get("ISSUER_CLIENT_CERT_FORMAT") or "").strip().lower()
+    if not name:
+        if raw_format:
+            raise SettingsError("ISSUER_CLIENT_CERT_FORMAT needs ISSUER_CLIENT_CERT_HEADER")
+        return {}
+    if not _FIELD_NAME.match(name):
+        raise SettingsError(f"ISSUER_CLIENT_CERT_HEADER is not an HTTP header name: {name!r}")
+    if not trusted_proxies:
+        raise SettingsError(
+            "ISSUER_CLIENT_CERT_HEADER is believed only from ISSUER_TRUSTED_PROXIES: "
+            "name the proxy that terminates mutual TLS and sets it"
+        )
+    name = name.lower()
+    cert_format = raw_format or ("xfcc" if name == XFCC_HEADER else "url-pem")
+    if cert_format not in CLIENT_CERT_FORMATS:
+        raise SettingsError(
+            f"ISSUER_CLIENT_CERT_FORMAT must be one of {', '.join(CLIENT_CERT_FORMATS)}, "
+            f"got {raw_format!r}"
+        )
+    return {"client_cert_header": name, "client_cert_format": cert_format}
+
+
 def _metrics(env: Mapping[str, str]) -> dict[str, str]:
     from shared.emf import MetricsConfigError, parse_mode, parse_namespace
 
@@ -276,7 +325,9 @@ def load_settings(
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
         **_metrics(env),
         docs=_switch(env, "ISSUER_DOCS", default=issuer_env != "production"),
-        federation_allow_private=_switch(env, "ISSUER_FEDERATION_ALLOW_PRIVATE", default=False),
+        **_client_cert_header(env, trusted_proxies),
+        dpop_max_age=_int(env, "ISSUER_DPOP_MAX_AGE", DEFAULT_DPOP_MAX_AGE, 1, MAX_DPOP_MAX_AGE),
+        dpop_nonce=_switch(env, "ISSUER_DPOP_NONCE", default=False),
     )
     if settings.production:
         _refuse_development_defaults(settings, env)

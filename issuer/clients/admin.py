@@ -20,34 +20,29 @@ from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
 from issuer.clients.registry import (
+    CLIENT_SECRET,
     PRIVATE_KEY_JWT,
+    SELF_SIGNED_TLS_CLIENT_AUTH,
     ClientError,
     NewClient,
     SecretHasher,
     check_auth_method,
     check_client_fields,
+    check_subject_dn,
+    check_token_binding,
     key_ids,
     new_client,
     new_client_secret,
-)
-from issuer.federation.identities import (
-    FEDERATED,
-    check_identities,
-    identities_of,
-    identity_views,
-    set_identities,
 )
 from issuer.oauth.revocation import revoke_client
 from issuer.oauth.scopes import PolicyView
 from issuer.store.models import Client
 
 # Fields an admin may change (PATCH /admin/clients/{id}, plus a private_key_jwt client's
-# public keys).
+# public keys or a self_signed_tls_client_auth client's certificates, a tls_client_auth
+# client's subject DN, and what tokens are bound to).
 UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
-             "jwks")
-
-# A federated client's external identities (issuer/federation/identities.py).
-UPDATABLE = (*UPDATABLE, "federated_identities")
+             "jwks", "tls_client_auth_subject_dn", "token_binding")
 
 
 def _public(client: Client) -> dict[str, Any]:
@@ -58,6 +53,7 @@ def _public(client: Client) -> dict[str, Any]:
         "default_scopes": list(client.default_scopes),
         "token_lifetime": client.token_lifetime,
         "enabled": client.enabled,
+        "token_binding": client.token_binding,
     }
 
 
@@ -71,8 +67,8 @@ def register(
 ) -> NewClient:
     new = new_client(session, hasher, policy, now=now, **fields)
     changes = {**_public(new.client), "auth_method": new.client.auth_method}
-    if new.client.auth_method == FEDERATED:
-        changes["federated_identities"] = identity_views(identities_of(new.client))
+    if new.client.tls_client_auth_subject_dn is not None:
+        changes["tls_client_auth_subject_dn"] = new.client.tls_client_auth_subject_dn
     record(session, actor, "client.create", new.client.client_id, changes, now=now)
     session.commit()
     return new
@@ -115,29 +111,28 @@ def update(
         "default_scopes": checked.default_scopes,
         "token_lifetime": checked.token_lifetime,
         "enabled": bool(fields.get("enabled", client.enabled)),
+        "token_binding": check_token_binding(
+            fields.get("token_binding", client.token_binding)
+        ),
     }
     diff = {k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v}
     jwks = _checked_jwks(client, fields)
     if jwks != client.jwks:
         # Public keys, but the record names them (kid or RFC 7638 thumbprint), no more.
         diff["jwks"] = {"from": key_ids(client.jwks), "to": key_ids(jwks)}
-    identities = identities_of(client)
-    if "federated_identities" in fields:
-        wanted = check_identities(
-            session, client.auth_method, fields["federated_identities"], client.client_id
-        )
-        if set(wanted) != set(identities):
-            diff["federated_identities"] = {
-                "from": identity_views(identities), "to": identity_views(sorted(wanted))
-            }
-            identities = wanted
+    subject_dn = client.tls_client_auth_subject_dn
+    if "tls_client_auth_subject_dn" in fields:
+        subject_dn = check_subject_dn(client.auth_method, fields["tls_client_auth_subject_dn"])
+    if subject_dn != client.tls_client_auth_subject_dn:
+        diff["tls_client_auth_subject_dn"] = {
+            "from": client.tls_client_auth_subject_dn, "to": subject_dn
+        }
     if not diff:
         return client  # nothing changed: no write, no record
     for name, value in after.items():
         setattr(client, name, value)
     client.jwks = jwks
-    if "federated_identities" in diff:
-        set_identities(session, client, identities)
+    client.tls_client_auth_subject_dn = subject_dn
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:
@@ -157,9 +152,11 @@ def _checked_jwks(client: Client, fields: Mapping[str, Any]) -> Any:
     disable, or delete)."""
     if "jwks" not in fields:
         return client.jwks
-    if client.auth_method != PRIVATE_KEY_JWT:
-        raise ClientError("jwks is only for auth_method private_key_jwt")
-    return check_auth_method(PRIVATE_KEY_JWT, fields["jwks"])
+    if client.auth_method not in (PRIVATE_KEY_JWT, SELF_SIGNED_TLS_CLIENT_AUTH):
+        raise ClientError(
+            f"jwks is only for auth_method {PRIVATE_KEY_JWT} or {SELF_SIGNED_TLS_CLIENT_AUTH}"
+        )
+    return check_auth_method(client.auth_method, fields["jwks"])
 
 
 @dataclass(frozen=True)
@@ -180,8 +177,8 @@ def rotate_secret(
     """A new secret; the current one stays valid for `grace_seconds` (0: invalid at
     once). Only the current secret is kept as the previous one, so a second rotation
     within the grace period ends the older secret at once: never more than two valid."""
-    if client.auth_method != "client_secret":
-        raise ClientError("this client authenticates with private_key_jwt, not a secret")
+    if client.auth_method != CLIENT_SECRET:
+        raise ClientError(f"this client authenticates with {client.auth_method}, not a secret")
     secret = new_client_secret()
     until = now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
     client.previous_secret_hash = client.secret_hash if until is not None else None

@@ -58,6 +58,8 @@ _LOAD = (
         Client.grant_types,
         Client.token_lifetime,
         Client.jwks,
+        Client.tls_client_auth_subject_dn,
+        Client.token_binding,
         ClientRevocation.generation,
     )
     .outerjoin(ClientRevocation, ClientRevocation.client_id == Client.client_id)
@@ -85,6 +87,10 @@ class ClientRecord:
     # ClientRevocation.generation (0: none): what a token minted from this snapshot
     # carries as `gen`.
     generation: int
+    # RFC 8705 §2.1.2 (tls_client_auth clients) and what tokens are bound to (none, mtls,
+    # dpop); defaults keep records built by hand (tests, benchmarks) bearer clients.
+    tls_client_auth_subject_dn: str | None = None
+    token_binding: str = "none"  # noqa: S105 (a binding kind, not a secret)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -113,6 +119,8 @@ def load_client_record(session: Session, client_id: str) -> ClientRecord | None:
         token_lifetime=row.token_lifetime,
         jwks=row.jwks,
         generation=row.generation or 0,
+        tls_client_auth_subject_dn=row.tls_client_auth_subject_dn,
+        token_binding=row.token_binding or "none",
     )
 
 

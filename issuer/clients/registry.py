@@ -43,11 +43,20 @@ from shared.scope import ADMIN_SCOPE, is_scope_token
 CLIENT_CREDENTIALS = "client_credentials"
 CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)
 PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 §2.2: assertions signed with `jwks` keys
-AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT)
-# Workload identity federation (docs/federation.md): no secret, no key; a trusted
-# issuer's token for one of its `federated_identities` (issuer/federation/identities.py).
-FEDERATED = "federated"
-AUTH_METHODS = (*AUTH_METHODS, FEDERATED)
+# RFC 8705 §2: the client authenticates with the certificate of its mutual-TLS connection,
+# known by its registered certificates (`jwks` keys with `x5c`, §2.2) or by the subject DN
+# of a certificate the TLS terminator already validated against its truststore (§2.1).
+SELF_SIGNED_TLS_CLIENT_AUTH = "self_signed_tls_client_auth"
+TLS_CLIENT_AUTH = "tls_client_auth"
+MTLS_AUTH_METHODS = (SELF_SIGNED_TLS_CLIENT_AUTH, TLS_CLIENT_AUTH)
+AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT, *MTLS_AUTH_METHODS)
+# What a client's tokens are bound to (its `cnf` claim): nothing (bearer), the
+# certificate of the token request (RFC 8705 §3, `x5t#S256`), or the key of a DPoP proof
+# (RFC 9449 §6, `jkt`). Any authentication method may take any binding.
+NO_BINDING = "none"
+MTLS_BINDING = "mtls"
+DPOP_BINDING = "dpop"
+TOKEN_BINDINGS = (NO_BINDING, MTLS_BINDING, DPOP_BINDING)
 MAX_CLIENT_KEYS = 10
 MAX_JWKS_BYTES = 32 * 1024
 
@@ -216,13 +225,10 @@ def new_client(
 ) -> NewClient:
     """A checked client added to `session`, not committed (the caller commits it with its
     audit record). The secret exists only in the returned value, never in the row."""
-    federated_identities = fields.pop("federated_identities", None)
     checked = check_client_fields(policy, **fields)
     jwks = check_auth_method(auth_method, jwks)
-    # Imported here: issuer/federation/ builds on this module.
-    from issuer.federation.identities import check_identities, set_identities
-
-    identities = check_identities(session, auth_method, federated_identities)
+    subject_dn = check_subject_dn(auth_method, tls_client_auth_subject_dn)
+    token_binding = check_token_binding(token_binding)
     now = now or utcnow()
     secret = new_client_secret() if auth_method == CLIENT_SECRET else None
     client = Client(
@@ -243,8 +249,6 @@ def new_client(
         updated_at=now,
     )
     session.add(client)
-    if identities:
-        set_identities(session, client, identities)
     return NewClient(client=client, client_secret=secret)
 
 
@@ -258,24 +262,43 @@ def create_client(
     return new
 
 
+def check_token_binding(token_binding: Any) -> str:
+    if token_binding not in TOKEN_BINDINGS:
+        raise ClientError(f"token_binding must be one of {', '.join(TOKEN_BINDINGS)}")
+    return str(token_binding)
+
+
 def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
-    """A secret client has no keys; a private_key_jwt client has a public JWKS whose every
-    key is fit to verify assertions (shared.jwk's rules), with kids when there are
-    several (the assertion's `kid` picks one; RFC 7515 §4.1.4). Returns the JWKS to
-    store, or raises `ClientError`."""
+    """A secret or tls_client_auth client has no keys; a private_key_jwt client has a
+    public JWKS whose every key is fit to verify assertions (shared.jwk's rules), with
+    kids when there are several (the assertion's `kid` picks one; RFC 7515 §4.1.4); a
+    self_signed_tls_client_auth client registers its certificates, each as a key with
+    `x5c` (`check_certificate_jwks`). Returns the JWKS to store, or raises `ClientError`."""
     if auth_method not in AUTH_METHODS:
         raise ClientError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
-    if auth_method == FEDERATED:
+    if auth_method in (CLIENT_SECRET, TLS_CLIENT_AUTH):
         if jwks is not None:
-            raise ClientError("jwks is not for auth_method federated: give federated_identities")
-        return None
-    if auth_method == CLIENT_SECRET:
-        if jwks is not None:
-            raise ClientError("jwks is only for auth_method private_key_jwt")
+            raise ClientError(
+                f"jwks is only for auth_method {PRIVATE_KEY_JWT} or "
+                f"{SELF_SIGNED_TLS_CLIENT_AUTH}"
+            )
         return None
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise ClientError('private_key_jwt needs jwks: a JWK Set {"keys": [...]}')
-    entries = jwks["keys"]
+        raise ClientError(f'{auth_method} needs jwks: a JWK Set {{"keys": [...]}}')
+    if auth_method == SELF_SIGNED_TLS_CLIENT_AUTH:
+        return check_certificate_jwks(jwks)
+    entries = _checked_entries(jwks)
+    keys = KeySet.from_jwks(jwks)
+    if keys.rejected:
+        kid, reason = keys.rejected[0]
+        raise ClientError(f"jwks key {kid!r} is not usable: {reason}")
+    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
+        raise ClientError("every key needs a kid when jwks holds several")
+    return {"keys": [dict(entry) for entry in entries]}
+
+
+def _checked_entries(jwks: dict[str, Any]) -> list[Any]:
+    entries: list[Any] = jwks["keys"]
     if not 1 <= len(entries) <= MAX_CLIENT_KEYS:
         raise ClientError(f"jwks must hold 1 to {MAX_CLIENT_KEYS} keys")
     if len(json.dumps(jwks)) > MAX_JWKS_BYTES:
@@ -409,13 +432,12 @@ def client_view(client: Client) -> dict[str, Any]:
         "auth_method": client.auth_method,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
         **(
-            {"federated_identities": [
-                {"issuer": i.issuer, "subject": i.subject}
-                for i in sorted(client.federated_identities, key=lambda i: (i.issuer, i.subject))
-            ]}
-            if client.auth_method == FEDERATED
+            {"tls_client_auth_subject_dn": client.tls_client_auth_subject_dn}
+            if client.tls_client_auth_subject_dn is not None
             else {}
         ),
+        # What the client's tokens are bound to (none, mtls, dpop).
+        "token_binding": client.token_binding or NO_BINDING,
         "created_at": client.created_at.isoformat(),
         "updated_at": client.updated_at.isoformat(),
     }

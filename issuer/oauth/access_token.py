@@ -33,11 +33,13 @@ def mint_access_token(
     lifetime: int,
     now: int | None = None,
     generation: int = 0,
-    act: dict[str, str] | None = None,
+    cnf: dict[str, str] | None = None,
 ) -> AccessToken:
     """`now` is the minting moment (never ahead: verifiers refuse an `iat` in the future);
     `generation` the client's revocation generation (issuer/oauth/revocation.py), carried as
-    `gen` when the client has one."""
+    `gen` when the client has one; `cnf` the confirmation claim of a sender-constrained
+    token (RFC 7800 §3.1): `{"x5t#S256": ...}` (RFC 8705 §3.1) or `{"jkt": ...}`
+    (RFC 9449 §6.1)."""
     iat = int(time.time()) if now is None else now
     jti = secrets.token_urlsafe(16)
     header = {"alg": signer.alg, "typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
@@ -53,9 +55,8 @@ def mint_access_token(
     }
     if generation:
         claims[GENERATION_CLAIM] = generation
-    if act is not None:
-        # RFC 8693 §4.1: the external identity a federated client authenticated with.
-        claims["act"] = act
+    if cnf is not None:
+        claims["cnf"] = cnf
     # PyJWT signs (the verifiers are our own `shared.verify` and the authorizer's, so
     # every issuer-to-verifier test checks two implementations against each other).
     # `headers` replaces PyJWT's default `typ: JWT`; the header is exactly alg, typ, kid.

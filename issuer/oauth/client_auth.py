@@ -3,7 +3,10 @@
 Each method is a small object that says whether the request *presents* it and then
 authenticates. Exactly one must be present: two at once is `invalid_request` (RFC 6749
 §2.3: "MUST NOT use more than one authentication method in each request"), none is
-`invalid_client`. `private_key_jwt` (RFC 7523) is the third (`private_key_jwt.py`).
+`invalid_client`. `private_key_jwt` (RFC 7523) is the third (`private_key_jwt.py`),
+mutual-TLS client authentication (RFC 8705 §2) the fourth (`tls_client_auth.py`: one
+method object for `tls_client_auth` and `self_signed_tls_client_auth`, which present
+alike: a `client_id` and a certificate, no other credential).
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.clients.registry import SecretHasher, could_be_client_id
+from issuer.oauth.client_cert import PresentedCertificate
 from issuer.oauth.errors import InvalidClient, InvalidRequest
 from issuer.store.models import utcnow
 from shared.errors import TokenError
-from shared.jws import Compact, parse_compact
+from shared.jws import parse_compact
 
 
 @dataclass(frozen=True)
 class TokenRequest:
     form: Mapping[str, str]
     authorization: str | None
+    # The certificate of the client's mutual-TLS connection, as API Gateway or a trusted
+    # proxy passed it (issuer/http/client_cert.py); None: none, or none we believe.
+    client_cert: PresentedCertificate | None = None
 
     @cached_property
     def basic_credentials(self) -> tuple[str, str]:
@@ -38,19 +45,6 @@ class TokenRequest:
         throttle's claimed id and authentication both read it). Raises `InvalidClient`
         each time it is asked when the header is malformed (nothing cached then)."""
         return _split_basic(self.authorization or "")
-
-    @cached_property
-    def assertion(self) -> Compact | TokenError | None:
-        """`client_assertion` parsed once per request (RFC 7523 §2.2): the two methods
-        that read it, the choice between them and the throttle's claimed id share it.
-        None when absent; the `TokenError` when it does not parse."""
-        raw = self.form.get("client_assertion")
-        if raw is None:
-            return None
-        try:
-            return parse_compact(raw)
-        except TokenError as exc:
-            return exc
 
 
 # How a method finds a client by id: `ClientCache.get` (the services), or
@@ -66,7 +60,7 @@ class Authenticated:
 
 
 class ClientAuthMethod(Protocol):
-    name: str
+    name: str  # a method of RFC 8414's token_endpoint_auth_methods_supported
 
     def present(self, request: TokenRequest) -> bool: ...
 
@@ -122,20 +116,6 @@ def _split_basic(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def federated_issuer(request: TokenRequest) -> str | None:
-    """The assertion's `iss` when it names an external issuer, else None. A trusted
-    issuer is a URI (it holds a `:`), a client id never is (unreserved characters), so
-    this alone sends an assertion to the federated method or to private_key_jwt: no
-    lookup, nothing an attacker could tip one way (issuer/oauth/federated.py)."""
-    assertion = request.assertion
-    if not isinstance(assertion, Compact):
-        return None
-    iss = assertion.claims.get("iss")
-    if type(iss) is not str or could_be_client_id(iss):
-        return None
-    return iss
-
-
 def claimed_client_id(request: TokenRequest) -> str | None:
     """The client id a request claims, before any authentication (for throttling)."""
     if request.authorization is not None:
@@ -144,14 +124,11 @@ def claimed_client_id(request: TokenRequest) -> str | None:
         except InvalidClient:
             return None
     if "client_id" not in request.form and "client_assertion" in request.form:
-        # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss;
-        # a federated assertion claims the external identity (iss, sub) that names one.
-        assertion = request.assertion
-        if not isinstance(assertion, Compact):
+        # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss.
+        try:
+            iss = parse_compact(request.form["client_assertion"]).claims.get("iss")
+        except TokenError:
             return None
-        iss, sub = assertion.claims.get("iss"), assertion.claims.get("sub")
-        if federated_issuer(request) is not None and isinstance(sub, str):
-            return f"{iss} {sub}"
         return iss if isinstance(iss, str) else None
     return request.form.get("client_id")
 
@@ -195,7 +172,9 @@ class ClientAuthenticator:
 
     @property
     def method_names(self) -> list[str]:
-        return [m.name for m in self.methods]
+        """RFC 8414 `token_endpoint_auth_methods_supported`: a method object may stand
+        for several (`names`: the two mutual-TLS methods present alike)."""
+        return [n for m in self.methods for n in getattr(m, "names", (m.name,))]
 
     def authenticate(self, request: TokenRequest, session: Session) -> Authenticated:
         presented = [m for m in self.methods if m.present(request)]
@@ -204,7 +183,9 @@ class ClientAuthenticator:
         if not presented:
             raise InvalidClient(debug="no_client_authentication")
         method = presented[0]
-        return Authenticated(method.authenticate(request, session), method.name)
+        client = method.authenticate(request, session)
+        names = getattr(method, "names", ())
+        return Authenticated(client, client.auth_method if names else method.name)
 
 
 def secret_authenticator(

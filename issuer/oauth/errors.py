@@ -72,6 +72,30 @@ class InvalidTarget(OAuthError):
     default_description = "the requested resource or audience is not allowed"
 
 
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: a DPoP proof that fails a check of §4.3 (or is missing for a client
+    registered for DPoP): 400 `invalid_dpop_proof`. The description names the check;
+    a proof is the client's own signature over public values, nothing secret."""
+
+    error = "invalid_dpop_proof"
+    default_description = "the DPoP proof is invalid"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: the server demands a nonce it issued in the proof; the answer
+    carries the one to use in `DPoP-Nonce`."""
+
+    error = "use_dpop_nonce"
+    default_description = "use the DPoP-Nonce this answer carries in a new DPoP proof"
+
+    def __init__(self, nonce: str, *, debug: str | None = None) -> None:
+        super().__init__(debug=debug)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {**NO_STORE, "DPoP-Nonce": self.nonce}
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
@@ -98,4 +122,6 @@ TOKEN_ENDPOINT_ERRORS: tuple[type[OAuthError], ...] = (
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    InvalidDpopProof,
+    UseDpopNonce,
 )

@@ -14,6 +14,10 @@ depend on packaging.
   (docs/revocation.md).
 The REST authorizer (TOKEN, cached by the Authorization header) returns a route-independent
 IAM policy, so its cache is safe on every route shape and is not restricted here.
+- An HTTP API authorizer (a REQUEST authorizer, which accepts DPoP-bound and
+  certificate-bound tokens) has no result cache: the proof is per request and not in the
+  cache key, so a cached Allow would answer a replay without it (docs/caching.md, "Bound
+  tokens"). A REST TOKEN authorizer refuses bound tokens, so its cache stays.
 """
 
 from __future__ import annotations
@@ -123,3 +127,22 @@ def test_both_halves_write_embedded_metrics_in_every_stage(config):
                 == maps["issuer"]["ISSUER_METRICS_NAMESPACE"]
                 == "${self:custom.metricsNamespace}"), stage
     assert config["custom"]["metricsNamespace"] == "Tollgate/${sls:stage}"
+
+
+def test_the_request_authorizer_taking_bound_tokens_caches_nothing(config):
+    """A cached Allow keyed by `Authorization: DPoP <token>` (or by the token alone for a
+    certificate-bound token) lets whoever copied the token through without the proof."""
+    for name, options in _http_authorizers(config).items():
+        assert options.get("type") == "request", name
+        assert int(options.get("resultTtlInSeconds", 300)) == 0, (
+            f"HTTP API authorizer {name!r} caches answers: bound tokens need TTL 0 "
+            "(docs/caching.md, Bound tokens)")
+        # no DPoP header identity source: it would shut bearer tokens out (401, uncalled)
+        assert not any("dpop" in source.lower() for source in options["identitySource"])
+    for function in config["functions"].values():
+        for event in function.get("events", []):
+            authorizer = (event.get("http") or {}).get("authorizer") if isinstance(
+                event, dict) else None
+            if isinstance(authorizer, dict) and int(authorizer.get("resultTtlInSeconds",
+                                                                    300)) > 0:
+                assert authorizer.get("type") == "token", authorizer

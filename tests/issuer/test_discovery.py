@@ -86,6 +86,8 @@ def test_metadata_passes_authlib_validation(http):
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "self_signed_tls_client_auth",  # RFC 8705 §2.2, §2.1
+        "tls_client_auth",
     ]
     assert set(doc["scopes_supported"]) == {
         "orders:read", "orders:write", "billing:read", "issuer:admin"
@@ -96,7 +98,8 @@ def test_metadata_advertises_only_what_the_server_does(http):
     """RFC 8414: nothing about an authorization endpoint (no response type, response mode
     or PKCE method), only the grant, methods and algorithms the endpoints accept."""
     doc = http.get("/.well-known/oauth-authorization-server").json()
-    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt",
+               "self_signed_tls_client_auth", "tls_client_auth"]
     algs = ["ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384",
             "RS512"]  # what private_key_jwt verifies (shared/jwa.py), never none or HS*
     assert doc == {
@@ -113,6 +116,10 @@ def test_metadata_advertises_only_what_the_server_does(http):
         "revocation_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": doc["scopes_supported"],  # checked above
+        # RFC 8705 §3.3 and RFC 9449 §5.1 (asymmetric algorithms only).
+        "tls_client_certificate_bound_access_tokens": True,
+        "dpop_signing_alg_values_supported": ["RS256", "PS256", "ES256", "ES384", "ES512",
+                                              "EdDSA"],
         "service_documentation": ISSUER_URL + "/docs",
     }
     # Every advertised endpoint is served here (the URL's path, on this app).

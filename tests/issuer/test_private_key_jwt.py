@@ -284,7 +284,7 @@ def test_registration_rules(keys):
     private_jwk = {**ec_jwk, "d": "AAAA"}
     cases = {
         "secret client with keys": ("client_secret", {"keys": [ec_jwk]}),
-        "unknown method": ("tls_client_auth", None),
+        "unknown method": ("client_secret_jwt", None),
         "no jwks": ("private_key_jwt", None),
         "not a JWK Set": ("private_key_jwt", {"kty": "EC"}),
         "empty": ("private_key_jwt", {"keys": []}),

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
-from issuer.store.models import CLIENT_NAME_LENGTH
+from issuer.store.models import CLIENT_NAME_LENGTH, SUBJECT_DN_LENGTH
 
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CLIENT_NAME_LENGTH)
@@ -24,21 +24,14 @@ Audience = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 ScopeList = Annotated[list[ScopeName], Field(min_length=1, max_length=100)]
 AudienceList = Annotated[list[Audience], Field(max_length=20)]
 Lifetime = Annotated[int, Field(ge=MIN_TOKEN_LIFETIME, le=MAX_TOKEN_LIFETIME)]
+SubjectDn = Annotated[str, StringConstraints(min_length=1, max_length=SUBJECT_DN_LENGTH)]
+# What the client's tokens are bound to: nothing, its TLS certificate (RFC 8705 §3) or
+# the key of its DPoP proofs (RFC 9449, which then must come with every token request).
+TokenBinding = Literal["none", "mtls", "dpop"]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class FederatedIdentity(Body):
-    """An external identity a federated client is known by: a trusted issuer's exact
-    `iss` and the workload's exact `sub` there (docs/federation.md)."""
-
-    issuer: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-
-
-IdentityList = Annotated[list[FederatedIdentity], Field(min_length=1, max_length=20)]
 
 
 class ClientCreate(Body):
@@ -48,12 +41,15 @@ class ClientCreate(Body):
     default_scopes: ScopeList | None = None
     token_lifetime: Lifetime | None = None
     # private_key_jwt (RFC 7523) clients register a public JWKS instead of getting a
-    # secret; `clients.check_auth_method` checks the keys (422 naming the bad one).
-    auth_method: Literal["client_secret", "private_key_jwt", "federated"] = "client_secret"
+    # secret, self_signed_tls_client_auth clients (RFC 8705 §2.2) their certificates as
+    # JWKs with x5c, tls_client_auth clients (§2.1) their certificate's subject DN;
+    # `registry.check_auth_method`/`check_subject_dn` check them (422 naming the bad one).
+    auth_method: Literal[
+        "client_secret", "private_key_jwt", "self_signed_tls_client_auth", "tls_client_auth"
+    ] = "client_secret"
     jwks: dict[str, Any] | None = None
-    # auth_method federated: the external identities that authenticate it (no secret,
-    # no key); each issuer must be trusted, each pair free (409 if another client has it).
-    federated_identities: IdentityList | None = None
+    tls_client_auth_subject_dn: SubjectDn | None = None
+    token_binding: TokenBinding = "none"  # noqa: S105 (a binding kind)
 
 
 class ClientUpdate(Body):
@@ -66,11 +62,12 @@ class ClientUpdate(Body):
     default_scopes: ScopeList | None = None
     token_lifetime: Lifetime | None = None
     enabled: bool | None = None
-    # private_key_jwt clients only: replaces the registered public keys, checked as on
-    # create. Rotating a client's key: register old + new, switch the client, drop old.
+    # private_key_jwt and self_signed_tls_client_auth clients only: replaces the
+    # registered public keys (certificates), checked as on create. Rotating a client's
+    # key: register old + new, switch the client, drop old.
     jwks: dict[str, Any] | None = None
-
-    federated_identities: IdentityList | None = None  # federated clients only: replaced
+    tls_client_auth_subject_dn: SubjectDn | None = None  # tls_client_auth clients only
+    token_binding: TokenBinding | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ClientUpdate:

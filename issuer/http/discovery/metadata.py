@@ -16,6 +16,7 @@ from issuer.http.deps import ServicesDep, SessionDep
 from issuer.http.openapi import Jwks, ServerMetadata, ok, unavailable
 from issuer.keys.store import published_jwks
 from issuer.oauth.private_key_jwt import ASSERTION_ALGS
+from shared.dpop import DPOP_ALGS
 from shared.jwk import PRIVATE_JWK_MEMBERS
 from shared.scope import ADMIN_SCOPE
 
@@ -83,6 +84,10 @@ def metadata(services: ServicesDep) -> JSONResponse:
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": list(dict.fromkeys(scopes)),
+        # RFC 8705 §3.3: certificate-bound tokens for clients registered token_binding
+        # mtls; RFC 9449 §5.1: the algorithms DPoP proofs may use (asymmetric only).
+        "tls_client_certificate_bound_access_tokens": True,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         # No response_types_supported: its values are the authorization endpoint's
         # response_type values (RFC 6749 §3.1.1), and this server has no authorization
         # endpoint. "token" would advertise the implicit grant, and an empty list is

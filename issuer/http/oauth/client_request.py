@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord
 from issuer.http.access_log import THROTTLED
 from issuer.http.client_address import client_address
+from issuer.http.client_cert import client_certificate
 from issuer.http.concurrency import run_blocking
 from issuer.http.oauth.form import read_form
 from issuer.logs import log_event
@@ -75,7 +76,12 @@ async def run_for_client(request: Request, services: Services, work: Work[T]) ->
     """Read the form, authenticate the client, then `work(services, session, client,
     form)` off the event loop (database and crypto are blocking)."""
     form = await read_form(request)
-    token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
+    token_request = TokenRequest(
+        form=form,
+        authorization=request.headers.get("authorization"),
+        # mTLS clients (RFC 8705 §2) authenticate here with their certificate too.
+        client_cert=client_certificate(request.scope, services.settings),
+    )
     try:
         return await run_blocking(request.scope, _run, services, token_request, work)
     except InvalidClient as failed:

@@ -12,6 +12,10 @@ issuer; it can already see and change every client through the admin API.
 
 `token_type_hint` is accepted and ignored (§2.1: the server "MAY ignore"): access
 tokens are the only kind this issuer has.
+
+A sender-constrained token's `cnf` is shown, so a resource server that introspects can
+check the binding: `x5t#S256` (RFC 8705 §3.2) or `jkt` (RFC 9449 §6.2), and such a DPoP
+token's `token_type` is `DPoP`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from issuer.http.deps import ServicesDep
 from issuer.http.oauth.client_request import run_for_client
 from issuer.http.openapi import TOKEN_ARGUMENT_FORM, IntrospectionResponse, oauth_errors, ok
 from issuer.logs import log_event
+from issuer.oauth.dpop import BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE, cnf_view
 from issuer.oauth.errors import NO_STORE, InvalidRequest
 from issuer.oauth.own_tokens import own_token_rules, verify_own_token
 from issuer.oauth.revocation import is_revoked, token_generation
@@ -66,6 +71,7 @@ def introspect_token(
     if owner is None or not owner.enabled:
         return INACTIVE  # a disabled or deleted client's tokens are no longer honoured
     aud = verified.aud[0] if len(verified.aud) == 1 else list(verified.aud)
+    cnf = cnf_view(verified.claims)
     answer: dict[str, Any] = {
         "active": True,
         "scope": verified.scope,
@@ -76,7 +82,8 @@ def introspect_token(
         "exp": verified.exp,
         "iat": verified.iat,
         "jti": verified.jti,
-        "token_type": "Bearer",
+        "token_type": DPOP_TOKEN_TYPE if cnf and "jkt" in cnf else BEARER_TOKEN_TYPE,
+        "cnf": cnf,
     }
     return {name: value for name, value in answer.items() if value is not None}
 

@@ -1,4 +1,8 @@
-"""`POST /oauth2/token`: the client credentials grant (RFC 6749 §4.4, §5.1)."""
+"""`POST /oauth2/token`: the client credentials grant (RFC 6749 §4.4, §5.1), with
+sender-constrained tokens: certificate-bound (RFC 8705 §3) for clients registered
+`token_binding: mtls`, DPoP-bound (RFC 9449 §5) when a `DPoP` proof comes with the
+request (required for clients registered `dpop`); `issuer/oauth/dpop.py` `binding_for`
+has the rules."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from issuer.http.access_log import LOGGED
+from issuer.http.client_cert import client_certificate
 from issuer.http.concurrency import run_blocking, single_request_runtime
 from issuer.http.oauth.client_request import authentication_failed
 from issuer.http.oauth.form import read_form
@@ -22,8 +27,8 @@ from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
+from issuer.oauth.dpop import TokenEndpointDpop, binding_for
 from issuer.oauth.errors import NO_STORE, InvalidClient
-from issuer.oauth.federated import federated_act, federated_log_fields
 from issuer.oauth.grant import check_grant_type, grant_client_credentials
 from issuer.oauth.scopes import join_scopes
 from issuer.services import Services
@@ -64,19 +69,30 @@ class _SessionOnDemand:
             self._session.close()
 
 
-def _issue(services: Services, request: TokenRequest) -> dict:
+def _dpop(services: Services) -> TokenEndpointDpop:
+    dpop = services.dpop
+    if dpop is None:  # services built without one: the settings' defaults, no nonce
+        settings = services.settings
+        dpop = TokenEndpointDpop(settings.token_endpoint, settings.dpop_max_age)
+    return dpop
+
+
+def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ...] = ()) -> dict:
     settings = services.settings
     check_grant_type(request.form)
     now = services.clock()
     # The database is used only if a cache misses: with the client record
     # (services.clients) and the active signer (KeyStore.cached_signer) in memory, a token
-    # costs no database round trip.
+    # costs no database round trip (a DPoP proof's jti is always written: replay check).
     with _SessionOnDemand(services.sessions) as session:
         authenticated = services.authenticator.authenticate(request, session)
         client = authenticated.client
+        binding = binding_for(client, dpop_proofs, request.client_cert, _dpop(services), now)
         grant = grant_client_credentials(
             request.form, client, services.policy, settings.url, settings.token_lifetime
         )
+        if binding.proof is not None:
+            _dpop(services).spend(session, binding.proof, now)  # committed: spent once
         try:
             # Also makes due key transitions (next -> active after its publication lead).
             signer = services.key_store.signer(session, now)
@@ -96,7 +112,7 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         # The client's revocation generation, from the record it was authenticated with
         # (issuer/oauth/revocation.py): a record read before a revocation mints revoked tokens.
         generation=client.generation,
-        act=federated_act(client),  # RFC 8693 §4.1, federated clients only
+        cnf=binding.cnf,
     )
     log_event(
         log,
@@ -107,21 +123,24 @@ def _issue(services: Services, request: TokenRequest) -> dict:
         jti=token.jti,
         kid=signer.kid,
         auth_method=authenticated.method,
-        **federated_log_fields(client),
         exp=token.exp,
+        cnf=next(iter(binding.cnf)) if binding.cnf else None,  # x5t#S256 or jkt
     )
     if services.metrics is not None:
         services.metrics.issued(client.client_id)
     return {
         "access_token": token.token,
-        "token_type": "Bearer",
+        "token_type": binding.token_type,
         "expires_in": grant.lifetime,
         "scope": scope,
     }
 
 
 def _answerable_from_memory(
-    services: Services, token_request: TokenRequest, claimed: str | None
+    services: Services,
+    token_request: TokenRequest,
+    claimed: str | None,
+    dpop_proofs: tuple[str, ...] = (),
 ) -> bool:
     """True when the whole request can be answered without database work: a secret
     method (private_key_jwt records its assertion's jti), the client's record cached and a
@@ -135,6 +154,8 @@ def _answerable_from_memory(
     form = token_request.form
     if "client_assertion" in form or "client_assertion_type" in form or not claimed:
         return False
+    if dpop_proofs:
+        return False  # the proof's jti is written to the replay store
     return (
         services.key_store.cached_signer(services.clock()) is not None
         and services.clients.cached(claimed)
@@ -154,11 +175,13 @@ class _TokenResponse(Response):
     """The 200 answer: what `JSONResponse(body, headers=NO_STORE)` sends (same compact
     JSON, same headers), with the static headers encoded once."""
 
-    def __init__(self, body: dict) -> None:
+    def __init__(self, body: dict, dpop_nonce: str | None = None) -> None:
         self.status_code = 200
         self.background = None
         self.body = _encode_json(body).encode("utf-8")
         self.raw_headers = [(b"content-length", str(len(self.body)).encode()), *_TOKEN_HEADERS]
+        if dpop_nonce is not None:  # RFC 9449 §8.2: the nonce for the client's next proof
+            self.raw_headers.append((b"dpop-nonce", dpop_nonce.encode("ascii")))
 
 
 @router.post(
@@ -175,16 +198,24 @@ class _TokenResponse(Response):
 async def token(request: Request) -> Response:
     services: Services = request.app.state.services  # no dependency: ~40 us less per request
     form = await read_form(request)
-    token_request = TokenRequest(form=form, authorization=request.headers.get("authorization"))
+    headers = request.headers
+    token_request = TokenRequest(
+        form=form,
+        authorization=headers.get("authorization"),
+        client_cert=client_certificate(request.scope, services.settings),
+    )
+    dpop_proofs = tuple(headers.getlist("dpop"))
     claimed = claimed_client_id(token_request)
     try:
         if single_request_runtime(request.scope) or _answerable_from_memory(
-            services, token_request, claimed
+            services, token_request, claimed, dpop_proofs
         ):
-            body = _issue(services, token_request)
+            body = _issue(services, token_request, dpop_proofs)
         else:
             # Database work blocks: off the event loop, in one hop for all of it.
-            body = await run_blocking(request.scope, _issue, services, token_request)
+            body = await run_blocking(
+                request.scope, _issue, services, token_request, dpop_proofs
+            )
     except InvalidClient as failed:
         if services.metrics is not None:
             services.metrics.refused()  # under (unknown): the id it named is anyone's
@@ -192,4 +223,5 @@ async def token(request: Request) -> Response:
         # failures someone else caused (issuer/oauth/throttle.py).
         await authentication_failed(request, services, token_request, failed)
     request.scope[LOGGED] = True  # token_issued is this request's line (access_log.py)
-    return _TokenResponse(body)
+    nonce = _dpop(services).fresh_nonce(services.clock()) if dpop_proofs else None
+    return _TokenResponse(body, nonce)
