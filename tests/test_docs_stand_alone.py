@@ -6,7 +6,8 @@ kept outside the repository (a product brief, an attack list, a style guide, a s
 folder) is a reference no reader of this repository can follow, so any of them fails here.
 
 Files checked: every file git tracks or would add (untracked, not ignored), text only;
-the third-party copies under tests/vectors/ (their README aside) are not ours to edit.
+the third-party copies under tests/vectors/ and issuer/http/static/ (their READMEs aside)
+are not ours to edit.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def _files() -> list[Path]:
         for folder, dirs, files in os.walk(ROOT):
             dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
             names += [os.path.relpath(os.path.join(folder, f), ROOT) for f in files]
-    return [ROOT / n for n in sorted(names)
-            if not (n.startswith("tests/vectors/") and n != "tests/vectors/README.md")]
+    return [ROOT / n for n in sorted(names) if not _third_party(n)]
+
+
+def _third_party(name: str) -> bool:
+    """Unmodified copies of published files: test vectors, the vendored Swagger UI."""
+    return (name.startswith(("tests/vectors/", "issuer/http/static/"))
+            and not name.endswith("README.md"))
 
 
 def _text(path: Path) -> str | None:
