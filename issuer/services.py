@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.clients.cache import ClientCache, watch_client_changes
 from issuer.clients.registry import SecretHasher
+from issuer.federation.directory import Federation, watch_federation_changes
+from issuer.federation.jwks import UriPolicy
 from issuer.keys.kek import Kek, kek_from_settings
 from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
@@ -52,6 +54,9 @@ class Services:
     clock: Callable[[], datetime]
     # ISSUER_METRICS=emf: token requests counted per client (issuer/metrics.py); else None.
     metrics: TokenMetrics | None = None
+    # Trusted issuers and federated identities as the token endpoint reads them, cached
+    # like clients (issuer/federation/directory.py).
+    federation: Federation | None = None
     # DPoP proofs at the token endpoint (RFC 9449; issuer/oauth/dpop.py).
     dpop: TokenEndpointDpop | None = None
 
@@ -81,6 +86,10 @@ def build_services(
     clients = ClientCache(settings.client_cache_ttl, clock)
     watch_client_changes(sessions, clients)
     revocation_list = SignedListCache(LIST_CACHE_SECONDS, clock)
+    federation = Federation(
+        settings.token_endpoint, settings.client_cache_ttl, clock, UriPolicy.from_settings(settings)
+    )
+    watch_federation_changes(sessions, federation)
     watch_revocations(sessions, revocation_list)
     return Services(
         settings=settings,
@@ -91,8 +100,10 @@ def build_services(
         key_store=KeyStore(kek, KeySchedule.from_settings(settings)),
         policy=load_policy(settings.policy_file),
         authenticator=client_authenticator(
-            hasher, settings.url, settings.token_endpoint, clock, lookup=clients.get
+            hasher, settings.url, settings.token_endpoint, clock, lookup=clients.get,
+            federation=federation,
         ),
+        federation=federation,
         throttle=throttle or database_throttle(settings, sessions),
         clients=clients,
         revocation_list=revocation_list,

@@ -34,6 +34,13 @@ from issuer.clients.registry import (
     new_client,
     new_client_secret,
 )
+from issuer.federation.identities import (
+    FEDERATED,
+    check_identities,
+    identities_of,
+    identity_views,
+    set_identities,
+)
 from issuer.oauth.revocation import revoke_client
 from issuer.oauth.scopes import PolicyView
 from issuer.store.models import Client
@@ -43,6 +50,9 @@ from issuer.store.models import Client
 # client's subject DN, and what tokens are bound to).
 UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
              "jwks", "tls_client_auth_subject_dn", "token_binding")
+
+# A federated client's external identities (issuer/federation/identities.py).
+UPDATABLE = (*UPDATABLE, "federated_identities")
 
 
 def _public(client: Client) -> dict[str, Any]:
@@ -67,6 +77,8 @@ def register(
 ) -> NewClient:
     new = new_client(session, hasher, policy, now=now, **fields)
     changes = {**_public(new.client), "auth_method": new.client.auth_method}
+    if new.client.auth_method == FEDERATED:
+        changes["federated_identities"] = identity_views(identities_of(new.client))
     if new.client.tls_client_auth_subject_dn is not None:
         changes["tls_client_auth_subject_dn"] = new.client.tls_client_auth_subject_dn
     record(session, actor, "client.create", new.client.client_id, changes, now=now)
@@ -127,12 +139,24 @@ def update(
         diff["tls_client_auth_subject_dn"] = {
             "from": client.tls_client_auth_subject_dn, "to": subject_dn
         }
+    identities = identities_of(client)
+    if "federated_identities" in fields:
+        wanted = check_identities(
+            session, client.auth_method, fields["federated_identities"], client.client_id
+        )
+        if set(wanted) != set(identities):
+            diff["federated_identities"] = {
+                "from": identity_views(identities), "to": identity_views(sorted(wanted))
+            }
+            identities = wanted
     if not diff:
         return client  # nothing changed: no write, no record
     for name, value in after.items():
         setattr(client, name, value)
     client.jwks = jwks
     client.tls_client_auth_subject_dn = subject_dn
+    if "federated_identities" in diff:
+        set_identities(session, client, identities)
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:

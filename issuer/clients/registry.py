@@ -57,6 +57,10 @@ NO_BINDING = "none"
 MTLS_BINDING = "mtls"
 DPOP_BINDING = "dpop"
 TOKEN_BINDINGS = (NO_BINDING, MTLS_BINDING, DPOP_BINDING)
+# Workload identity federation (docs/federation.md): no secret, no key; a trusted
+# issuer's token for one of its `federated_identities` (issuer/federation/identities.py).
+FEDERATED = "federated"
+AUTH_METHODS = (*AUTH_METHODS, FEDERATED)
 MAX_CLIENT_KEYS = 10
 MAX_JWKS_BYTES = 32 * 1024
 
@@ -225,8 +229,13 @@ def new_client(
 ) -> NewClient:
     """A checked client added to `session`, not committed (the caller commits it with its
     audit record). The secret exists only in the returned value, never in the row."""
+    federated_identities = fields.pop("federated_identities", None)
     checked = check_client_fields(policy, **fields)
     jwks = check_auth_method(auth_method, jwks)
+    # Imported here: issuer/federation/ builds on this module.
+    from issuer.federation.identities import check_identities, set_identities
+
+    identities = check_identities(session, auth_method, federated_identities)
     subject_dn = check_subject_dn(auth_method, tls_client_auth_subject_dn)
     token_binding = check_token_binding(token_binding)
     now = now or utcnow()
@@ -249,6 +258,8 @@ def new_client(
         updated_at=now,
     )
     session.add(client)
+    if identities:
+        set_identities(session, client, identities)
     return NewClient(client=client, client_secret=secret)
 
 
@@ -276,6 +287,10 @@ def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
     `x5c` (`check_certificate_jwks`). Returns the JWKS to store, or raises `ClientError`."""
     if auth_method not in AUTH_METHODS:
         raise ClientError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if auth_method == FEDERATED:
+        if jwks is not None:
+            raise ClientError("jwks is not for auth_method federated: give federated_identities")
+        return None
     if auth_method in (CLIENT_SECRET, TLS_CLIENT_AUTH):
         if jwks is not None:
             raise ClientError(
@@ -431,6 +446,14 @@ def client_view(client: Client) -> dict[str, Any]:
         "enabled": client.enabled,
         "auth_method": client.auth_method,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
+        **(
+            {"federated_identities": [
+                {"issuer": i.issuer, "subject": i.subject}
+                for i in sorted(client.federated_identities, key=lambda i: (i.issuer, i.subject))
+            ]}
+            if client.auth_method == FEDERATED
+            else {}
+        ),
         **(
             {"tls_client_auth_subject_dn": client.tls_client_auth_subject_dn}
             if client.tls_client_auth_subject_dn is not None

@@ -34,6 +34,7 @@ def mint_access_token(
     now: int | None = None,
     generation: int = 0,
     cnf: dict[str, str] | None = None,
+    act: dict[str, str] | None = None,
 ) -> AccessToken:
     """`now` is the minting moment (never ahead: verifiers refuse an `iat` in the future);
     `generation` the client's revocation generation (issuer/oauth/revocation.py), carried as
@@ -57,6 +58,9 @@ def mint_access_token(
         claims[GENERATION_CLAIM] = generation
     if cnf is not None:
         claims["cnf"] = cnf
+    if act is not None:
+        # RFC 8693 §4.1: the external identity a federated client authenticated with.
+        claims["act"] = act
     # PyJWT signs (the verifiers are our own `shared.verify` and the authorizer's, so
     # every issuer-to-verifier test checks two implementations against each other).
     # `headers` replaces PyJWT's default `typ: JWT`; the header is exactly alg, typ, kid.

@@ -28,7 +28,7 @@ from issuer.oauth.client_cert import PresentedCertificate
 from issuer.oauth.errors import InvalidClient, InvalidRequest
 from issuer.store.models import utcnow
 from shared.errors import TokenError
-from shared.jws import parse_compact
+from shared.jws import Compact, parse_compact
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,19 @@ class TokenRequest:
         throttle's claimed id and authentication both read it). Raises `InvalidClient`
         each time it is asked when the header is malformed (nothing cached then)."""
         return _split_basic(self.authorization or "")
+
+    @cached_property
+    def assertion(self) -> Compact | TokenError | None:
+        """`client_assertion` parsed once per request (RFC 7523 §2.2): the two methods
+        that read it, the choice between them and the throttle's claimed id share it.
+        None when absent; the `TokenError` when it does not parse."""
+        raw = self.form.get("client_assertion")
+        if raw is None:
+            return None
+        try:
+            return parse_compact(raw)
+        except TokenError as exc:
+            return exc
 
 
 # How a method finds a client by id: `ClientCache.get` (the services), or
@@ -116,6 +129,20 @@ def _split_basic(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def federated_issuer(request: TokenRequest) -> str | None:
+    """The assertion's `iss` when it names an external issuer, else None. A trusted
+    issuer is a URI (it holds a `:`), a client id never is (unreserved characters), so
+    this alone sends an assertion to the federated method or to private_key_jwt: no
+    lookup, nothing an attacker could tip one way (issuer/oauth/federated.py)."""
+    assertion = request.assertion
+    if not isinstance(assertion, Compact):
+        return None
+    iss = assertion.claims.get("iss")
+    if type(iss) is not str or could_be_client_id(iss):
+        return None
+    return iss
+
+
 def claimed_client_id(request: TokenRequest) -> str | None:
     """The client id a request claims, before any authentication (for throttling)."""
     if request.authorization is not None:
@@ -124,11 +151,14 @@ def claimed_client_id(request: TokenRequest) -> str | None:
         except InvalidClient:
             return None
     if "client_id" not in request.form and "client_assertion" in request.form:
-        # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss.
-        try:
-            iss = parse_compact(request.form["client_assertion"]).claims.get("iss")
-        except TokenError:
+        # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss;
+        # a federated assertion claims the external identity (iss, sub) that names one.
+        assertion = request.assertion
+        if not isinstance(assertion, Compact):
             return None
+        iss, sub = assertion.claims.get("iss"), assertion.claims.get("sub")
+        if federated_issuer(request) is not None and isinstance(sub, str):
+            return f"{iss} {sub}"
         return iss if isinstance(iss, str) else None
     return request.form.get("client_id")
 

@@ -32,16 +32,19 @@ from issuer.oauth.client_auth import (
     ClientAuthenticator,
     ClientLookup,
     TokenRequest,
+    federated_issuer,
     secret_authenticator,
 )
+from issuer.federation.directory import Federation
 from issuer.oauth.errors import InvalidClient
+from issuer.oauth.federated import FederatedAssertion
 from issuer.oauth.tls_client_auth import MutualTlsClientAuth
 from issuer.store.models import JTI_LENGTH, ClientAssertionJti, utcnow
 from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
 from shared.jwa import ALLOWED_ALGS
 from shared.jwk import KeySet
-from shared.jws import parse_compact
+from shared.jws import Compact
 from shared.verify import verify_signature
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -90,7 +93,12 @@ class PrivateKeyJwt:
         self._leeway = leeway
 
     def present(self, request: TokenRequest) -> bool:
-        return "client_assertion" in request.form or "client_assertion_type" in request.form
+        # Every assertion but one from an external issuer (issuer/oauth/federated.py),
+        # malformed ones included: refused here.
+        form = request.form
+        if "client_assertion" not in form and "client_assertion_type" not in form:
+            return False
+        return federated_issuer(request) is None
 
     def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         try:
@@ -107,10 +115,10 @@ class PrivateKeyJwt:
         assertion = form.get("client_assertion")
         if not assertion:
             raise _Refused("no_assertion")
-        try:
-            compact = parse_compact(assertion)
-        except TokenError as exc:
-            raise _Refused(f"assertion_{exc.code}") from None
+        compact = request.assertion  # parsed once per request (client_auth.TokenRequest)
+        if not isinstance(compact, Compact):
+            code = compact.code if isinstance(compact, TokenError) else "malformed"
+            raise _Refused(f"assertion_{code}")
         if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
             raise _Refused("crit_unsupported")
         claims = compact.claims
@@ -187,10 +195,14 @@ def client_authenticator(
     token_endpoint: str,
     clock: Callable[[], datetime] = utcnow,
     lookup: ClientLookup = load_client_record,
+    federation: Federation | None = None,
 ) -> ClientAuthenticator:
     """Every method of RFC 8414's `token_endpoint_auth_methods_supported` (the secret
     ones, private_key_jwt, the two of RFC 8705 §2); clients found with `lookup` (the
     services pass their `ClientCache.get`)."""
     secrets = secret_authenticator(hasher, clock, lookup)
     jwt = PrivateKeyJwt(issuer_url, token_endpoint, clock, lookup=lookup)
-    return ClientAuthenticator([*secrets.methods, jwt, MutualTlsClientAuth(lookup)])
+    # Workload identity federation (issuer/oauth/federated.py): assertions of trusted
+    # external issuers; `federation` is the services' view of them.
+    federated = [FederatedAssertion(federation, lookup, clock)] if federation else []
+    return ClientAuthenticator([*secrets.methods, jwt, MutualTlsClientAuth(lookup), *federated])

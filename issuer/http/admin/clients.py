@@ -67,7 +67,8 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
         **ok(NewClient, "the client, with its secret (client_secret clients)",
              {**CLIENT_EXAMPLE, "client_secret": "kmXvU2jbzOsjEvGICcp1D36SklwiInvsF650hsV7qgA"},
              201),
-        **admin_errors(422),
+        # 409: a federated identity another client has (docs/federation.md).
+        **admin_errors(409, 422),
     },
 )
 def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: SessionDep):
@@ -84,6 +85,7 @@ def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: 
         token_lifetime=body.token_lifetime,
         auth_method=body.auth_method,
         jwks=body.jwks,
+        federated_identities=body.federated_identities,
         tls_client_auth_subject_dn=body.tls_client_auth_subject_dn,
         token_binding=body.token_binding,
     )
@@ -131,7 +133,7 @@ def show(admin: AdminDep, client: ClientDep) -> dict[str, Any]:
     response_model=None,
     responses={
         **ok(ClientView, "the client as changed", CLIENT_EXAMPLE),
-        **admin_errors(404, 422),
+        **admin_errors(404, 409, 422),
     },
 )
 def patch(

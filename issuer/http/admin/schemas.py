@@ -34,6 +34,17 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class FederatedIdentity(Body):
+    """An external identity a federated client is known by: a trusted issuer's exact
+    `iss` and the workload's exact `sub` there (docs/federation.md)."""
+
+    issuer: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+IdentityList = Annotated[list[FederatedIdentity], Field(min_length=1, max_length=20)]
+
+
 class ClientCreate(Body):
     name: Name
     scopes: ScopeList
@@ -45,11 +56,15 @@ class ClientCreate(Body):
     # JWKs with x5c, tls_client_auth clients (§2.1) their certificate's subject DN;
     # `registry.check_auth_method`/`check_subject_dn` check them (422 naming the bad one).
     auth_method: Literal[
-        "client_secret", "private_key_jwt", "self_signed_tls_client_auth", "tls_client_auth"
+        "client_secret", "private_key_jwt", "self_signed_tls_client_auth", "tls_client_auth",
+        "federated",
     ] = "client_secret"
     jwks: dict[str, Any] | None = None
     tls_client_auth_subject_dn: SubjectDn | None = None
     token_binding: TokenBinding = "none"  # noqa: S105 (a binding kind)
+    # auth_method federated: the external identities that authenticate it (no secret,
+    # no key); each issuer must be trusted, each pair free (409 if another client has it).
+    federated_identities: IdentityList | None = None
 
 
 class ClientUpdate(Body):
@@ -68,6 +83,8 @@ class ClientUpdate(Body):
     jwks: dict[str, Any] | None = None
     tls_client_auth_subject_dn: SubjectDn | None = None  # tls_client_auth clients only
     token_binding: TokenBinding | None = None
+
+    federated_identities: IdentityList | None = None  # federated clients only: replaced
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ClientUpdate:

@@ -29,6 +29,7 @@ from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.dpop import TokenEndpointDpop, binding_for
 from issuer.oauth.errors import NO_STORE, InvalidClient
+from issuer.oauth.federated import federated_act, federated_log_fields
 from issuer.oauth.grant import check_grant_type, grant_client_credentials
 from issuer.oauth.scopes import join_scopes
 from issuer.services import Services
@@ -112,6 +113,7 @@ def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ..
         # The client's revocation generation, from the record it was authenticated with
         # (issuer/oauth/revocation.py): a record read before a revocation mints revoked tokens.
         generation=client.generation,
+        act=federated_act(client),  # RFC 8693 §4.1, federated clients only
         cnf=binding.cnf,
     )
     log_event(
@@ -123,6 +125,7 @@ def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ..
         jti=token.jti,
         kid=signer.kid,
         auth_method=authenticated.method,
+        **federated_log_fields(client),
         exp=token.exp,
         cnf=next(iter(binding.cnf)) if binding.cnf else None,  # x5t#S256 or jkt
     )
