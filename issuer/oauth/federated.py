@@ -93,6 +93,9 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
 
 class FederatedAssertion:
     name = FEDERATED
+    # Advertised in RFC 8414 metadata under no name of its own: on the wire it is
+    # private_key_jwt's client assertion (RFC 7523 §2.2), which the metadata lists.
+    names: tuple[str, ...] = ()
 
     def __init__(
         self,
