@@ -346,7 +346,11 @@ def test_certificate_bound_token_refusals_first_and_after_an_allow(harness, even
 
 def test_recorded_placeholder_certificate_is_a_mismatch(harness, events, cert):
     token = harness.token("orders:read", cnf={"x5t#S256": cert_thumbprint(cert)})
-    e = event(events, REST, "Bearer " + token, keep_cert=True)  # "CERT_CONTENT"
+    for _ in range(2):  # the second time from the per-instance thumbprint memo
+        e = event(events, REST, "Bearer " + token, keep_cert=True)  # "CERT_CONTENT"
+        assert decide(harness, e)[:2] == ("unauthorized", "cnf_cert_mismatch")
+    e = event(events, REST, "Bearer " + token)
+    e["requestContext"]["identity"]["clientCert"] = {"clientCertPem": ["not", "text"]}
     assert decide(harness, e)[:2] == ("unauthorized", "cnf_cert_mismatch")
 
 
