@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.route_pattern import METHODS
+
+if TYPE_CHECKING:
+    from authorizer.decision import Authorizer
 
 # A method ARN for a route checked outside AWS; only its shape matters to the decision.
 CHECK_ARN_PREFIX = "arn:aws:execute-api:local:000000000000:check/check/"
@@ -147,7 +150,6 @@ def check(argv: list[str]) -> int:
     from authorizer.log import DecisionLog
     from authorizer.settings import ConfigError
     from shared.errors import KeySetError
-    from shared.iam import policy_allows
 
     policy = None
     try:
@@ -170,6 +172,22 @@ def check(argv: list[str]) -> int:
             setting = "--policy" if args.policy is not None else "POLICY_FILE"
             return _fail(f"{setting} {exc}")
         raise
+    result = decide(authorizer, authorization, method, path)
+    decision = result["decision"]
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{decision} {result['reason']}")
+    return 0 if decision == "allow" else 1
+
+
+def decide(authorizer: Authorizer, authorization: str, method: str, path: str) -> dict[str, Any]:
+    """The decision `authorizer check` prints (also the issuer console's token tester):
+    `authorizer.evaluate` on a REST REQUEST event for the route, and the returned IAM
+    policy applied to its method ARN as API Gateway applies it. {decision, reason, route,
+    response}."""
+    from shared.iam import policy_allows
+
     event = check_event(authorization, method, path)
     outcome = authorizer.evaluate(event)
     decision = outcome.decision
@@ -179,12 +197,8 @@ def check(argv: list[str]) -> int:
         if allowed != (decision == "allow"):
             reason = "iam_inexact"  # the IAM globs disagree with the exact matcher
         decision = "allow" if allowed else "deny"
-    if args.json:
-        print(json.dumps({"decision": decision, "reason": reason, "route": f"{method} {path}",
-                          "response": outcome.response}, indent=2))
-    else:
-        print(f"{decision} {reason}")
-    return 0 if decision == "allow" else 1
+    return {"decision": decision, "reason": reason, "route": f"{method} {path}",
+            "response": outcome.response}
 
 
 def main(argv: list[str] | None = None) -> int:
