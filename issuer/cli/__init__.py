@@ -30,6 +30,7 @@ COMMANDS = {
     "kek": "the key-encryption key: make one, re-seal the stored keys under a new one",
     "policy": "check a policy file and show what each scope grants",
     "audit": "the audit trail of admin changes, newest first",
+    "trusted-issuers": "external issuers whose tokens authenticate federated clients",
 }
 
 
@@ -87,7 +88,8 @@ def _parser(full) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
     groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         if full(name):
-            importlib.import_module(f"issuer.cli.{name}").register(groups)
+            # A command's module: its name with `_` for `-` (trusted-issuers).
+            importlib.import_module(f"issuer.cli.{name.replace('-', '_')}").register(groups)
         else:
             # Never run: argparse needs the name to list it; choosing it re-parses with
             # its module registered (build_parser looks at argv[0]).

@@ -122,6 +122,11 @@ def _client_fields(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-scope", help="space-separated default scopes")
     parser.add_argument("--lifetime", type=int, help="token lifetime in seconds")
     parser.add_argument(
+        "--federated-identity", nargs=2, action="append", metavar=("ISSUER", "SUBJECT"),
+        help="auth_method federated: a trusted issuer's exact iss and the workload's exact "
+        "sub there (repeatable; on update, replaces them; docs/federation.md)",
+    )
+    parser.add_argument(
         "--token-binding", choices=TOKEN_BINDINGS,
         help="what tokens are bound to: none (bearer; default), mtls (the client "
         "certificate, RFC 8705 §3) or dpop (a DPoP key, RFC 9449)",
@@ -202,6 +207,7 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
             token_lifetime=args.lifetime,
             auth_method=args.auth_method,
             jwks=jwks,
+            federated_identities=args.federated_identity,
             tls_client_auth_subject_dn=args.tls_client_auth_subject_dn,
             token_binding=args.token_binding or NO_BINDING,
         )
@@ -270,6 +276,8 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["token_lifetime"] = args.lifetime
     if args.jwks_file is not None:
         changes["jwks"] = _read_jwks(args.jwks_file)
+    if args.federated_identity:
+        changes["federated_identities"] = args.federated_identity
     if args.tls_client_auth_subject_dn is not None:
         changes["tls_client_auth_subject_dn"] = args.tls_client_auth_subject_dn
     if args.token_binding is not None:
