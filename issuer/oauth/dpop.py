@@ -125,7 +125,9 @@ class TokenEndpointDpop:
     def verify(self, values: Sequence[str], now: datetime) -> DpopProof:
         """The one proof of `values` (the request's DPoP header lines), RFC 9449 §4.3."""
         if len(values) != 1:
-            raise InvalidDpopProof("send exactly one DPoP header", debug="dpop_several")
+            raise InvalidDpopProof(
+                "send exactly one DPoP header (RFC 9449 §4.3): dpop_several", debug="dpop_several"
+            )
         at = now.timestamp()
         try:
             proof = verify_proof(
@@ -155,7 +157,7 @@ class TokenEndpointDpop:
         except IntegrityError:
             session.rollback()
             raise InvalidDpopProof(
-                "the DPoP proof was already used: make a new one per request",
+                "the DPoP proof was already used, make a new one per request: dpop_replay",
                 debug="dpop_replay",
             ) from None
 
@@ -200,7 +202,8 @@ def binding_for(
         return Binding(cnf={"jkt": proof.jkt}, token_type=DPOP_TOKEN_TYPE, proof=proof)
     if client.token_binding == DPOP_BINDING:
         raise InvalidDpopProof(
-            "this client's tokens are DPoP-bound: send a DPoP proof (RFC 9449 §5)",
+            "this client's tokens are DPoP-bound, send a DPoP proof (RFC 9449 §5.2): "
+            "dpop_proof_missing",
             debug="dpop_proof_missing",
         )
     return BEARER

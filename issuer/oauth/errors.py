@@ -74,7 +74,8 @@ class InvalidTarget(OAuthError):
 
 class InvalidDpopProof(OAuthError):
     """RFC 9449 §5: a DPoP proof that fails a check of §4.3 (or is missing for a client
-    registered for DPoP): 400 `invalid_dpop_proof`. The description names the check;
+    registered for DPoP): 400 `invalid_dpop_proof`. The description ends with the
+    code of the check (`dpop_*`, shared/dpop.py);
     a proof is the client's own signature over public values, nothing secret."""
 
     error = "invalid_dpop_proof"

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id
+from issuer.federation.directory import Federation
 from issuer.oauth.client_auth import (
     ClientAuthenticator,
     ClientLookup,
@@ -35,7 +36,6 @@ from issuer.oauth.client_auth import (
     federated_issuer,
     secret_authenticator,
 )
-from issuer.federation.directory import Federation
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.federated import FederatedAssertion
 from issuer.oauth.tls_client_auth import MutualTlsClientAuth
