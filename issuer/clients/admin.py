@@ -49,10 +49,8 @@ from issuer.store.models import Client
 # public keys or a self_signed_tls_client_auth client's certificates, a tls_client_auth
 # client's subject DN, and what tokens are bound to).
 UPDATABLE = ("name", "scopes", "audiences", "default_scopes", "token_lifetime", "enabled",
-             "jwks", "tls_client_auth_subject_dn", "token_binding")
-
-# A federated client's external identities (issuer/federation/identities.py).
-UPDATABLE = (*UPDATABLE, "federated_identities")
+             "jwks", "tls_client_auth_subject_dn", "token_binding",
+             "federated_identities")  # a federated client's (issuer/federation/identities.py)
 
 
 def _public(client: Client) -> dict[str, Any]:

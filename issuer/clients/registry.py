@@ -49,7 +49,10 @@ PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 §2.2: assertions signed with `j
 SELF_SIGNED_TLS_CLIENT_AUTH = "self_signed_tls_client_auth"
 TLS_CLIENT_AUTH = "tls_client_auth"
 MTLS_AUTH_METHODS = (SELF_SIGNED_TLS_CLIENT_AUTH, TLS_CLIENT_AUTH)
-AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT, *MTLS_AUTH_METHODS)
+# Workload identity federation (docs/federation.md): no secret, no key; a trusted
+# issuer's token for one of its `federated_identities` (issuer/federation/identities.py).
+FEDERATED = "federated"
+AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT, *MTLS_AUTH_METHODS, FEDERATED)
 # What a client's tokens are bound to (its `cnf` claim): nothing (bearer), the
 # certificate of the token request (RFC 8705 §3, `x5t#S256`), or the key of a DPoP proof
 # (RFC 9449 §6, `jkt`). Any authentication method may take any binding.
@@ -57,10 +60,6 @@ NO_BINDING = "none"
 MTLS_BINDING = "mtls"
 DPOP_BINDING = "dpop"
 TOKEN_BINDINGS = (NO_BINDING, MTLS_BINDING, DPOP_BINDING)
-# Workload identity federation (docs/federation.md): no secret, no key; a trusted
-# issuer's token for one of its `federated_identities` (issuer/federation/identities.py).
-FEDERATED = "federated"
-AUTH_METHODS = (*AUTH_METHODS, FEDERATED)
 MAX_CLIENT_KEYS = 10
 MAX_JWKS_BYTES = 32 * 1024
 

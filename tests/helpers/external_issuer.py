@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from helpers.mint import DROP, changed, sign_raw
-
 from shared.jwa import generate_private_key
 from shared.jwk import public_jwk
 
@@ -79,7 +78,7 @@ class JwksServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.fetches += 1
                 body = server.body if server.body is not None else json.dumps(
                     server.issuer.jwks()).encode()

@@ -138,7 +138,7 @@ def test_each_claim_rule(fed, github, caplog, claims, reason):
 
 
 def test_time_rules_with_leeway(fed, github, caplog):
-    _, clock, _, http = fed
+    http = fed[3]
     ext, _ = github
     t = now(fed)
     # item 4: expired (past exp plus the 30 s leeway)
