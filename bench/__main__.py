@@ -15,7 +15,7 @@ import time
 from bench.machine import describe
 from bench.table import Row, render
 
-SECTIONS = ("authorizer", "memory", "issuer", "lambda")
+SECTIONS = ("authorizer", "memory", "issuer", "lambda", "startup")
 
 
 def main(argv: list[str]) -> int:

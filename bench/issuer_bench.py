@@ -11,6 +11,14 @@ shorter window, so one slow moment of a shared machine moves one round, not a wh
 row. Figures: median requests per second over the rounds, against the ceiling's median
 (target >= 0.9x; the per-round ratios are printed below the table), and latency p50/p99
 of all rounds' requests pooled (target p99 < 3x p50), issue 7.
+
+Then, measured from outside as a user would compare (issue 13): `issuer serve` against a
+plainer ceiling (`bench/plain_ceiling.py`: `parse_qs` and `jwt.encode` in a bare FastAPI
+endpoint, under uvicorn's defaults), loaded by `wrk -t1 -c16 -d4s` (a C load generator:
+the Python one above takes a core of this 2-core machine itself and narrows the gap
+between any two servers), seven alternating rounds, the median of the per-round ratios
+(target >= 0.9x). Without `wrk` installed (`apt-get install wrk`) the row is measured
+with `bench.loadgen` at 16 connections and says so.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -224,6 +234,104 @@ def measure(quick: bool) -> dict:
     return out
 
 
+WRK_CONNECTIONS = 16
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = "{body}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{basic}"
+"""
+
+
+def _plain_ceiling_argv(port: int) -> list[str]:
+    # uvicorn's defaults (its access log included), as a user's own endpoint would run.
+    return [sys.executable, "-m", "uvicorn", "bench.plain_ceiling:app_factory", "--factory",
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process (Linux /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_round(server: Server, script: Path, duration: float) -> tuple[float, int]:
+    """(requests per second, requests) of one `wrk -t1 -c16` run; any non-2xx answer
+    fails the run."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{duration:g}s", "-s", str(script),
+         f"http://127.0.0.1:{server.port}/oauth2/token"],
+        capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"{server.name}: wrk saw errors:\n{out}")
+    rate, count = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
+        raise RuntimeError(f"no Requests/sec in wrk's output:\n{out}")
+    return float(rate.group(1)), int(count.group(1))
+
+
+def measure_from_outside(quick: bool) -> dict:
+    """`issuer serve` and the plain ceiling (RS256, SQLite), each started once and warmed
+    up, then loaded in alternating rounds."""
+    rounds, duration = (2, 1.0) if quick else (7, 4.0)
+    use_wrk = shutil.which("wrk") is not None
+    if not use_wrk:
+        print("bench: wrk not installed (apt-get install wrk): the outside row uses "
+              "bench.loadgen", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="tollgate-bench-serve-") as tmp:
+        log, script = Path(tmp, "servers.log"), Path(tmp, "token.lua")
+        lite = prepare(sqlite_url(tmp, "RS256"), "RS256")
+        script.write_text(WRK_SCRIPT.format(body=BODY, basic=lite.basic))
+        servers = [Server("issuer serve", _issuer_argv(free_port()), lite.env, lite.basic),
+                   Server("plain ceiling", _plain_ceiling_argv(free_port()),
+                          lite.ceiling_env, lite.basic)]
+
+        def load(server: Server, seconds: float) -> tuple[float, float | None]:
+            """(req/s, server CPU seconds per request, if readable)."""
+            assert server.proc is not None
+            before = _cpu_seconds(server.proc.pid)
+            if use_wrk:
+                rate, count = wrk_round(server, script, seconds)
+            else:  # its warm-up's requests are not counted: CPU per request is rough
+                result = load_round(server, WRK_CONNECTIONS, 0.0, seconds, log)
+                rate, count = result["rps"], result["requests"]
+            after = _cpu_seconds(server.proc.pid)
+            per_request = (after - before) / count if before is not None and \
+                after is not None and count else None
+            return rate, per_request
+
+        with contextlib.ExitStack() as stack:
+            for server in servers:
+                stack.callback(_stop_server, server)
+                start_server(server, tmp, log)
+                load(server, 2.0 if not quick else 1.0)  # warm-up (wrk: whole seconds)
+            rps: dict[str, list[float]] = {s.name: [] for s in servers}
+            cpu: dict[str, list[float | None]] = {s.name: [] for s in servers}
+            for n in range(rounds):
+                for server in (servers if n % 2 == 0 else servers[::-1]):
+                    rate, per_request = load(server, duration)
+                    rps[server.name].append(rate)
+                    cpu[server.name].append(per_request)
+                print(f"bench: issuer serve vs plain ceiling round {n + 1}/{rounds}: "
+                      f"{rps['issuer serve'][-1]:.0f} vs {rps['plain ceiling'][-1]:.0f} req/s",
+                      file=sys.stderr, flush=True)
+        _same_token_shape(servers[0].sample, servers[1].sample)
+    ratios = [a / b for a, b in zip(rps["issuer serve"], rps["plain ceiling"], strict=True)]
+    # The ceiling's CPU per request over the issuer's: the throughput ratio a saturated
+    # core would give, much steadier than req/s when other jobs share the machine.
+    cpu_ratios = [b / a for a, b in zip(cpu["issuer serve"], cpu["plain ceiling"], strict=True)
+                  if a and b]
+    tool = (f"wrk -t1 -c{WRK_CONNECTIONS} -d{duration:g}s" if use_wrk else
+            f"bench.loadgen {WRK_CONNECTIONS} conns {duration:g} s (no wrk)")
+    return {"cpu_ratios": cpu_ratios, "tool": tool,
+            "rounds": rounds, "ours": statistics.median(rps["issuer serve"]),
+            "ceiling": statistics.median(rps["plain ceiling"]),
+            "ratio": statistics.median(ratios), "ratios": ratios}
+
+
 def _stop_server(server: Server) -> None:
     if server.proc is not None:
         _stop(server.proc)
@@ -254,6 +362,18 @@ def run(options: list[str]) -> list[Row]:
                             r["p99_ms"], "ms", "its own p50", r["p50_ms"], "< 3x"))
         rows.append(Row("issuer", f"ceiling app p99 latency ({alg})", ceiling["p99_ms"], "ms",
                         "its own p50", ceiling["p50_ms"], "< 3x"))
+    o = measure_from_outside("--quick" in options)
+    rows.append(Row(
+        "issuer", f"issuer serve from outside (RS256, SQLite, {o['tool']}, median of "
+        f"{o['rounds']} per-round ratios)", o["ours"], "req/s",
+        "plain ceiling (parse_qs + jwt.encode)", o["ceiling"], ">= 0.9x",
+        "issuer serve / plain ceiling, per round: "
+        + " ".join(f"{x:.3f}x" for x in o["ratios"])
+        + f"; min-max {min(o['ratios']):.3f}-{max(o['ratios']):.3f}x"
+        + (f"; by server CPU per request (ceiling's / issuer's), median "
+           f"{statistics.median(o['cpu_ratios']):.3f}x, min-max {min(o['cpu_ratios']):.3f}-"
+           f"{max(o['cpu_ratios']):.3f}x" if o["cpu_ratios"] else ""),
+        paired_ratio=o["ratio"]))
     return rows
 
 

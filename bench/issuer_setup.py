@@ -20,7 +20,9 @@ AUDIENCE = "https://api.example.com/orders"  # in shared/example_policy.toml
 SCOPE = "orders:read orders:write"
 PG_ADMIN_URL = os.environ.get(
     "TOLLGATE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "tollgate_bench"
+# One database per bench process: two runs at once (a smoke test beside `make bench`)
+# must not drop each other's.
+PG_DB = f"tollgate_bench_{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def postgres_available() -> bool:
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh `tollgate_bench` database (dropped first if a crashed run left it)."""
+    """A fresh `tollgate_bench_<pid>` database (dropped first if a crashed run with the
+    same process id left it), dropped after."""
     from psycopg.conninfo import conninfo_to_dict
 
     with _pg_admin() as conn:

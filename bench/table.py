@@ -1,6 +1,7 @@
 """One row per figure, printed as one table by `python -m bench`.
 
-`ratio` is ours / baseline, whatever the unit: for times lower is better, for throughput
+`ratio` is ours / baseline (or, for rows measured in alternating rounds, the median of
+the per-round ratios: `paired_ratio`), whatever the unit: for times lower is better, for throughput
 higher is better; `target` says which way (e.g. "<= 1.1", ">= 0.9") and `verdict()`
 checks it. A row without a baseline has no ratio (an absolute target, e.g. "< 10 us").
 A row's `note`, if any, is printed on its own line below the table (e.g. the spread
@@ -27,9 +28,14 @@ class Row:
     baseline: float | None = None
     target: str = ""  # "<= 1.1x" on the ratio, "< 10 us" on the value
     note: str = ""  # one line printed below the table
+    # The ratio when it is not value / baseline: the median of per-round ratios, where
+    # value and baseline are each side's median over the rounds.
+    paired_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.paired_ratio is not None:
+            return self.paired_ratio
         if self.baseline is None or self.baseline == 0:
             return None
         return self.value / self.baseline

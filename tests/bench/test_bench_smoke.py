@@ -33,6 +33,10 @@ EXPECTED = [
     r"ceiling app p99 latency \(ES256",
     r"Mangum token invocation \(RS256, SQLite",
     r"Mangum token invocation \(ES256, SQLite",
+    r"issuer serve from outside \(RS256, SQLite, (wrk -t1 -c16|bench\.loadgen 16 conns)",
+    r"issuer --help",
+    r"issuer Lambda init: import deploy\.issuer_lambda",
+    r"issuer Lambda init \+ first token",
 ]
 POSTGRES_ROWS = [
     r"POST /oauth2/token throughput \(RS256, PostgreSQL",
@@ -55,7 +59,7 @@ def _postgres() -> bool:
 @pytest.fixture(scope="module")
 def table() -> str:
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=420)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

@@ -1,0 +1,136 @@
+"""Start-up costs, each a fresh interpreter against a bare one doing the least the same
+job needs, in the same run:
+
+- `issuer --help` (the console script) against `python -c 'import argparse, json,
+  logging'`: the CLI imports a command's libraries only when that command runs (target
+  <= 5x, issue 13);
+- the issuer's Lambda init, `import deploy.issuer_lambda` (settings, engine, the app and
+  its KEK check on a migrated SQLite database), against `python -c "import fastapi,
+  sqlalchemy.orm, jwt, mangum"`, the least a token needs (target <= 1.05x, issue 14);
+- the same init plus the first token through the Lambda handler (an API Gateway HTTP API
+  event, client_secret_basic), against the same baseline (no target: what a cold
+  start costs the first caller without SnapStart).
+
+Wall time of the whole process. Runs alternate (ours, baseline, then the reverse), so a
+slow moment of a shared machine moves one pair, not one side; the figure is the median
+over the rounds and the ratio the median of the per-round ratios (their range below the
+table). Both sides run from bytecode: `PYTHONPYCACHEPREFIX` points at a temporary
+directory filled by a first, untimed run of each, so the project's own modules are not
+compiled on every start while the libraries' are not (PYTHONDONTWRITEBYTECODE unset).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.table import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLI_BASELINE = "import argparse, json, logging"
+LAMBDA_BASELINE = "import fastapi, sqlalchemy.orm, jwt, mangum"
+FIRST_TOKEN = r"""
+import json, sys
+from deploy.issuer_lambda import handler
+body = "grant_type=client_credentials"
+event = {
+    "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
+    "rawQueryString": "",
+    "headers": {"authorization": sys.argv[1], "content-length": str(len(body)),
+                "content-type": "application/x-www-form-urlencoded",
+                "host": "abcdef1234.execute-api.eu-west-1.amazonaws.com"},
+    "requestContext": {"accountId": "123456789012", "apiId": "abcdef1234",
+                       "stage": "$default",
+                       "http": {"method": "POST", "path": "/oauth2/token",
+                                "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
+                                "userAgent": "bench"},
+                       "requestId": "bench", "routeKey": "POST /oauth2/token",
+                       "timeEpoch": 0},
+    "body": body, "isBase64Encoded": False,
+}
+response = handler(event, None)
+assert response["statusCode"] == 200, response
+assert json.loads(response["body"])["access_token"]
+"""
+
+
+def _issuer_script() -> list[str]:
+    script = Path(sys.executable).with_name("issuer")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "issuer.cli"]  # no console script: same code path
+
+
+def _run(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=str(ROOT), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+    return (time.perf_counter() - start) * 1000
+
+
+def pairs(ours: list[str], baseline: list[str], env: dict[str, str], rounds: int) -> dict:
+    """`rounds` alternating runs of each (after one untimed run of each)."""
+    _run(ours, env)
+    _run(baseline, env)
+    a: list[float] = []
+    b: list[float] = []
+    for n in range(rounds):
+        if n % 2 == 0:
+            a.append(_run(ours, env))
+            b.append(_run(baseline, env))
+        else:
+            b.append(_run(baseline, env))
+            a.append(_run(ours, env))
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return {"ours": statistics.median(a), "baseline": statistics.median(b),
+            "ratio": statistics.median(ratios), "ratios": ratios}
+
+
+def _row(name: str, figures: dict, baseline_name: str, target: str) -> Row:
+    ratios = figures["ratios"]
+    note = (f"{name}, per round: {' '.join(f'{x:.2f}x' for x in ratios)}; min-max "
+            f"{min(ratios):.2f}-{max(ratios):.2f}x (table: median of the per-round ratios)")
+    return Row("startup", name, figures["ours"], "ms", baseline_name, figures["baseline"],
+               target, note, paired_ratio=figures["ratio"])
+
+
+def measure(rounds: int) -> list[Row]:
+    from bench.issuer_setup import prepare, sqlite_url
+
+    with tempfile.TemporaryDirectory(prefix="tollgate-bench-startup-") as tmp:
+        base_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("ISSUER_", "AWS_", "POLICY_FILE"))
+                    and k != "PYTHONDONTWRITEBYTECODE"}
+        base_env.update({"PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(Path(tmp, "pyc"))})
+        rows = []
+        cli = pairs([*_issuer_script(), "--help"], [sys.executable, "-c", CLI_BASELINE],
+                    base_env, rounds)
+        rows.append(_row(f"issuer --help (median of {rounds})", cli,
+                         f"python -c '{CLI_BASELINE}'", "<= 5x"))
+        issuer = prepare(sqlite_url(tmp, "RS256"), "RS256")
+        env = {**base_env, **issuer.env}
+        baseline = [sys.executable, "-c", LAMBDA_BASELINE]
+        init = pairs([sys.executable, "-c", "import deploy.issuer_lambda"], baseline, env,
+                     rounds)
+        rows.append(_row(f"issuer Lambda init: import deploy.issuer_lambda (SQLite, median of "
+                         f"{rounds})", init, f"python -c '{LAMBDA_BASELINE}'", "<= 1.05x"))
+        first = pairs([sys.executable, "-c", FIRST_TOKEN, issuer.basic], baseline, env, rounds)
+        rows.append(_row(f"issuer Lambda init + first token (SQLite, migrated, median of "
+                         f"{rounds})", first, f"python -c '{LAMBDA_BASELINE}'", ""))
+    return rows
+
+
+def run(options: list[str]) -> list[Row]:
+    return measure(5 if "--quick" in options else 15)
+
+
+if __name__ == "__main__":
+    from bench.table import render
+
+    print(render(run(sys.argv[1:])))
