@@ -78,6 +78,15 @@ def _dpop(services: Services) -> TokenEndpointDpop:
     return dpop
 
 
+_UNBOUND: dict[str, Any] = {}
+
+
+def _binding_fields(cnf: dict[str, str] | None) -> dict[str, Any]:
+    """`cnf`: the binding's kind (x5t#S256 or jkt) on a bound token's line; nothing on
+    a bearer token's line."""
+    return {"cnf": next(iter(cnf))} if cnf else _UNBOUND
+
+
 def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ...] = ()) -> dict:
     settings = services.settings
     check_grant_type(request.form)
@@ -127,7 +136,7 @@ def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ..
         auth_method=authenticated.method,
         **federated_log_fields(client),
         exp=token.exp,
-        cnf=next(iter(binding.cnf)) if binding.cnf else None,  # x5t#S256 or jkt
+        **_binding_fields(binding.cnf),
     )
     if services.metrics is not None:
         services.metrics.issued(client.client_id)
