@@ -60,7 +60,10 @@ class TokenResponse(BaseModel):
     """RFC 6749 §5.1 (`Cache-Control: no-store`). `access_token` is an RFC 9068 JWT."""
 
     access_token: str
-    token_type: Literal["Bearer"]
+    token_type: Literal["Bearer", "DPoP"] = Field(
+        description="DPoP when the request carried a DPoP proof (RFC 9449 §5): the token is "
+                    "bound to the proof's key"
+    )
     expires_in: int = Field(description="seconds")
     scope: str = Field(description="the granted scopes, space-separated (RFC 6749 §3.3)")
 
@@ -78,7 +81,11 @@ class IntrospectionResponse(BaseModel):
     exp: int | None = None
     iat: int | None = None
     jti: str | None = None
-    token_type: Literal["Bearer"] | None = None
+    token_type: Literal["Bearer", "DPoP"] | None = None
+    cnf: dict[str, str] | None = Field(
+        None, description="a bound token's confirmation: x5t#S256 (RFC 8705 §3.2) or jkt "
+                          "(RFC 9449 §6.2)"
+    )
 
 
 class Jwks(BaseModel):
@@ -103,7 +110,10 @@ class Health(BaseModel):
     status: str
 
 
-AuthMethod = Literal["client_secret", "private_key_jwt", "federated"]
+AuthMethod = Literal[
+    "client_secret", "private_key_jwt", "self_signed_tls_client_auth", "tls_client_auth",
+    "federated",
+]
 
 
 class ClientView(BaseModel):
@@ -124,6 +134,14 @@ class ClientView(BaseModel):
     federated_identities: list[dict[str, str]] | None = Field(
         None, description="federated clients only: the (issuer, subject) pairs that "
                           "authenticate them (docs/federation.md)"
+    )
+    tls_client_auth_subject_dn: str | None = Field(
+        None, description="tls_client_auth clients only: their certificate's subject DN "
+                          "(RFC 8705 §2.1.2)"
+    )
+    token_binding: Literal["none", "mtls", "dpop"] = Field(
+        description="what the client's tokens are bound to: nothing, its TLS certificate "
+                    "(RFC 8705 §3) or a DPoP key (RFC 9449)"
     )
     created_at: datetime
     updated_at: datetime
@@ -205,6 +223,7 @@ CLIENT_EXAMPLE = {
     "token_lifetime": None,
     "enabled": True,
     "auth_method": "client_secret",
+    "token_binding": "none",
     "created_at": "2025-01-31T12:00:00+00:00",
     "updated_at": "2025-01-31T12:00:00+00:00",
 }
