@@ -15,7 +15,7 @@ import time
 from bench.machine import describe
 from bench.table import Row, render
 
-SECTIONS = ("authorizer", "memory", "issuer", "lambda", "startup")
+SECTIONS = ("authorizer", "memory", "issuer", "federation", "lambda", "startup")
 
 
 def main(argv: list[str]) -> int:

@@ -34,6 +34,8 @@ EXPECTED = [
     r"Mangum token invocation \(RS256, SQLite",
     r"Mangum token invocation \(ES256, SQLite",
     r"issuer serve from outside \(RS256, SQLite, (wrk -t1 -c16|bench\.loadgen 16 conns)",
+    r"POST /oauth2/token throughput, federated client \(RS256 assertion, SQLite",
+    r"POST /oauth2/token p99 latency, federated client \(RS256 assertion, SQLite",
     r"issuer --help",
     r"issuer Lambda init: import deploy\.issuer_lambda",
     r"issuer Lambda init \+ first token",
