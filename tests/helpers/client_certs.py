@@ -6,14 +6,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from shared.b64 import b64url_encode
 from shared.jwk import public_jwk
@@ -62,6 +64,13 @@ class Cert:
         """ALB's X-Amzn-Mtls-Clientcert: URL-encoded PEM, "+=/" safe, leaf first."""
         return quote("".join(c.pem for c in (self, *chain)), safe="+=/")
 
+    def write(self, directory: Path, name: str) -> tuple[str, str]:
+        """(certificate path, key path), PEM, for curl --cert/--key or a TLS server."""
+        cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+        cert_path.write_text(self.pem)
+        key_path.write_bytes(self.key_pem)
+        return str(cert_path), str(key_path)
+
     def xfcc(self) -> str:
         """One Envoy X-Forwarded-Client-Cert element with Cert="<URL-encoded PEM>"."""
         return (
@@ -78,8 +87,11 @@ def _name(cn: str, org: str = "Example Corp") -> x509.Name:
     ])
 
 
-def make_cert(cn: str, issuer: Cert | None = None, ca: bool = False) -> Cert:
-    """A P-256 certificate for `cn`: self-signed, or signed by `issuer`."""
+def make_cert(
+    cn: str, issuer: Cert | None = None, ca: bool = False, server: bool = False
+) -> Cert:
+    """A P-256 certificate for `cn`: self-signed, or signed by `issuer`; `server`: for
+    127.0.0.1 and localhost (subjectAltName, serverAuth)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     subject = _name(cn)
@@ -93,5 +105,18 @@ def make_cert(cn: str, issuer: Cert | None = None, ca: bool = False) -> Cert:
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+    elif server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False).add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    elif issuer is not None:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     signer = issuer.key if issuer else key
     return Cert(key, builder.sign(signer, hashes.SHA256()))
