@@ -12,20 +12,17 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from issuer.http import health
 from issuer.http.access_log import AccessLogMiddleware
-from issuer.http.admin import audit as admin_audit
-from issuer.http.admin import clients as admin_clients
-from issuer.http.admin import keys as admin_keys
-from issuer.http.admin import trusted_issuers as admin_trusted_issuers
 from issuer.http.body_limit import BodyLimitMiddleware
 from issuer.http.discovery import metadata, revocation_list
 from issuer.http.docs import OPENAPI_URL, install_docs
 from issuer.http.errors import install_error_handlers
+from issuer.http.lazy_routes import include_lazily
 from issuer.http.oauth import introspect, revoke, token
 from issuer.http.openapi import install_openapi
 from issuer.keys.kek import KekError
@@ -101,10 +98,17 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(revocation_list.router)
     app.include_router(metadata.router)
     app.include_router(health.router)
-    for admin_router in (admin_clients.router, admin_keys.router, admin_audit.router):
-        app.include_router(admin_router)
-    app.include_router(admin_trusted_issuers.router)  # docs/federation.md
+    # The admin API is imported on its first request (or OpenAPI document): a cold
+    # start for a token never loads it (issuer/http/lazy_routes.py).
+    include_lazily(app, "/admin", _admin_routers)
     return app
+
+
+def _admin_routers() -> list[APIRouter]:
+    from issuer.http.admin import audit, clients, keys, trusted_issuers
+
+    # trusted_issuers: docs/federation.md
+    return [clients.router, keys.router, audit.router, trusted_issuers.router]
 
 
 def _verify_kek(services: Services) -> bool:

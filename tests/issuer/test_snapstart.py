@@ -59,6 +59,9 @@ report = {"registered": [len(hooks.get_before_snapshot()), len(hooks.get_after_r
 for fn, args, kwargs in reversed(hooks.get_before_snapshot()):
     fn(*args, **kwargs)
 report["pooled_in_snapshot"] = engine.pool.checkedin()
+from issuer.http.lazy_routes import LazyRouters
+report["admin_loaded"] = not any(isinstance(r, LazyRouters) for r in entry.app.routes)
+report["key_loaded"] = entry.services.key_store._signer is not None
 print(json.dumps(report), flush=True)
 
 snapshot_pool = engine.pool
@@ -129,6 +132,7 @@ def test_restored_environments_get_their_own_connections_seed_and_caches(lambda_
     assert init["init_status"] == 200
     assert init["pooled_before_snapshot"] > 0  # the init and its first token's connections
     assert init["pooled_in_snapshot"] == 0  # ... which the before-snapshot hook closed
+    assert init["admin_loaded"] is True and init["key_loaded"] is True  # warmed for all
     assert len(restored) == 2
     for environment in restored:
         assert environment["held_before_restore"] > 0

@@ -1,0 +1,65 @@
+"""The admin API is imported on its first request (issuer/http/lazy_routes.py): the
+issuer's Lambda init (a cold start for a token) loads none of its modules, and the app
+answers admin requests and documents admin operations exactly as if it had."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from helpers.issuer_env import ISSUER_URL, make_issuer
+
+from issuer.http.lazy_routes import LazyRouters
+from issuer.keys.kek import new_kek_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+ROUTERS = {"issuer.http.admin." + name
+           for name in ("clients", "keys", "audit", "trusted_issuers", "schemas")}
+import deploy.issuer_lambda
+print(json.dumps(sorted(m for m in sys.modules if m in ROUTERS)))
+"""
+
+
+def test_the_lambda_init_imports_no_admin_module(databases, policy_file):
+    kek, url = new_kek_text(), databases.new_url("sqlite")
+    make_issuer(url, policy_file, ISSUER_KEY_ENCRYPTION_KEY=kek).services.engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ISSUER_", "AWS_"))}
+    env.update({"ISSUER_URL": ISSUER_URL, "ISSUER_DATABASE_URL": url,
+                "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
+                "PYTHONPATH": str(ROOT)})
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_the_first_admin_request_loads_the_routes_in_place(issuer):
+    app = issuer.app()
+    before = list(app.routes)
+    at = [n for n, route in enumerate(before) if isinstance(route, LazyRouters)]
+    assert len(at) == 1
+    with TestClient(app) as http:
+        # Routed by the real admin route after loading: its own 401 and error body.
+        response = http.get("/admin/clients")
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_token"
+        assert http.get("/admin/no-such-thing").status_code == 404
+        assert http.get("/oauth2/token").status_code == 405  # the rest untouched
+    after = list(app.routes)
+    # The four admin routers where the placeholder stood, everything else as it was.
+    assert not any(isinstance(route, LazyRouters) for route in after)
+    assert after[:at[0]] == before[:at[0]] and after[at[0] + 4:] == before[at[0] + 1:]
+    assert len(after) == len(before) + 3
+
+
+def test_the_openapi_document_lists_admin_operations_before_any_admin_request(issuer):
+    app = issuer.app()
+    paths = app.openapi()["paths"]
+    assert "/admin/clients" in paths and "/oauth2/token" in paths
