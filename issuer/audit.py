@@ -60,9 +60,22 @@ def record(
     return row
 
 
-def audit_page(session: Session, limit: int, before: int | None = None) -> list[AuditRecord]:
-    """Newest first; `before` is the id of the last record of the previous page."""
+def audit_page(
+    session: Session,
+    limit: int,
+    before: int | None = None,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+) -> list[AuditRecord]:
+    """Newest first; `before` is the id of the last record of the previous page. `actor`,
+    `action`, `target`: only records with exactly that value (the admin console's filters)."""
     query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
+    for column, value in ((AuditRecord.actor, actor), (AuditRecord.action, action),
+                          (AuditRecord.target, target)):
+        if value:
+            query = query.where(column == value)
     if before is not None:
         query = query.where(AuditRecord.id < before)
     return list(session.scalars(query))

@@ -11,6 +11,7 @@ from functools import partial
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from issuer.clients.activity import ActivityCounter
 from issuer.clients.cache import ClientCache, watch_client_changes
 from issuer.clients.registry import SecretHasher
 from issuer.federation.directory import Federation, watch_federation_changes
@@ -59,6 +60,9 @@ class Services:
     federation: Federation | None = None
     # DPoP proofs at the token endpoint (RFC 9449; issuer/oauth/dpop.py).
     dpop: TokenEndpointDpop | None = None
+    # Tokens issued and failed authentications per client, added to the database in
+    # batches (issuer/clients/activity.py): the admin console's per-client activity.
+    activity: ActivityCounter | None = None
 
 
 def database_throttle(settings: Settings, sessions: sessionmaker[Session]) -> FailureThrottle:
@@ -108,6 +112,7 @@ def build_services(
         clients=clients,
         revocation_list=revocation_list,
         clock=clock,
+        activity=ActivityCounter(sessions, clock),
         metrics=(
             TokenMetrics(settings.metrics_namespace) if settings.metrics == "emf" else None
         ),

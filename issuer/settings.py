@@ -90,6 +90,10 @@ class Settings:
     # /docs and /openapi.json (issuer/http/docs.py): on in development, off in production
     # unless ISSUER_DOCS=on (the document maps every endpoint and error for a prober).
     docs: bool = True
+    # The admin console at /console (issuer/http/console/): on in development, off in
+    # production unless ISSUER_CONSOLE=on (one more way in for whoever holds an admin
+    # client's credentials, and pages an operator must choose to expose).
+    console: bool = True
     # Workload identity federation (docs/federation.md): a trusted issuer's jwks_uri may
     # resolve to loopback or private addresses in production (in development it may).
     federation_allow_private: bool = False
@@ -328,6 +332,7 @@ def load_settings(
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
         **_metrics(env),
         docs=_switch(env, "ISSUER_DOCS", default=issuer_env != "production"),
+        console=_switch(env, "ISSUER_CONSOLE", default=issuer_env != "production"),
         federation_allow_private=_switch(env, "ISSUER_FEDERATION_ALLOW_PRIVATE", default=False),
         **_client_cert_header(env, trusted_proxies),
         dpop_max_age=_int(env, "ISSUER_DPOP_MAX_AGE", DEFAULT_DPOP_MAX_AGE, 1, MAX_DPOP_MAX_AGE),

@@ -31,6 +31,7 @@ COMMANDS = {
     "policy": "check a policy file and show what each scope grants",
     "audit": "the audit trail of admin changes, newest first",
     "trusted-issuers": "external issuers whose tokens authenticate federated clients",
+    "console": "the admin console: print a one-time sign-in link",
 }
 
 

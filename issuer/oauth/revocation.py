@@ -240,6 +240,22 @@ def is_revoked(
     return row is not None and row.expires_at > now and generation < row.generation
 
 
+def client_cutoffs(session: Session, now: datetime, limit: int = 200) -> list[ClientRevocation]:
+    """The client-wide revocations still in force, newest first (the admin console)."""
+    return list(session.scalars(
+        select(ClientRevocation)
+        .where(ClientRevocation.expires_at > now)
+        .order_by(ClientRevocation.issued_before.desc(), ClientRevocation.client_id)
+        .limit(limit)
+    ))
+
+
+def current_generation(session: Session, client_id: str) -> int:
+    """The generation tokens minted for the client now carry (0 before any cut-off)."""
+    row = session.get(ClientRevocation, client_id)
+    return row.generation if row is not None else 0
+
+
 def prune(session: Session, now: datetime) -> None:
     """Drop records no verifier can need any more (not committed)."""
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))

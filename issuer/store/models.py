@@ -343,3 +343,41 @@ class FederatedAssertionJti(Base):
     jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
     # The assertion's exp (plus leeway): after it the assertion is refused anyway.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class ConsoleSignInLink(Base):
+    """A one-time sign-in link to the admin console (`issuer console link`): the SHA-256
+    of its code (the code itself is printed once and stored nowhere), the admin client it
+    signs in as, and until when. Single use: a conditional UPDATE of `used_at` claims it,
+    so two tabs or two processes racing for one link get one session between them."""
+
+    __tablename__ = "console_sign_in_links"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(CLIENT_ID_LENGTH),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        index=True,
+    )
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ClientActivity(Base):
+    """Per client and hour: tokens issued to it and failed client authentications naming
+    it, shared by every process (issuer/clients/activity.py adds each process's counts in
+    batches, never per request). Rows go with the client (ON DELETE CASCADE) and are
+    pruned past `activity.KEEP`."""
+
+    __tablename__ = "client_activity"
+
+    client_id: Mapped[str] = mapped_column(
+        String(CLIENT_ID_LENGTH),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True, index=True)
+    issued: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -65,7 +65,7 @@ def refused(http, caplog, form, reason: str):
                                "error_description": "client authentication failed"}
     logged = failures(caplog)
     assert [line["reason"] for line in logged] == [reason]
-    assert logged[0]["method"] == "federated" or reason in ("unsupported_assertion_type",)
+    assert logged[0]["method"] == "federated"  # never handed to private_key_jwt
     return logged[0]
 
 
@@ -331,3 +331,28 @@ def test_failures_meet_the_throttle(databases, policy_file, caplog):
             assert http.post("/oauth2/token", data=good).status_code == 200
     finally:
         issuer.services.engine.dispose()
+
+
+def test_dispatch_by_iss_parses_once_and_never_crosses_over(fed, github, caplog, monkeypatch):
+    """An assertion whose iss is a URI is the federated method's, any other
+    private_key_jwt's; the choice reads the one parse of the request, and neither path
+    accepts the other's clients."""
+    import issuer.oauth.client_auth as client_auth
+
+    _, _, _, http = fed
+    ext, client_id = github
+    calls = []
+    real = client_auth.parse_compact
+    monkeypatch.setattr(client_auth, "parse_compact", lambda t: calls.append(t) or real(t))
+    ok = http.post("/oauth2/token", data=assertion_form(
+        ext.token(REPO_MAIN, TOKEN_ENDPOINT, now(fed))))
+    assert ok.status_code == 200 and len(calls) == 1
+    # The federated client's id as iss and sub, signed by the trusted issuer's key: a
+    # private_key_jwt assertion for a client that has no keys: refused there.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        crossed = http.post("/oauth2/token", data=assertion_form(
+            ext.token(client_id, TOKEN_ENDPOINT, now(fed), iss=client_id)))
+    assert crossed.status_code == 401
+    assert [(f["method"], f["reason"]) for f in failures(caplog)] == [
+        ("private_key_jwt", "unknown_client")]

@@ -39,6 +39,8 @@ def _count_failure(
     services: Services, request: Request, token_request: TokenRequest, failed: InvalidClient
 ) -> None:
     claimed = claimed_client_id(token_request)
+    if claimed and services.activity is not None:  # kept only for an id that is a client's
+        services.activity.failed(claimed[:CLIENT_ID_LENGTH])
     address = client_address(request.scope, services.settings.trusted_proxies)
     services.throttle.record_failure(throttle_keys(address, claimed))  # 429 past the limit
     presented = [m.name for m in services.authenticator.methods if m.present(token_request)]

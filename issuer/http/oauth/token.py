@@ -140,6 +140,8 @@ def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ..
     )
     if services.metrics is not None:
         services.metrics.issued(client.client_id)
+    if services.activity is not None:  # in memory; written in batches (clients/activity.py)
+        services.activity.issued(client.client_id)
     return {
         "access_token": token.token,
         "token_type": binding.token_type,
