@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -425,6 +426,10 @@ class _Context:
         return 30_000
 
 
+def _context() -> Any:
+    return _Context()  # what Mangum reads of a LambdaContext
+
+
 def _event(version: str, body: str, headers: dict, cert_pem: str | None, source_ip: str):
     cert = {"clientCert": {"clientCertPem": cert_pem, "subjectDN": "ignored"}} if cert_pem else {}
     headers = {"content-type": "application/x-www-form-urlencoded", "host": "auth.example.test",
@@ -459,13 +464,13 @@ def test_api_gateway_event_certificate(issuer, clients, certs, version):
     handler = Mangum(issuer.app(), lifespan="off")
     client_id, _ = clients["pki"]
     body = f"grant_type=client_credentials&client_id={client_id}"
-    answer = handler(_event(version, body, {}, certs["batch"].pem, "198.51.100.7"), _Context())
+    answer = handler(_event(version, body, {}, certs["batch"].pem, "198.51.100.7"), _context())
     assert answer["statusCode"] == 200, answer["body"]
     token = parse_compact(json.loads(answer["body"])["access_token"]).claims
     assert token["cnf"] == {"x5t#S256": certs["batch"].thumbprint}
     # No certificate in the event: refused, even with the header from a trusted address
     # (under Lambda the header is the client's to write; API Gateway passes it through).
     spoofed = {ALB.lower(): certs["batch"].alb()}
-    answer = handler(_event(version, body, spoofed, None, "10.0.0.5"), _Context())
+    answer = handler(_event(version, body, spoofed, None, "10.0.0.5"), _context())
     assert answer["statusCode"] == 401, answer["body"]
     assert json.loads(answer["body"]) == WRONG_SECRET_BODY
