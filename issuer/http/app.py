@@ -101,7 +101,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # The admin API is imported on its first request (or OpenAPI document): a cold
     # start for a token never loads it (issuer/http/lazy_routes.py).
     include_lazily(app, "/admin", _admin_routers)
+    if settings.console:  # /console (issuer/http/console/), off in production by default
+        include_lazily(app, "/console", _console_routers)
     return app
+
+
+def _console_routers() -> list[APIRouter]:
+    from issuer.http.console import routers
+
+    return routers()
 
 
 def _admin_routers() -> list[APIRouter]:

@@ -1,14 +1,16 @@
 """The admin console at `/console`: server-rendered pages (Jinja2, autoescaped), plain
 HTML forms and one small script of our own (`static/console.js`: copy buttons), served by
 the issuer itself; nothing from a CDN, nothing to build. Off unless `Settings.console`
-(`ISSUER_CONSOLE`: on in development, off in production unless turned on); its routes
-stay out of the OpenAPI document. docs/console/README.md shows the pages."""
+(`ISSUER_CONSOLE`: on in development, off in production unless turned on); imported on
+the first request under `/console` (`issuer/http/lazy_routes.py`: a token request's cold
+start never loads it); its routes stay out of the OpenAPI document. docs/console/ shows
+the pages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from issuer.http.console.render import SECURITY_HEADERS
@@ -21,13 +23,8 @@ ASSETS = {
 }
 
 
-def install_console(app: FastAPI) -> None:
-    from issuer.http.console import auth, clients, pages
-
-    app.state.console = auth.new_state(app.state.settings)
-    auth.install_handlers(app)
-    for router in (auth.router, clients.router, pages.router):
-        app.include_router(router)
+def static_router() -> APIRouter:
+    router = APIRouter(prefix="/console/static", include_in_schema=False)
     cache: dict[str, bytes] = {}
 
     def serve(name: str, media_type: str) -> None:
@@ -37,8 +34,15 @@ def install_console(app: FastAPI) -> None:
             headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
             return Response(cache[name], media_type=media_type, headers=headers)
 
-        app.add_api_route(f"/console/static/{name}", asset, methods=["GET"],
-                          include_in_schema=False)
+        router.add_api_route(f"/{name}", asset, methods=["GET"])
 
     for name, media_type in ASSETS.items():
         serve(name, media_type)
+    return router
+
+
+def routers() -> list[APIRouter]:
+    """The console's routers (for `include_lazily(app, "/console", routers)`)."""
+    from issuer.http.console import auth, clients, pages
+
+    return [static_router(), auth.router, clients.router, pages.router]

@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from issuer.audit import Actor
@@ -63,7 +65,6 @@ from shared.verify import AccessTokenVerifier
 SOURCE = "console"  # the audit records' source for every change made here
 MAX_FIELD = 500  # a client id or secret longer than this is not one: refused unread
 log = logging.getLogger("issuer.console")
-router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 class SignInRequired(Exception):
@@ -95,12 +96,41 @@ class SignedIn:
         return self.session.csrf
 
 
+class ConsoleRoute(APIRoute):
+    """A console route: no session is a redirect to the sign-in page (a GET) or a 401
+    page, a request refused by `csrf.py` a 403 page; the answer is always a page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                return _signed_out(request)
+            except Forbidden as exc:
+                log_event(log, "console_request_refused", logging.WARNING, reason=exc.reason)
+                return page("error.html", status=403, signed_in=None, title="Refused",
+                            message="This request was refused: it did not come from a "
+                                    "console page of this issuer. Reload the page and try "
+                                    "again.")
+
+        return guarded
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+
+
 def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
 def state_of(request: Request) -> ConsoleState:
-    return request.app.state.console
+    state = getattr(request.app.state, "console", None)
+    if state is None:  # one per app, made on its first console request
+        state = request.app.state.console = ConsoleState(
+            cookies=cookie_policy(services_of(request).settings), sealers={})
+    return state
 
 
 def signed_in(request: Request) -> SignedIn:
@@ -324,26 +354,11 @@ def _ended(request: Request) -> Response:
     return response
 
 
-def install_handlers(app: Any) -> None:
-    async def sign_in_required(request: Request, exc: Exception) -> Response:
-        if request.method == "GET":
-            return _ended(request)  # the cookie (if any) is dead: cleared
-        response = page("error.html", status=401, signed_in=None,
-                        title="Signed out", message="Your session has ended: sign in again.")
-        cookies = state_of(request).cookies
-        response.headers.append("set-cookie", cookie_header(cookies, cookies.session_name, "", 0))
-        return response
-
-    async def forbidden(request: Request, exc: Exception) -> Response:
-        reason = exc.reason if isinstance(exc, Forbidden) else "forbidden"
-        log_event(log, "console_request_refused", logging.WARNING, reason=reason)
-        return page("error.html", status=403, signed_in=None, title="Refused",
-                    message="This request was refused: it did not come from a console page "
-                            "of this issuer. Reload the page and try again.")
-
-    app.add_exception_handler(SignInRequired, sign_in_required)
-    app.add_exception_handler(Forbidden, forbidden)
-
-
-def new_state(settings: Any) -> ConsoleState:
-    return ConsoleState(cookies=cookie_policy(settings), sealers={})
+def _signed_out(request: Request) -> Response:
+    if request.method == "GET":
+        return _ended(request)  # the cookie (if any) is dead: cleared
+    response = page("error.html", status=401, signed_in=None,
+                    title="Signed out", message="Your session has ended: sign in again.")
+    cookies = state_of(request).cookies
+    response.headers.append("set-cookie", cookie_header(cookies, cookies.session_name, "", 0))
+    return response

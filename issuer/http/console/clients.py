@@ -28,7 +28,13 @@ from issuer.clients.registry import (
     get_client,
 )
 from issuer.clients.search import search_clients
-from issuer.http.console.auth import SignedIn, checked_post, services_of, signed_in
+from issuer.http.console.auth import (
+    ConsoleRoute,
+    SignedIn,
+    checked_post,
+    services_of,
+    signed_in,
+)
 from issuer.http.console.render import page, redirect
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.services import Services
@@ -37,7 +43,7 @@ from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH
 from issuer.store.paging import decode_time_key_cursor, encode_cursor
 from shared.scope import ADMIN_SCOPE
 
-router = APIRouter(prefix="/console/clients", include_in_schema=False)
+router = APIRouter(prefix="/console/clients", include_in_schema=False, route_class=ConsoleRoute)
 PAGE_SIZE = 20
 AUTH_METHODS = (CLIENT_SECRET, PRIVATE_KEY_JWT)
 MAX_JWKS_CHARS = 32_000

@@ -17,7 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from issuer.audit import audit_page, audit_view, record
 from issuer.clients.registry import get_client
 from issuer.clients.search import scope_holders
-from issuer.http.console.auth import SignedIn, checked_post, services_of, signed_in
+from issuer.http.console.auth import (
+    ConsoleRoute,
+    SignedIn,
+    checked_post,
+    services_of,
+    signed_in,
+)
 from issuer.http.console.render import page, redirect
 from issuer.http.console.tester import decide_token
 from issuer.keys.admin import key_view, list_keys, rotate
@@ -37,7 +43,7 @@ from shared.jws import MAX_TOKEN_BYTES
 from shared.route_pattern import METHODS
 from shared.scope import ADMIN_SCOPE
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 AUDIT_PAGE = 50
 MAX_FILTER = 200
 JTI_MAX = 200
