@@ -44,8 +44,9 @@ def _files() -> list[Path]:
 
 
 def _third_party(name: str) -> bool:
-    """Unmodified copies of published files: test vectors, the vendored Swagger UI."""
-    return (name.startswith(("tests/vectors/", "issuer/http/static/"))
+    """Unmodified copies of published files: test vectors, the vendored Swagger UI and
+    axe-core (tests/browser/vendor/)."""
+    return (name.startswith(("tests/vectors/", "issuer/http/static/", "tests/browser/vendor/"))
             and not name.endswith("README.md"))
 
 

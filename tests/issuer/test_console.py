@@ -159,7 +159,8 @@ def test_console_off_in_production_unless_turned_on(databases, policy_file):
 # --- CSRF and Origin ----------------------------------------------------------------
 
 @pytest.mark.parametrize("case", ["missing_token", "wrong_token", "wrong_origin",
-                                  "missing_origin"])
+                                  "missing_origin", "null_origin_cross_site",
+                                  "null_origin_no_fetch_metadata"])
 def test_state_changes_need_csrf_token_and_origin(env, signed_in, case):
     issuer = env[0]
     http, csrf = signed_in
@@ -170,6 +171,11 @@ def test_state_changes_need_csrf_token_and_origin(env, signed_in, case):
         data["csrf"] = csrf if case.endswith("origin") else csrf[:-2] + "xx"
     if case == "wrong_origin":
         headers["Origin"] = "https://evil.example"
+    if case.startswith("null_origin"):
+        headers["Origin"] = "null"
+        data["csrf"] = csrf
+    if case == "null_origin_cross_site":
+        headers["Sec-Fetch-Site"] = "cross-site"
     if case == "missing_origin":
         del http.headers["Origin"]
         headers = {}
@@ -182,6 +188,18 @@ def test_state_changes_need_csrf_token_and_origin(env, signed_in, case):
     ok = http.post("/console/clients/new", data={**data, "csrf": csrf}, headers=ORIGIN)
     assert ok.status_code == 201
     assert len(clients_named(issuer, name)) == 1
+
+
+def test_null_origin_from_the_same_origin_is_accepted(env, signed_in):
+    """A browser's own form POST under Referrer-Policy: no-referrer says Origin: null;
+    Fetch Metadata says it came from this origin."""
+    http, csrf = signed_in
+    data = {"csrf": csrf, "name": "null-origin", "scopes": "orders:read",
+            "auth_method": "client_secret"}
+    response = http.post("/console/clients/new", data=data,
+                         headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 201
+    assert len(clients_named(env[0], "null-origin")) == 1
 
 
 def test_sign_in_form_needs_its_csrf_token(env, http):

@@ -1,9 +1,12 @@
 """Cross-site request forgery defences of the console, on every state-changing request
 (every POST), on top of `SameSite=Strict` cookies:
 
-1. Origin check: the `Origin` header must be the issuer's own origin (`ISSUER_URL`);
-   a POST without one is refused too (browsers send it on every POST; OWASP CSRF
-   Prevention Cheat Sheet, "Verifying Origin With Standard Headers").
+1. Origin check: the `Origin` header must be the issuer's own origin (`ISSUER_URL`)
+   (OWASP CSRF Prevention Cheat Sheet, "Verifying Origin With Standard Headers"). Under
+   the console's `Referrer-Policy: no-referrer` a browser sends `Origin: null` on its
+   own form POSTs (Fetch standard, "append a request `Origin` header"): then the request
+   must say `Sec-Fetch-Site: same-origin` (Fetch Metadata, which a page cannot set;
+   a cross-site form says `cross-site`). Neither header: refused.
 2. Synchronizer token: signed-in forms carry the session's random CSRF token, kept in
    the sealed session cookie; the sign-in forms (no session yet: login CSRF) carry an
    HMAC of a random nonce kept in a separate HttpOnly cookie.
@@ -38,6 +41,10 @@ def check_origin(request: Request, settings: Settings) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         raise Forbidden("origin_missing")
+    if origin == "null":  # an opaque origin: the browser's own word on the site
+        if request.headers.get("sec-fetch-site") != "same-origin":
+            raise Forbidden("origin_null_not_same_origin")
+        return
     if origin.lower() != origin_of(settings.url):
         raise Forbidden("origin_mismatch")
 
