@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-serverless test-load lint bench lock clean \
+.PHONY: install run test test-browser test-postgres test-serverless test-load lint bench lock clean \
 	package check-template tools
 
 install: $(STAMP)
@@ -24,6 +24,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The admin console in headless Chromium (tests/browser/): Debian's chromium package,
+# installed here when missing (needs root: apt-get), driven by Playwright for Python.
+test-browser: install
+	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+	$(BIN)/python -m pytest -q -m browser tests/browser
 
 test-postgres: install
 	TOLLGATE_TEST_POSTGRES_URL=$${TOLLGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
