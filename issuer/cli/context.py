@@ -77,7 +77,7 @@ def open_database(settings: Settings, *, creates: bool) -> Engine:
             raise CliError(
                 f"ISSUER_DATABASE_URL: cannot create the SQLite file {path}: its directory "
                 "does not exist",
-                "database_unreachable",
+                "database_missing",
             )
         notice(f"creating a new SQLite database {path} (ISSUER_DATABASE_URL)")
     engine = make_engine(settings.database_url)

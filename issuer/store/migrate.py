@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -55,8 +54,13 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision the database is stamped at; None for a database never migrated."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is stamped at; None for a database never migrated.
+    Read directly (Alembic's MigrationContext would log two INFO lines on every CLI
+    command and every /readyz)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    stamped = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return stamped[0] if len(stamped) == 1 else None
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
