@@ -570,3 +570,35 @@ def test_policy_page_lists_holders(env, signed_in):
     assert "<code>orders:read</code>" in page and "GET</td><td><code>/orders/*" in page
     assert f'href="/console/clients/{admin.client.client_id}">admin</a>' in page
 
+
+
+def test_activity_and_links_on_each_database(db_kind, databases, policy_file):
+    """The upsert (SQLite and PostgreSQL dialects) adds to the same row across flushes
+    and processes; a link is redeemed once."""
+    from issuer.clients.activity import ActivityCounter, activity_of
+    from issuer.clients.console_links import redeem
+
+    issuer, clock = clocked_issuer(databases.new_url(db_kind), policy_file)
+    try:
+        counted = issuer.client(["orders:read"], name="counted")
+        cid = counted.client.client_id
+        first = ActivityCounter(issuer.services.sessions, clock)
+        second = ActivityCounter(issuer.services.sessions, clock)
+        first.issued(cid)
+        first.failed(cid)
+        second.issued(cid)
+        second.failed("c_unknown")
+        assert (first.flush(), second.flush()) == (1, 2)
+        first.issued(cid)
+        first.flush()
+        with issuer.services.sessions() as session:
+            seen = activity_of(session, cid, clock())
+        assert (seen.day_issued, seen.day_failed, len(seen.hours)) == (3, 1, 1)
+        admin = issuer.client([ADMIN], name="admin")
+        code = _link(issuer, admin.client.client_id)
+        with issuer.services.sessions() as session:
+            assert redeem(session, code, clock()) == admin.client.client_id
+            assert redeem(session, code, clock()) is None
+            assert redeem(session, "x" * 101, clock()) is None
+    finally:
+        issuer.services.engine.dispose()
