@@ -1,17 +1,33 @@
-"""`GET /healthz`: alive, and the database answers (503 otherwise, for load balancers)."""
+"""`GET /healthz`: alive, and the database answers (503 otherwise, for load balancers).
+
+`GET /readyz`: ready to issue tokens, or 503 naming the first check that failed, in
+this order (each says what an operator fixes next):
+- `database`: the database answers;
+- `migrations`: it is at this code's newest migration (`issuer db upgrade`);
+- `policy`: the policy is loaded and declares an API;
+- `kek`: the KEK opens the stored check value and decrypts the active signing key (a
+  server whose startup KEK check was deferred by a database that was down says so here,
+  instead of reporting ready while every token request fails);
+- `signing_key`: a signing key is active.
+The body names checks and states only: never a key, a URL or a driver message."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from pydantic import BaseModel
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from issuer.http.deps import ServicesDep
 from issuer.http.openapi import Health
 from issuer.logs import log_event
+
+if TYPE_CHECKING:
+    from issuer.services import Services
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("issuer.health")
@@ -41,3 +57,92 @@ def healthz(services: ServicesDep) -> JSONResponse:
             headers={"Cache-Control": "no-store"},
         )
     return JSONResponse({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+READY_CHECKS = ("database", "migrations", "policy", "kek", "signing_key")
+CheckName = Literal["database", "migrations", "policy", "kek", "signing_key"]
+
+
+class Ready(BaseModel):
+    """`/readyz`'s body: `failed` is the first check that failed (absent when ready);
+    each check is `ok`, `failed` or `skipped` (not run after a failure)."""
+
+    status: Literal["ready", "not_ready"]
+    failed: CheckName | None = None
+    checks: dict[CheckName, Literal["ok", "failed", "skipped"]]
+
+
+def _readiness(services: Services) -> str | None:
+    """The first failing check's name, or None when ready. Reads only."""
+    from issuer.keys.kek import SECRET_KEY_AAD, KekError
+    from issuer.store.migrate import current_revision, head_revision
+    from issuer.store.models import KekCheck, SigningKey
+
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            if current_revision(conn) != head_revision():
+                return "migrations"
+    except SQLAlchemyError as exc:
+        log_event(log, "ready_database_down", logging.WARNING, error=type(exc).__name__)
+        return "database"
+    if services.policy is None or not services.policy.apis:
+        return "policy"
+    try:
+        with services.sessions() as session:
+            check = session.get(KekCheck, 1)
+            active = session.scalars(
+                select(SigningKey).where(SigningKey.status == "active")
+            ).first()
+    except SQLAlchemyError as exc:
+        log_event(log, "ready_database_down", logging.WARNING, error=type(exc).__name__)
+        return "database"
+    kek = services.kek
+    try:
+        if check is not None:
+            if not kek.opens(check.value):
+                return "kek"
+            if check.secret_key is not None:
+                kek.decrypt(check.secret_key, SECRET_KEY_AAD)
+        if active is not None:
+            kek.decrypt(active.private_key_encrypted, active.kid)
+    except KekError:
+        return "kek"
+    if active is None:
+        return "signing_key"
+    return None
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database, migrations, policy, KEK and an active signing key",
+    response_model=None,
+    responses={
+        200: {"model": Ready, "description": "ready to issue tokens",
+              "content": {"application/json": {"example": {
+                  "status": "ready", "checks": dict.fromkeys(READY_CHECKS, "ok")}}}},
+        503: {"model": Ready, "description": "not ready: `failed` names the first failed check",
+              "content": {"application/json": {"example": {
+                  "status": "not_ready", "failed": "kek",
+                  "checks": {"database": "ok", "migrations": "ok", "policy": "ok",
+                             "kek": "failed", "signing_key": "skipped"}}}}},
+    },
+)
+def readyz(services: ServicesDep) -> JSONResponse:
+    failed = _readiness(services)
+    headers = {"Cache-Control": "no-store"}
+    if failed is None:
+        return JSONResponse(
+            {"status": "ready", "checks": dict.fromkeys(READY_CHECKS, "ok")}, headers=headers
+        )
+    at = READY_CHECKS.index(failed)
+    checks = {
+        name: "ok" if i < at else "failed" if i == at else "skipped"
+        for i, name in enumerate(READY_CHECKS)
+    }
+    log_event(log, "not_ready", logging.WARNING, failed=failed)
+    return JSONResponse(
+        {"status": "not_ready", "failed": failed, "checks": checks},
+        status_code=503,
+        headers=headers,
+    )

@@ -26,6 +26,7 @@ ERRORS = {
     ("GET", "/.well-known/jwks.json"): {503},
     ("GET", "/.well-known/oauth-authorization-server"): set(),
     ("GET", "/healthz"): {503},
+    ("GET", "/readyz"): {503},
     ("POST", "/admin/clients"): ADMIN | {409, 422},
     ("GET", "/admin/clients"): ADMIN | {422},
     ("GET", "/admin/clients/{client_id}"): ADMIN | {404, 422},
@@ -91,8 +92,9 @@ def test_operation_documents_its_answers(doc, method, path):
     for status in statuses - successes:
         media_type, media = _media(responses[str(status)])
         assert media_type == "application/json"
-        if path == "/healthz":
-            assert media["schema"] == {"$ref": "#/components/schemas/Health"}
+        if path in ("/healthz", "/readyz"):
+            model = {"/healthz": "Health", "/readyz": "Ready"}[path]
+            assert media["schema"] == {"$ref": f"#/components/schemas/{model}"}
         else:
             assert media["schema"]["$ref"] in ERROR_SCHEMAS
         assert media.get("examples") or media.get("example")
@@ -188,6 +190,7 @@ def test_answers_fit_their_schemas(admin_env):
         ("GET", "/.well-known/oauth-authorization-server",
          "/.well-known/oauth-authorization-server", None),
         ("GET", "/healthz", "/healthz", None),
+        ("GET", "/readyz", "/readyz", None),
     ]:
         _validate(doc, method, template, http.request(method, path, json=body))
     _validate(doc, "GET", "/admin/keys",
