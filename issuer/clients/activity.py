@@ -118,7 +118,8 @@ class ActivityCounter:
                     literal(issued),
                     literal(failed),
                 ).where(Client.client_id == client_id)
-                stmt = insert(ClientActivity).from_select(["client_id", "hour", "issued", "failed"], rows)
+                columns = ["client_id", "hour", "issued", "failed"]
+                stmt = insert(ClientActivity).from_select(columns, rows)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["client_id", "hour"],
                     set_={

@@ -6,6 +6,7 @@ browser tests are tests/browser/."""
 from __future__ import annotations
 
 import re
+
 import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
