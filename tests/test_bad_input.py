@@ -78,6 +78,7 @@ POLICY_COMMANDS = {
     "trusted-issuers update": ["trusted-issuers", "update", "https://idp.example.test",
                                "--no-reuse"],
     "trusted-issuers remove": ["trusted-issuers", "remove", "https://idp.example.test"],
+    "console link": ["console", "link", "--client", "{cid}"],
 }
 # Commands that do not read the policy: `db upgrade` migrates, `kek new` prints a key,
 # `policy check FILE` reads FILE (its own cases below).

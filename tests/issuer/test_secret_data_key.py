@@ -41,17 +41,24 @@ def authenticates(svc, client_id, secret) -> bool:
         return svc.hasher.verify(get_client(session, client_id), secret)
 
 
+@pytest.mark.parametrize("checked", [True, False], ids=["check-value-0006", "before-0006"])
 @pytest.mark.parametrize("db", DB_KINDS)
-def test_a_database_from_before_the_data_key_keeps_its_secrets(databases, policy_file, db):
+def test_a_database_from_before_the_data_key_keeps_its_secrets(databases, policy_file, db,
+                                                               checked):
+    """Secrets hashed by the code before revision 0007 (HMAC under the HKDF derivation of
+    the KEK), with the KEK check value a 0006 database has (no secret key) or none."""
     url = databases.new_url(db)
     engine = make_engine(url)
-    upgrade(engine, "0006")
+    upgrade(engine)
     kek_text = new_kek_text()
-    legacy = SecretHasher(Kek(decode_kek(kek_text)).legacy_secret_hmac_key())
-    with make_session_factory(engine)() as session:  # as the code before 0007 hashed it
+    old_kek = Kek(decode_kek(kek_text))
+    legacy = SecretHasher(old_kek.legacy_secret_hmac_key())
+    with make_session_factory(engine)() as session:  # as the code before 0007 left it
         new = create_client(session, legacy, load_policy(policy_file), name="old",
                             scopes=["orders:read"])
-    upgrade(engine)
+        if checked:
+            session.add(KekCheck(id=1, value=old_kek.check_value(), secret_key=None))
+            session.commit()
     engine.dispose()
 
     svc = services(url, policy_file, kek_text)
@@ -59,9 +66,7 @@ def test_a_database_from_before_the_data_key_keeps_its_secrets(databases, policy
     assert not authenticates(svc, new.client.client_id, new.client_secret + "x")
     with svc.sessions() as session:
         row = session.get(KekCheck, 1)
-        assert svc.kek.decrypt(row.secret_key, SECRET_KEY_AAD) == (
-            Kek(decode_kek(kek_text)).legacy_secret_hmac_key()
-        )
+        assert svc.kek.decrypt(row.secret_key, SECRET_KEY_AAD) == old_kek.legacy_secret_hmac_key()
     svc.engine.dispose()
 
 
