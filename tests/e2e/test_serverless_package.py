@@ -226,7 +226,9 @@ def test_authorizers_are_wired_with_safe_cache_keys(packaged):
     # IAM responses: a cached answer is a route-independent policy, safe on GET
     # /orders/{id} (docs/caching.md); a cached simple response would not be.
     assert http["EnableSimpleResponses"] is False
-    assert http["AuthorizerResultTtlInSeconds"] == 300
+    # TTL 0: the HTTP API's routes take DPoP- and certificate-bound tokens, whose proof or
+    # certificate must be checked on every request (docs/caching.md, "Bound tokens").
+    assert http["AuthorizerResultTtlInSeconds"] == 0
     assert http["AuthorizerPayloadFormatVersion"] == "2.0"
     assert set(http["IdentitySource"]) == {"$request.header.Authorization", "$context.routeKey"}
     env = function(template, "Authorizer")["Environment"]["Variables"]

@@ -78,7 +78,10 @@ def test_serve_leaves_uvicorn_on_uvloop_and_httptools(tmp_path, policy_file, mon
 
     for _, options in calls:
         # uvicorn's defaults are "auto" too: an option left out is as good as given.
-        config = Config(app, loop=options.get("loop", "auto"), http=options.get("http", "auto"))
+        # log_config as serve passes it (None): uvicorn's default would reconfigure the
+        # process's loggers (prose handlers, no propagation) for every later test.
+        config = Config(app, loop=options.get("loop", "auto"), http=options.get("http", "auto"),
+                        log_config=options.get("log_config"))
         config.load()
         assert config.http_protocol_class is HttpToolsProtocol
         loop = config.get_loop_factory()()
