@@ -7,6 +7,7 @@ the CLI and Lambda each choose their own. Production refuses development default
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import shared
-from issuer.http.client_address import IPNetwork, parse_trusted_proxies
 from issuer.keys.kek import KekError, decode_kek
 from issuer.oauth.token_lifetime import (
     DEFAULT_TOKEN_LIFETIME,
@@ -47,6 +47,31 @@ XFCC_HEADER = "x-forwarded-client-cert"
 DEFAULT_DPOP_MAX_AGE = 60
 MAX_DPOP_MAX_AGE = 300
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}\Z")  # RFC 9110 §5.1 token
+
+
+# The proxies whose forwarded headers are believed (issuer/http/client_address.py reads
+# them); parsed here, with the other settings, so settings import nothing of the HTTP layer.
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:
+    """`ISSUER_TRUSTED_PROXIES`: addresses or CIDR networks, comma-separated; empty: none.
+    Raises `ValueError` naming the entry that is neither (a network with host bits set,
+    e.g. `10.0.0.1/8`, is refused rather than guessed at)."""
+    if not raw.strip():
+        return ()
+    networks = []
+    for item in raw.split(","):
+        entry = item.strip()
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=True))
+        except ValueError:
+            raise ValueError(
+                f"ISSUER_TRUSTED_PROXIES must be IP addresses or CIDR networks, comma-separated; "
+                f"{entry!r} is neither"
+            ) from None
+    return tuple(networks)
+
 
 
 class SettingsError(ValueError):

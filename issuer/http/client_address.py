@@ -27,30 +27,11 @@ from collections.abc import Iterable, Sequence
 
 from starlette.types import Scope
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from issuer.settings import IPNetwork, parse_trusted_proxies
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-SETTING = "ISSUER_TRUSTED_PROXIES"
+__all__ = ["IPNetwork", "client_address", "parse_trusted_proxies"]
 _MAX_HOPS = 20  # a longer chain of named proxies is no deployment: stop reading there
-
-
-def parse_trusted_proxies(raw: str) -> tuple[IPNetwork, ...]:
-    """`ISSUER_TRUSTED_PROXIES`: addresses or CIDR networks, comma-separated; empty: none.
-    Raises `ValueError` naming the entry that is neither (a network with host bits set,
-    e.g. `10.0.0.1/8`, is refused rather than guessed at)."""
-    if not raw.strip():
-        return ()
-    networks = []
-    for item in raw.split(","):
-        entry = item.strip()
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=True))
-        except ValueError:
-            raise ValueError(
-                f"{SETTING} must be IP addresses or CIDR networks, comma-separated; "
-                f"{entry!r} is neither"
-            ) from None
-    return tuple(networks)
 
 
 def _ip(text: str) -> IPAddress | None:
