@@ -32,9 +32,11 @@ EVERYTHING = "*/*"  # after the stage: any method, any path (IAM `*` also spans 
 # listed: a resource holding "." or "\" (`*/..`, `*\*`) is compiled by serverless-offline
 # into an unescaped regular expression that denies nearly every request, and the service
 # is not expected to resolve them (Starlette does not; docs/caching.md).
+# `*:*`: a method ARN whose path holds ":" (shared/route_pattern.py says why such paths
+# are refused); under IAM's per-segment wildcards it is the pattern of exactly those ARNs.
 AMBIGUOUS_RESOURCES = tuple(dict.fromkeys(
     [f"*{case(e)}*" for e in AMBIGUOUS_ENCODINGS for case in (str.upper, str.lower)]
-    + ["*//*"]
+    + ["*//*", "*:*"]
 ))
 
 

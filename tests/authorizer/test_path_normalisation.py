@@ -52,6 +52,11 @@ AMBIGUOUS = [
     ("/orders/1%00", "orders:read"),
     ("//entries/1", "entries:read"),             # empty segment: "//" is merged by some
     ("/entries//1", "entries:read"),
+    # ":" splits the method ARN into another colon-separated segment, where IAM's
+    # wildcards of the Allow and of the carve-outs may match differently.
+    ("/entries/1:lines", "entries:read"),
+    ("/entries/1%3Alines", "entries:read"),
+    ("/entries/1%3alines", "entries:read"),
 ]
 IDS = [p for p, _ in AMBIGUOUS]
 # The forms the IAM policy itself carves out: every percent-encoded one and "//". Raw "\"
@@ -61,7 +66,7 @@ RAW = {"/entries/1\\lines", "/entries/..", "/entries/."}
 ENCODED = [(p, s) for p, s in AMBIGUOUS if p not in RAW]
 
 # Percent-encodings that change no segment boundary stay allowed (RFC 3986 §2.1).
-PLAIN = ["/entries/a%20b", "/entries/caf%C3%A9", "/entries/1%3A2", "/entries/..a", "/entries/.x"]
+PLAIN = ["/entries/a%20b", "/entries/caf%C3%A9", "/entries/1%402", "/entries/..a", "/entries/.x"]
 
 
 def _rest_request(events, token: str, path: str) -> dict:
