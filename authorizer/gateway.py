@@ -659,11 +659,12 @@ def serve(gateway: Gateway, upstream: str, host: str, port: int,
     return server
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def gateway_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="authorizer gateway", description=__doc__.splitlines()[0])
     p.add_argument("--upstream", required=True, help="the HTTP service behind the gateway")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     p.add_argument("--cache-ttl", type=float, default=300.0,
                    help="authorizer result cache in seconds, like API Gateway (0: off)")
     p.add_argument("--event", choices=EVENT_KINDS, default="request",
@@ -692,7 +693,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--allow-ambiguous-paths", action="store_true",
                    help="forward paths with an encoded '/', '\\', '.' or '%%', dot or empty "
                         "segments to the authorizer as API Gateway does (default: 400)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return gateway_parser().parse_args(argv)
 
 
 def _not_started(event: dict[str, Any], context: object) -> object:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from authorizer import cli as authorizer_cli
+from authorizer.gateway import gateway_parser
 from issuer.cli import full_parser, main
 from issuer.keys.kek import decode_kek
 from issuer.settings import load_settings, weak_kek
@@ -33,7 +34,8 @@ def walk(parser: argparse.ArgumentParser, name: str):
 
 
 @pytest.mark.parametrize(
-    "parser", [full_parser(), authorizer_cli.check_parser()], ids=["issuer", "authorizer check"]
+    "parser", [full_parser(), authorizer_cli.check_parser(), gateway_parser()],
+    ids=["issuer", "authorizer check", "authorizer gateway"]
 )
 def test_every_option_has_help(parser):
     missing = []
