@@ -113,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from issuer.settings import load_settings
 
         configure_logging()
+        from issuer.cli.context import notices_as_log_events
+
+        notices_as_log_events(bool(getattr(args, "log_notices", False)))
         if getattr(args, "needs_settings", True):
             settings = load_settings()
         return int(args.handler(settings, args) or 0)

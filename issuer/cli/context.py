@@ -31,8 +31,25 @@ if TYPE_CHECKING:
     from shared.policy import Policy
 
 
+# `issuer serve` is a server whose every line is one JSON object (issuer/logs.py), so its
+# notices are log events; the other commands talk to a person and print prose.
+_notices_as_log_events = False
+
+
+def notices_as_log_events(on: bool) -> None:
+    global _notices_as_log_events
+    _notices_as_log_events = on
+
+
 def notice(text: str) -> None:
     """An informational line on stderr (stdout carries only the command's result)."""
+    if _notices_as_log_events:
+        import logging
+
+        from issuer.logs import log_event
+
+        log_event(logging.getLogger("issuer.cli"), "notice", logging.INFO, message=text)
+        return
     print(f"issuer: {text}", file=sys.stderr)
 
 

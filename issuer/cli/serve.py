@@ -44,7 +44,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--workers", type=_workers, default=1,
         help="worker processes (default 1; each builds its own app and database pool)",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, log_notices=True)
 
 
 def _port(text: str) -> int:
