@@ -163,6 +163,9 @@ def test_every_url_the_authorizer_fetches_is_routed_on_the_issuers_api(packaged)
         assert route is not None, f"{url} is not routed"
         assert route["Target"] == issuer_target
         assert "AuthorizerId" not in route  # public, as the authorizer fetches it
+    # The probes a deploy pipeline or an operator checks: liveness and readiness.
+    for probe in ("GET /healthz", "GET /readyz"):
+        assert routes[probe]["Target"] == issuer_target
 
 
 def test_the_authorizer_has_no_vpc_and_the_database_functions_do(packaged):
