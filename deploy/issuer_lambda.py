@@ -71,7 +71,7 @@ def _before_snapshot() -> None:
     configure_mappers()  # SQLAlchemy configures the ORM mappers on first use otherwise
     load_all(app)  # the admin API, imported on its first request otherwise
     try:
-        # The active key decrypted and loaded (an RSA private key takes ~25 ms to load);
+        # The active key read, decrypted and loaded (and the queries on the way compiled);
         # after a restore only its kid is read again.
         with services.sessions() as session:
             services.key_store.signer(session, services.clock())
