@@ -11,6 +11,7 @@ or tasks ask, with auth hooks for requests and httpx.
 """
 
 from tollgate_client.auth import HttpxAuth, RequestsAuth
+from tollgate_client.binding import DpopKey, httpx_client, requests_session
 from tollgate_client.credentials import JWT_BEARER
 from tollgate_client.errors import ConfigurationError, DiscoveryError, TokenError
 from tollgate_client.source import Presented, Token, TokenSource
@@ -21,6 +22,7 @@ __all__ = [
     "JWT_BEARER",
     "ConfigurationError",
     "DiscoveryError",
+    "DpopKey",
     "HttpxAuth",
     "Presented",
     "RequestsAuth",
@@ -28,4 +30,6 @@ __all__ = [
     "TokenError",
     "TokenSource",
     "__version__",
+    "httpx_client",
+    "requests_session",
 ]

@@ -176,6 +176,27 @@ class _KeyHolder:
         return f"_KeyHolder(client_id={self.client_id!r})"
 
 
+class TlsClientAuth:
+    """`tls_client_auth` / `self_signed_tls_client_auth` (RFC 8705 §2): the client
+    certificate presented in the TLS handshake is the credential, so the form carries
+    `client_id` only (RFC 8705 §2: the client includes it) and no secret or assertion.
+    Which of the two methods applies is the issuer's registration (a subject DN checked
+    against a CA chain, or the registered certificate itself): the request is the same."""
+
+    method = "tls_client_auth"
+
+    def __init__(self, client_id: str) -> None:
+        if not client_id:
+            raise ConfigurationError("tls_client_auth needs a client_id")
+        self.client_id = client_id
+
+    def apply(self, form: dict[str, str], headers: dict[str, str], token_endpoint: str) -> None:
+        form["client_id"] = self.client_id
+
+    def __repr__(self) -> str:
+        return f"TlsClientAuth(client_id={self.client_id!r})"
+
+
 class FederatedAssertionFile:
     """A federated client: the platform's signed identity token (a Kubernetes projected
     service-account token, a SPIFFE JWT-SVID, a token an earlier CI step wrote) is read

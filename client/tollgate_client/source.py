@@ -49,11 +49,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tollgate_client.binding import (
+    USE_DPOP_NONCE,
+    ClientCert,
+    DpopKey,
+    check_client_cert,
+    tls_context,
+)
 from tollgate_client.credentials import (
     ClientAuthentication,
     ClientSecretBasic,
     FederatedAssertionFile,
     PrivateKeyJwt,
+    TlsClientAuth,
 )
 from tollgate_client.errors import ConfigurationError, DiscoveryError, TokenError
 
@@ -90,13 +98,19 @@ class Token:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Presented:
-    """What one API request carries: the headers to set and the token behind them.
-    Bearer now; a DPoP-bound source would add its `DPoP` proof header here (RFC 9449 §7)."""
+    """What one API request carries: the headers to set and the token behind them
+    (`Authorization: Bearer`, or `Authorization: DPoP` plus a `DPoP` proof for this
+    request, RFC 9449 §7), and the URL it is for (whose server's nonce a refusal may
+    update, RFC 9449 §9)."""
 
     headers: Mapping[str, str]
     token: Token
+    url: str | None = None
+
+    def __repr__(self) -> str:  # never the token or the proof
+        return f"Presented(headers={sorted(self.headers)!r}, token={self.token!r})"
 
 
 def is_loopback(host: str) -> bool:
@@ -186,12 +200,28 @@ class TokenSource:
     credential: `client_secret` (client_secret_basic), `private_key` (private_key_jwt:
     a PEM, a private JWK or a `cryptography` key; `key_id` is its registered `kid`) or
     `assertion_file` (a federated client: the platform's identity token, read at every
-    token request). `scope` is a space-separated string or a list; `audience` (or
+    token request); or none of them with `client_cert` (`tls_client_auth` /
+    `self_signed_tls_client_auth`, RFC 8705 §2: the certificate is the credential and the
+    form carries `client_id`). `scope` is a space-separated string or a list; `audience` (or
     `resource`, RFC 8707) names the API the token is for.
 
     `token()` returns the access token; `await atoken()` is the same for asyncio code.
     `invalidate(token)` drops a token an API refused as `invalid_token` (only if it is
     still the cached one, so many callers refused at once cause one new fetch).
+
+    Sender-constrained tokens, off unless asked for:
+    - `dpop_key` (a `cryptography` private key: EC P-256 (ES256), P-384, P-521, RSA
+      (RS256) or Ed25519 (EdDSA); a PEM or private JWK also works), or `dpop=True` for
+      an ephemeral P-256 key made for this source: every token request carries a new
+      DPoP proof (RFC 9449 §4-§5), a `use_dpop_nonce` refusal is retried once with the
+      server's `DPoP-Nonce` (§8), and only a `token_type: DPoP` answer is accepted.
+      `present()` then returns `Authorization: DPoP <token>` and a proof for that
+      request (`htm`, `htu`, `ath`; §7), and a resource server's `use_dpop_nonce`
+      challenge is retried once with its nonce (§9).
+    - `client_cert=(cert_path, key_path)` (PEM files): the token request presents this
+      certificate (RFC 8705); a certificate-bound token (`cnf.x5t#S256`) works only
+      from a client that presents the same certificate to the API: use
+      `requests_session(source)` / `httpx_client(source)`, or set `cert=` yourself.
     """
 
     def __init__(
@@ -221,6 +251,9 @@ class TokenSource:
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         http_client: httpx.Client | None = None,
+        dpop_key: Any = None,
+        dpop: bool = False,
+        client_cert: ClientCert | None = None,
     ) -> None:
         given = [
             name
@@ -231,11 +264,24 @@ class TokenSource:
             )
             if value is not None
         ]
-        if len(given) != 1:
+        if len(given) > 1 or (not given and client_cert is None):
             raise ConfigurationError(
                 "give exactly one of client_secret, private_key, assertion_file"
+                " (or client_cert alone for tls_client_auth)"
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if dpop_key is not None and dpop:
+            raise ConfigurationError("give dpop_key or dpop=True, not both")
+        self.client_cert = check_client_cert(client_cert) if client_cert is not None else None
+        if self.client_cert is not None and http_client is not None:
+            raise ConfigurationError(
+                "client_cert with http_client: give the certificate to the http_client "
+                "(or let the source make its client)"
+            )
+        # RFC 9449: one key per source; the proofs and the token's cnf.jkt name it.
+        self.dpop: DpopKey | None = (
+            DpopKey(dpop_key) if dpop_key is not None or dpop else None
+        )
         if max_attempts < 1:
             raise ConfigurationError("max_attempts must be at least 1")
         if not 0 < refresh_ratio < 1:
@@ -251,16 +297,21 @@ class TokenSource:
             self.auth = ClientSecretBasic(client_id or "", client_secret)
         elif private_key is not None:
             self.auth = PrivateKeyJwt(client_id or "", private_key, key_id=key_id)
-        else:
-            assert assertion_file is not None
+        elif assertion_file is not None:
             self.auth = FederatedAssertionFile(assertion_file, client_id)
+        else:
+            self.auth = TlsClientAuth(client_id or "")
         if isinstance(scope, list | tuple):
             scope = " ".join(scope)
         self.scope = scope or None
         self.audience = audience
         self.resource = resource
         self._timeout = timeout
-        self._verify = verify
+        # The TLS settings of every token request: `verify` as given, or an SSL
+        # context that also presents the client certificate (RFC 8705).
+        self._verify = (
+            tls_context(verify, self.client_cert) if self.client_cert is not None else verify
+        )
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -273,7 +324,7 @@ class TokenSource:
         self._async_sleep = async_sleep
         self._random = random.SystemRandom()
         self._own_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, verify=verify)
+        self._http = http_client or httpx.Client(timeout=timeout, verify=self._verify)
 
         self._lock = threading.Lock()
         self._cached: Token | None = None
@@ -318,23 +369,38 @@ class TokenSource:
                 continue
 
     def present(self, method: str, url: str) -> Presented:
-        """The headers for one API request. `method` and `url` are unused for bearer
-        tokens; a sender-constrained source (RFC 9449 DPoP) signs them into its proof."""
-        token = self.get()
-        return Presented({"Authorization": f"Bearer {token.access_token}"}, token)
+        """The headers for one API request: `Authorization: Bearer <token>`, or for a
+        DPoP source `Authorization: DPoP <token>` and a new proof of `method` and `url`
+        (RFC 9449 §7.1)."""
+        return self._presented(self.get(), method, url)
 
     async def apresent(self, method: str, url: str) -> Presented:
-        token = await self.aget()
-        return Presented({"Authorization": f"Bearer {token.access_token}"}, token)
+        return self._presented(await self.aget(), method, url)
+
+    def _presented(self, token: Token, method: str, url: str) -> Presented:
+        if self.dpop is None:
+            return Presented({"Authorization": f"Bearer {token.access_token}"}, token, url)
+        proof = self.dpop.proof(method, url, access_token=token.access_token)
+        headers = {"Authorization": f"DPoP {token.access_token}", "DPoP": proof}
+        return Presented(headers, token, url)
 
     def retry_after_refusal(
         self, presented: Presented, status: int, headers: Mapping[str, str]
     ) -> bool:
-        """Whether an API answer means "fetch a new token and send once more": a 401
-        with a Bearer challenge `error="invalid_token"` (RFC 6750 §3.1: revoked, expired
-        early, signed by a retired key). The refused token is dropped from the cache if
-        it is still there. A DPoP source adds `use_dpop_nonce` (RFC 9449 §8) here."""
-        if status != 401 or not invalid_token_challenge(headers.get("www-authenticate")):
+        """Whether an API answer means "send once more": a 401 with a challenge
+        `error="invalid_token"` (RFC 6750 §3.1, RFC 9449 §7.1: revoked, expired early,
+        signed by a retired key), after which the refused token is dropped from the
+        cache if it is still there; or, for a DPoP source, a 401 with a DPoP challenge
+        `error="use_dpop_nonce"` and a `DPoP-Nonce` (RFC 9449 §9), after which the next
+        proof for that server carries the nonce and the token is kept."""
+        challenge = headers.get("www-authenticate")
+        if self.dpop is not None and presented.url:
+            # RFC 9449 §8.2/§9: any answer may carry the nonce for the next proof.
+            fresh = self.dpop.remember_nonce(presented.url, headers)
+            if status == 401 and fresh and challenge_error(challenge, "dpop", USE_DPOP_NONCE):
+                return True
+        scheme = "bearer" if self.dpop is None else "dpop"
+        if status != 401 or not challenge_error(challenge, scheme, "invalid_token"):
             return False
         self.invalidate(presented.token)
         return True
@@ -362,7 +428,10 @@ class TokenSource:
     def __repr__(self) -> str:
         return (
             f"TokenSource(issuer={self.issuer!r}, auth={self.auth!r}, scope={self.scope!r}, "
-            f"audience={self.audience or self.resource!r})"
+            f"audience={self.audience or self.resource!r}"
+            + (f", dpop={self.dpop!r}" if self.dpop is not None else "")
+            + (", client_cert=True" if self.client_cert is not None else "")
+            + ")"
         )
 
     # -- single flight ----------------------------------------------------------------
@@ -453,7 +522,22 @@ class TokenSource:
             form["resource"] = self.resource  # RFC 8707 §2
         headers = {"Accept": "application/json"}
         self.auth.apply(form, headers, endpoint)
+        if self.dpop is not None:  # RFC 9449 §5: a new proof for every token request
+            headers["DPoP"] = self.dpop.proof("POST", endpoint)
         return form, headers
+
+    def _nonce_refusal(self, endpoint: str, response: httpx.Response) -> bool:
+        """Keep the token endpoint's `DPoP-Nonce` (RFC 9449 §8.2: on any answer); True
+        when the answer is `use_dpop_nonce` with a nonce to retry with (§8)."""
+        if self.dpop is None or not self.dpop.remember_nonce(endpoint, response.headers):
+            return False
+        if response.status_code not in (400, 401):
+            return False
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and body.get("error") == USE_DPOP_NONCE
 
     def _token(self, response: httpx.Response, started: float) -> Token:
         what = "token request"
@@ -468,9 +552,14 @@ class TokenSource:
         access_token, token_type = body.get("access_token"), body.get("token_type")
         if not isinstance(access_token, str) or not access_token:
             raise TokenError(f"{what}: the response has no access_token", status=200)
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            # RFC 6749 §7.1: a client must not use a token whose type it does not know.
-            raise TokenError(f"{what}: token_type {_short(token_type)!r} is not Bearer", status=200)
+        expected = "DPoP" if self.dpop is not None else "Bearer"
+        if not isinstance(token_type, str) or token_type.lower() != expected.lower():
+            # RFC 6749 §7.1: a client must not use a token whose type it does not know;
+            # RFC 9449 §5: a DPoP request answered with a Bearer token is not bound to
+            # the key, so it is refused rather than sent as a weaker token.
+            raise TokenError(
+                f"{what}: token_type {_short(token_type)!r} is not {expected}", status=200
+            )
         expires_in = body.get("expires_in")
         if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not (
             0 < expires_in < 10**9
@@ -604,6 +693,9 @@ class TokenSource:
             return self._http.post(endpoint, data=form, headers=headers)
 
         response, started = self._send_sync("token request", send)
+        if self._nonce_refusal(endpoint, response):  # RFC 9449 §8: once, with the nonce
+            response, started = self._send_sync("token request", send)
+            self._nonce_refusal(endpoint, response)
         return self._token(response, started)
 
     async def _fetch_async(self) -> Token:
@@ -622,6 +714,9 @@ class TokenSource:
                 return await http.post(endpoint, data=form, headers=headers)
 
             response, started = await self._send_async("token request", send)
+            if self._nonce_refusal(endpoint, response):  # RFC 9449 §8
+                response, started = await self._send_async("token request", send)
+                self._nonce_refusal(endpoint, response)
             return self._token(response, started)
 
 
@@ -649,17 +744,23 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def invalid_token_challenge(value: str | None) -> bool:
     """True for a `WWW-Authenticate` carrying a Bearer challenge with
-    `error="invalid_token"` (RFC 6750 §3, §3.1). The header may hold several
-    challenges (RFC 9110 §11.6.1); a bare token starts a new one, `name=value` is a
-    parameter of the current one."""
-    scheme = None
+    `error="invalid_token"` (RFC 6750 §3, §3.1)."""
+    return challenge_error(value, "bearer", "invalid_token")
+
+
+def challenge_error(value: str | None, scheme: str, error: str) -> bool:
+    """True for a `WWW-Authenticate` carrying a `scheme` challenge (lower case) whose
+    `error` parameter is `error` (RFC 6750 §3, RFC 9449 §7.1). The header may hold
+    several challenges (RFC 9110 §11.6.1); a bare token starts a new one, `name=value`
+    is a parameter of the current one."""
+    current = None
     for match in _CHALLENGE_PART.finditer(value or ""):
         name, equals, quoted, plain = match.groups()
         if not equals:
-            scheme = name.lower()
-        elif scheme == "bearer" and name.lower() == "error":
+            current = name.lower()
+        elif current == scheme and name.lower() == "error":
             text = quoted.replace("\\", "") if quoted is not None else plain
-            if text == "invalid_token":
+            if text == error:
                 return True
     return False
 
