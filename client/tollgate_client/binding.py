@@ -146,11 +146,22 @@ def check_client_cert(client_cert: Any) -> tuple[str, str]:
     return paths
 
 
+def verify_setting(verify: Any) -> Any:
+    """`verify` for httpx: a CA bundle path (file or directory) becomes an SSL context,
+    as httpx 0.28 asks (a path string is deprecated there); anything else is kept."""
+    if isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    return verify
+
+
 def tls_context(verify: Any, client_cert: tuple[str, str]) -> ssl.SSLContext:
     """The SSL context that verifies the server as `verify` says (True: httpx's
     default trust store; a CA file path; False; or an SSLContext, which is then given
     the certificate) and presents `client_cert` (RFC 8705 mutual TLS)."""
-    context = httpx.create_ssl_context(verify=verify)
+    context = httpx.create_ssl_context(verify=verify_setting(verify))
     try:
         context.load_cert_chain(*client_cert)
     except (OSError, ssl.SSLError, ValueError):

@@ -55,6 +55,7 @@ from tollgate_client.binding import (
     DpopKey,
     check_client_cert,
     tls_context,
+    verify_setting,
 )
 from tollgate_client.credentials import (
     ClientAuthentication,
@@ -310,7 +311,9 @@ class TokenSource:
         # The TLS settings of every token request: `verify` as given, or an SSL
         # context that also presents the client certificate (RFC 8705).
         self._verify = (
-            tls_context(verify, self.client_cert) if self.client_cert is not None else verify
+            tls_context(verify, self.client_cert)
+            if self.client_cert is not None
+            else verify_setting(verify)
         )
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
