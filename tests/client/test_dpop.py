@@ -325,3 +325,32 @@ def test_resource_server_refusing_every_nonce_gets_one_retry(dpop_issuer, nonce_
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == 'DPoP error="use_dpop_nonce"'
     assert nonce_api.answers == [401, 401]
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+def test_configuration_errors_are_one_line(tmp_path):
+    issuer = "https://issuer.example.test"
+    key = ec.generate_private_key(ec.SECP256R1())
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    missing = tmp_path / "missing.pem"
+    cases = [
+        ({"dpop_key": key, "dpop": True}, "give dpop_key or dpop=True, not both"),
+        ({"client_cert": (missing, "k")}, f"client_cert: {missing} is not a file"),
+        ({"client_cert": "both.pem"}, "client_cert must be (certificate path, key path)"),
+        ({"client_cert": (bad, bad)},
+         "client_cert: the certificate and key could not be loaded as a PEM pair"),
+        ({"dpop_key": key.public_key()},
+         "dpop_key: a PEM, a private JWK or an RSA/EC/Ed25519 private key"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError) as refused:
+            TokenSource(issuer, "c", "s", **kwargs)
+        assert str(refused.value) == message
+    with pytest.raises(ValueError) as refused:
+        TokenSource(issuer, "c")  # no secret, no key, no certificate
+    assert str(refused.value).startswith("give exactly one of")
+    source = TokenSource(issuer, "c", "s", dpop_key=key)
+    assert repr(source).endswith(f"dpop=DpopKey(alg='ES256', jkt={source.dpop.thumbprint!r}))")
