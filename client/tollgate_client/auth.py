@@ -4,8 +4,14 @@ a key the API no longer trusts) drops that token and sends the request once more
 new one. Any other answer, including a second 401, goes back to the caller as it is.
 
 Both take their headers from `TokenSource.present()` and ask
-`TokenSource.retry_after_refusal()` about a refusal, so a source that binds its tokens
-(DPoP proofs per request, a nonce retry) changes these two methods and not this module.
+`TokenSource.retry_after_refusal()` about a refusal: for a DPoP source (RFC 9449) that is
+`Authorization: DPoP` plus a new proof per request (the retry gets a new one too), and a
+`DPoP error="use_dpop_nonce"` challenge is the one retry, with the server's nonce.
+
+A certificate-bound token (RFC 8705 §3, a source with `client_cert`) is accepted only on
+a connection that presents the same certificate, which an auth hook cannot set: the
+request's client must (`requests.get(..., cert=source.client_cert)`, or
+`tollgate_client.requests_session(source)` / `httpx_client(source)`, which set it up).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from tollgate_client.source import Presented, TokenSource
 
 
 class RequestsAuth(AuthBase):
-    """`requests.get(url, auth=RequestsAuth(source))`, or `session.auth = ...`."""
+    """`requests.get(url, auth=RequestsAuth(source))`, or `session.auth = ...`. With a
+    `client_cert` source, also `cert=source.client_cert` (or `requests_session(source)`)."""
 
     def __init__(self, source: TokenSource) -> None:
         self.source = source
@@ -85,7 +92,8 @@ class HttpxAuth(httpx.Auth):
     flow calls `source.token()`, the async flow `await source.atoken()`, so an event loop
     is never blocked waiting for a token. The request body is read first
     (`requires_request_body`) so that it can be sent again after an invalid_token
-    refusal."""
+    refusal. With a `client_cert` source the client must present that certificate
+    (`httpx_client(source)` makes one that does)."""
 
     requires_request_body = True
 
