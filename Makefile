@@ -67,7 +67,7 @@ node_modules/.installed: package.json package-lock.json deploy/patch_serverless_
 	touch $@
 
 test-serverless: install node_modules/.installed
-	$(BIN)/python -m pytest -q -m serverless tests/e2e
+	$(BIN)/python -m pytest -q -m serverless tests/e2e tests/deploy
 
 # Production artifacts under .serverless/ for any stage, with no AWS credentials and no
 # AWS call: deploy/build_artifacts.py vendors arm64 wheels from PyPI into each function's

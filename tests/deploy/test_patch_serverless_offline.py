@@ -22,11 +22,18 @@ INSTALLED = REPO / patch.RUNNER.relative_to(patch.ROOT)
 
 
 @pytest.fixture
-def pristine(tmp_path) -> Path:
-    """The runner's two files as npm installs them: the installed (patched) copies with
-    the patch taken back out, which must give the code the patch expects."""
+def installed() -> Path:
+    """The patched runner make installed; these tests run in the serverless leg (`make
+    test-serverless` installs node_modules first) and skip, saying so, without it."""
     if not INSTALLED.exists():
         pytest.skip("node_modules has no serverless-offline: run `bash deploy/install_offline.sh`")
+    return INSTALLED
+
+
+@pytest.fixture
+def pristine(tmp_path, installed) -> Path:
+    """The runner's two files as npm installs them: the installed (patched) copies with
+    the patch taken back out, which must give the code the patch expects."""
     runner = tmp_path / "python-runner"
     runner.mkdir()
     for name, (old, new) in patch.patches(runner).items():
@@ -40,6 +47,7 @@ def snapshot(runner: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(runner.iterdir())}
 
 
+@pytest.mark.serverless
 def test_the_patch_applies_once_and_is_idempotent(pristine):
     before = snapshot(pristine)
     assert all(patch.MARK.encode() not in text for text in before.values())
@@ -53,6 +61,7 @@ def test_the_patch_applies_once_and_is_idempotent(pristine):
     assert once == {name: (INSTALLED / name).read_bytes() for name in once}
 
 
+@pytest.mark.serverless
 def test_unknown_plugin_code_is_refused_and_left_untouched(pristine):
     invoke = pristine / "invoke.py"
     invoke.write_text(invoke.read_text().replace("result = handler(", "result = other("))
@@ -62,6 +71,7 @@ def test_unknown_plugin_code_is_refused_and_left_untouched(pristine):
     assert snapshot(pristine) == before
 
 
+@pytest.mark.serverless
 def test_main_reports_unknown_code_in_one_line(pristine, capsys, monkeypatch):
     (pristine / "PythonRunner.js").write_text("// another version\n")
     monkeypatch.setattr(patch, "RUNNER", pristine)
@@ -70,9 +80,10 @@ def test_main_reports_unknown_code_in_one_line(pristine, capsys, monkeypatch):
     assert err.count("\n") == 1 and "PythonRunner.js is not the code this patch knows" in err
 
 
-def test_the_patched_runner_returns_the_exception_as_lambda_does():
+@pytest.mark.serverless
+def test_the_patched_runner_returns_the_exception_as_lambda_does(installed):
     # What the patch makes invoke.py do: catch, write the error response, keep serving.
-    text = (INSTALLED / "invoke.py").read_text()
+    text = (installed / "invoke.py").read_text()
     assert "'errorMessage': str(e), 'errorType': type(e).__name__" in text
     assert "continue\n" in text.split(patch.MARK, 1)[1]
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from issuer.http.request_id import request_id_for
 from issuer.logs import (
     REQUEST_ID,
+    SERVER_LOGGERS,
     JsonFormatter,
     error_fields,
     error_message,
@@ -41,12 +42,25 @@ def json_lines(level: int = logging.INFO):
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(level)
+    # The library loggers as configure_logging leaves them (handlers of their own cleared,
+    # propagating to the root): earlier tests in this process may have let uvicorn
+    # configure them its own way (prose handlers, no propagation).
+    saved = {}
+    for name in (*SERVER_LOGGERS, "alembic", "alembic.runtime.migration"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate, logger.level, logger.disabled)
+        logger.handlers.clear()
+        logger.propagate, logger.level, logger.disabled = True, logging.NOTSET, False
     lines: list[dict] = []
     try:
         yield lines
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        for name, (handlers, propagate, lvl, disabled) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.level, logger.disabled = propagate, lvl, disabled
         lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
