@@ -4,9 +4,9 @@ ones inside functions included):
 - `shared/` imports neither half: both read it, so it cannot depend on either;
 - `authorizer/` imports nothing of the issuer (it is packaged without it);
 - the issuer's domain packages (`issuer/store/`, `issuer/keys/`, `issuer/clients/`,
-  `issuer/oauth/`, `issuer/audit.py`, `issuer/logs.py`, `issuer/settings.py`) import no web framework and
-  nothing of `issuer/http/` or `issuer/cli/`: the CLI and the Lambda entries use them as
-  the HTTP layer does.
+  `issuer/oauth/`, `issuer/audit.py`, `issuer/logs.py`, `issuer/settings.py`) import no
+  web framework and nothing of `issuer/http/` or `issuer/cli/`: the CLI and the Lambda
+  entries use them as the HTTP layer does.
 """
 
 from __future__ import annotations
