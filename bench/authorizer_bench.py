@@ -147,16 +147,18 @@ def bench_authorizer(jwk: dict, write, private=None):
         log=DecisionLog(write), policy=parse_policy(POLICY, "bench"))
 
 
-def decision_figures(n: int, alg: str) -> dict:
-    """Handler first-seen and repeat against PyJWT's bare decode, interleaved per token
-    so that machine noise (other processes on a shared box) hits both alike."""
+def first_seen_figures(n: int, alg: str, write):
+    """A handler from `bench_authorizer` (decision lines to `write`, None: `sys.stdout`)
+    on `n` distinct tokens after one cold-path call (JWKS, revocation list, policy for
+    this scope set), timed interleaved token by token with PyJWT's bare `jwt.decode` of
+    the same tokens so that machine noise hits both alike. Returns the handler, the
+    events (cold one first) and the microseconds per call: ours, PyJWT's."""
     import jwt
 
     private, jwk, tokens = _tokens(n + 1, alg)
-    sink = open(os.devnull, "w")
-    handler = bench_authorizer(jwk, sink.write, private).lambda_handler
+    handler = bench_authorizer(jwk, write, private).lambda_handler
     events = [_event(t) for t in tokens]
-    handler(events[0])  # cold path once: JWKS fetch, policy compile for this scope set
+    handler(events[0])
     public = private.public_key()
 
     def pyjwt(token):
@@ -164,15 +166,22 @@ def decision_figures(n: int, alg: str) -> dict:
 
     pyjwt(tokens[0])
     clock = time.perf_counter_ns
-    first, baseline = [], []
+    ours, theirs = [], []
     for event, token in zip(events[1:], tokens[1:], strict=True):
         t0 = clock()
         handler(event)
         t1 = clock()
         pyjwt(token)
         t2 = clock()
-        first.append((t1 - t0) / 1000)
-        baseline.append((t2 - t1) / 1000)
+        ours.append((t1 - t0) / 1000)
+        theirs.append((t2 - t1) / 1000)
+    return handler, events, ours, theirs
+
+
+def decision_figures(n: int, alg: str) -> dict:
+    """Handler first-seen (`first_seen_figures`) and repeat against PyJWT's bare decode."""
+    sink = open(os.devnull, "w")
+    handler, events, first, baseline = first_seen_figures(n, alg, sink.write)
     repeat = []
     for _ in range(5):
         repeat += _per_call(handler, events)

@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +48,10 @@ class Unbuffered:
 
 
 def child(alg: str, n: int) -> dict[str, float]:
-    import jwt
-
-    from bench.authorizer_bench import AUDIENCE, ISSUER, _event, _tokens, bench_authorizer
+    from bench.authorizer_bench import first_seen_figures
 
     sys.stdout = Unbuffered(sys.stdout)
-    private, jwk, tokens = _tokens(n + 1, alg)
-    handler = bench_authorizer(jwk, None, private).lambda_handler  # lines to sys.stdout
-    events = [_event(t) for t in tokens]
-    handler(events[0])  # cold path once: JWKS, revocation list, policy for this scope set
-    public = private.public_key()
-
-    def pyjwt(token: str) -> None:
-        jwt.decode(token, public, algorithms=[alg], audience=AUDIENCE, issuer=ISSUER)
-
-    pyjwt(tokens[0])
-    clock = time.perf_counter_ns
-    ours, theirs = [], []
-    for event, token in zip(events[1:], tokens[1:], strict=True):
-        t0 = clock()
-        handler(event)
-        t1 = clock()
-        pyjwt(token)
-        t2 = clock()
-        ours.append((t1 - t0) / 1000)
-        theirs.append((t2 - t1) / 1000)
+    _, _, ours, theirs = first_seen_figures(n, alg, None)  # lines to sys.stdout
     return {"mean": statistics.fmean(ours), "pyjwt_mean": statistics.fmean(theirs),
             "median": statistics.median(ours), "pyjwt_median": statistics.median(theirs)}
 
