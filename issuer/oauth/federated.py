@@ -37,32 +37,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.federation.directory import Federation
 from issuer.federation.identities import FEDERATED
+from issuer.oauth.assertion import (
+    JWT_BEARER,
+    LEEWAY,
+    AssertionMethod,
+    Refused,
+    numeric_date,
+    spend_once,
+)
 from issuer.oauth.client_auth import ClientLookup, TokenRequest, federated_issuer
-from issuer.oauth.errors import InvalidClient
 from issuer.store.models import JTI_LENGTH, FederatedAssertionJti, utcnow
-from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
 from shared.jws import Compact
 from shared.verify import verify_signature
-
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-LEEWAY = 30  # clock skew between the external issuer, the workload and us
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -82,16 +77,7 @@ def federated_act(client: ClientRecord) -> dict[str, str] | None:
     return None
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
-    if name not in claims:
-        return None
-    value = claims[name]
-    if not is_number(value):  # a bool, NaN or 10**400 is not a NumericDate
-        raise _Refused(f"{name}_not_a_number")
-    return float(value)
-
-
-class FederatedAssertion:
+class FederatedAssertion(AssertionMethod):
     name = FEDERATED
     # Advertised in RFC 8414 metadata under no name of its own: on the wire it is
     # private_key_jwt's client assertion (RFC 7523 §2.2), which the metadata lists.
@@ -112,35 +98,28 @@ class FederatedAssertion:
     def present(self, request: TokenRequest) -> bool:
         return federated_issuer(request) is not None
 
-    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
-        try:
-            return self._authenticate(request, session)
-        except _Refused as refused:
-            # Logged and counted by the failure handler, as for a wrong secret.
-            raise InvalidClient(debug=refused.reason) from None
-
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
         if form.get("client_assertion_type") != JWT_BEARER:
-            raise _Refused("unsupported_assertion_type")
+            raise Refused("unsupported_assertion_type")
         compact = request.assertion
         iss = federated_issuer(request)
         if not isinstance(compact, Compact) or iss is None:  # present() said otherwise
-            raise _Refused("no_assertion")
+            raise Refused("no_assertion")
         if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
-            raise _Refused("crit_unsupported")
+            raise Refused("crit_unsupported")
         issuer = self._federation.issuer(session, iss)
         if issuer is None:
-            raise _Refused("unknown_issuer")
+            raise Refused("unknown_issuer")
         # Before any key is looked up or fetched: an algorithm the issuer does not use.
         if compact.header.get("alg") not in issuer.algorithms:
-            raise _Refused("alg_not_allowed")
+            raise Refused("alg_not_allowed")
         try:
             verify_signature(compact, issuer.keys)
         except KeySetError:
-            raise _Refused("issuer_keys_unavailable") from None
+            raise Refused("issuer_keys_unavailable") from None
         except TokenError as exc:
-            raise _Refused(exc.code) from None
+            raise Refused(exc.code) from None
 
         claims = compact.claims
         now = self._clock()
@@ -148,44 +127,45 @@ class FederatedAssertion:
         aud = claims.get("aud")
         audiences = [aud] if type(aud) is str else aud
         if type(audiences) is not list or issuer.audience not in audiences:
-            raise _Refused("wrong_audience")
+            raise Refused("wrong_audience")
         sub = claims.get("sub")
         if type(sub) is not str or not sub:
-            raise _Refused("sub_missing")
+            raise Refused("sub_missing")
         client_id = self._federation.client_id_for(session, iss, sub)
         if client_id is None:
-            raise _Refused("unknown_subject")
+            raise Refused("unknown_subject")
         # RFC 7521 §4.2: a client_id parameter, if sent, names the same client.
         if "client_id" in form and form["client_id"] != client_id:
-            raise _Refused("client_id_mismatch")
+            raise Refused("client_id_mismatch")
         client = self._lookup(session, client_id)
         if client is None or client.auth_method != FEDERATED:
-            raise _Refused("unknown_client")
+            raise Refused("unknown_client")
         if not client.enabled:
-            raise _Refused("disabled")
+            raise Refused("disabled")
         if not issuer.allow_reuse:
-            self._consume(session, iss, self._replay_key(claims, form["client_assertion"]),
-                          exp, now)
+            key = self._replay_key(claims, form["client_assertion"])
+            spend_once(session, FederatedAssertionJti(issuer=iss, jti=key), exp, now,
+                       self._leeway)
         values = {f.name: getattr(client, f.name) for f in fields(ClientRecord)}
         return FederatedClient(**values, external_issuer=iss, external_subject=sub)
 
     def _check_times(self, claims: dict[str, Any], now: float, max_age: int) -> float:
         leeway = self._leeway
-        exp = _number(claims, "exp")
+        exp = numeric_date(claims, "exp")
         if exp is None:
-            raise _Refused("exp_missing")
+            raise Refused("exp_missing")
         if now >= exp + leeway:  # RFC 7519 §4.1.4: refused on or after exp
-            raise _Refused("expired")
-        nbf = _number(claims, "nbf")
+            raise Refused("expired")
+        nbf = numeric_date(claims, "nbf")
         if nbf is not None and nbf > now + leeway:
-            raise _Refused("nbf_in_future")
-        iat = _number(claims, "iat")
+            raise Refused("nbf_in_future")
+        iat = numeric_date(claims, "iat")
         if iat is None:
-            raise _Refused("iat_missing")  # the maximum age is measured from it
+            raise Refused("iat_missing")  # the maximum age is measured from it
         if iat > now + leeway:
-            raise _Refused("iat_in_future")
+            raise Refused("iat_in_future")
         if now - iat > max_age + leeway:
-            raise _Refused("too_old")
+            raise Refused("too_old")
         return exp
 
     @staticmethod
@@ -196,22 +176,6 @@ class FederatedAssertion:
         # No usable jti (GitHub's and Kubernetes' tokens have one; not every issuer's):
         # the token itself, hashed.
         return "#sha256:" + hashlib.sha256(assertion.encode("utf-8")).hexdigest()
-
-    def _consume(
-        self, session: Session, iss: str, key: str, exp: float, now: datetime
-    ) -> None:
-        """Spent until it could no longer pass anyway (exp + leeway); committed now, so
-        even a request that fails later cannot reuse the assertion."""
-        until = datetime.fromtimestamp(exp, now.tzinfo) + timedelta(seconds=self._leeway)
-        session.execute(
-            delete(FederatedAssertionJti).where(FederatedAssertionJti.expires_at < now)
-        )
-        session.add(FederatedAssertionJti(issuer=iss, jti=key, expires_at=until))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise _Refused("replayed") from None
 
 
 def federated_log_fields(client: ClientRecord) -> dict[str, str]:

@@ -20,15 +20,21 @@ secret client (`auth_method` decides).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id
 from issuer.federation.directory import Federation
+from issuer.oauth.assertion import (
+    JWT_BEARER,
+    LEEWAY,
+    AssertionMethod,
+    Refused,
+    numeric_date,
+    spend_once,
+)
 from issuer.oauth.client_auth import (
     ClientAuthenticator,
     ClientLookup,
@@ -36,45 +42,24 @@ from issuer.oauth.client_auth import (
     federated_issuer,
     secret_authenticator,
 )
-from issuer.oauth.errors import InvalidClient
 from issuer.oauth.federated import FederatedAssertion
 from issuer.oauth.tls_client_auth import MutualTlsClientAuth
 from issuer.store.models import JTI_LENGTH, ClientAssertionJti, utcnow
-from shared.claims import is_number
 from shared.errors import KeySetError, TokenError
 from shared.jwa import ALLOWED_ALGS
 from shared.jwk import KeySet
 from shared.jws import Compact
 from shared.verify import verify_signature
 
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Signing algorithms accepted for assertions (RFC 8414 §2
 # token_endpoint_auth_signing_alg_values_supported): asymmetric only.
 ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 # An assertion is a one-off proof: minutes, not hours (RFC 7523 §3 item 4 lets the server
 # bound it; a long-lived assertion is a bearer secret in all but name).
 MAX_ASSERTION_LIFETIME = 300
-LEEWAY = 30  # clock skew between client and server
 
 
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _number(claims: dict, name: str, required: bool) -> float | None:
-    value = claims.get(name)
-    if value is None and not required and name not in claims:
-        return None
-    # shared.claims.is_number: a bool, NaN, or an integer beyond float range (10**400,
-    # an OverflowError in the time arithmetic below) is not a NumericDate.
-    if not is_number(value):
-        raise _Refused(f"{name}_not_a_number")
-    return value
-
-
-class PrivateKeyJwt:
+class PrivateKeyJwt(AssertionMethod):
     name = PRIVATE_KEY_JWT
 
     def __init__(
@@ -100,70 +85,64 @@ class PrivateKeyJwt:
             return False
         return federated_issuer(request) is None
 
-    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
-        try:
-            return self._authenticate(request, session)
-        except _Refused as refused:
-            # Logged by the failure handler (issuer/http/oauth/client_request.py), as for
-            # a wrong secret.
-            raise InvalidClient(debug=refused.reason) from None
-
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
         if form.get("client_assertion_type") != JWT_BEARER:
-            raise _Refused("unsupported_assertion_type")
+            raise Refused("unsupported_assertion_type")
         assertion = form.get("client_assertion")
         if not assertion:
-            raise _Refused("no_assertion")
+            raise Refused("no_assertion")
         compact = request.assertion  # parsed once per request (client_auth.TokenRequest)
         if not isinstance(compact, Compact):
             code = compact.code if isinstance(compact, TokenError) else "malformed"
-            raise _Refused(f"assertion_{code}")
+            raise Refused(f"assertion_{code}")
         if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
-            raise _Refused("crit_unsupported")
+            raise Refused("crit_unsupported")
         claims = compact.claims
         iss, sub = claims.get("iss"), claims.get("sub")
         if type(iss) is not str or iss != sub or not could_be_client_id(iss):
-            raise _Refused("iss_sub_not_client_id")
+            raise Refused("iss_sub_not_client_id")
         # RFC 7521 §4.2: a client_id parameter, if sent, names the same client.
         if "client_id" in form and form["client_id"] != iss:
-            raise _Refused("client_id_mismatch")
+            raise Refused("client_id_mismatch")
 
         client = self._lookup(session, iss)
         if client is None or client.auth_method != PRIVATE_KEY_JWT or not client.jwks:
-            raise _Refused("unknown_client")
+            raise Refused("unknown_client")
         try:
             keys = KeySet.from_jwks(client.jwks)
             # kid chosen key, alg from the key; none/HS* fall outside the allowlist.
             verify_signature(compact, keys.get)
         except KeySetError:
-            raise _Refused("client_jwks_unusable") from None
+            raise Refused("client_jwks_unusable") from None
         except TokenError as exc:
-            raise _Refused(exc.code) from None
+            raise Refused(exc.code) from None
 
         now = self._clock()
         exp = self._check_times(claims, now.timestamp())
         self._check_audience(claims)
         jti = claims.get("jti")
         if type(jti) is not str or not 0 < len(jti) <= JTI_LENGTH:  # the replay store's column
-            raise _Refused("jti_missing")
+            raise Refused("jti_missing")
         if not client.enabled:
-            raise _Refused("disabled")
-        self._consume(session, client.client_id, jti, exp, now)
+            raise Refused("disabled")
+        spend_once(session, ClientAssertionJti(client_id=client.client_id, jti=jti), exp, now,
+                   self._leeway)
         return client
 
     def _check_times(self, claims: dict, now: float) -> float:
         leeway = self._leeway
-        exp = _number(claims, "exp", required=True)
-        assert exp is not None
+        exp = numeric_date(claims, "exp")
+        if exp is None:
+            raise Refused("exp_not_a_number")
         if now >= exp + leeway:  # RFC 7519 §4.1.4: refused on or after exp
-            raise _Refused("expired")
+            raise Refused("expired")
         if exp - now > self._max_lifetime + leeway:
-            raise _Refused("exp_too_far")
+            raise Refused("exp_too_far")
         for name in ("iat", "nbf"):
-            value = _number(claims, name, required=False)
+            value = numeric_date(claims, name)
             if value is not None and value > now + leeway:
-                raise _Refused(f"{name}_in_future")
+                raise Refused(f"{name}_in_future")
         return exp
 
     def _check_audience(self, claims: dict) -> None:
@@ -172,21 +151,7 @@ class PrivateKeyJwt:
         if type(audiences) is not list or not any(
             type(a) is str and a in self._audiences for a in audiences
         ):
-            raise _Refused("wrong_audience")
-
-    def _consume(
-        self, session: Session, client_id: str, jti: str, exp: float, now: datetime
-    ) -> None:
-        """Record the jti until the assertion could no longer pass anyway (exp + leeway);
-        committed now, so even a request that fails later cannot reuse the assertion."""
-        until = datetime.fromtimestamp(exp, now.tzinfo) + timedelta(seconds=self._leeway)
-        session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
-        session.add(ClientAssertionJti(client_id=client_id, jti=jti, expires_at=until))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise _Refused("replayed") from None
+            raise Refused("wrong_audience")
 
 
 def client_authenticator(
