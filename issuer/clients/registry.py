@@ -301,27 +301,41 @@ def check_auth_method(auth_method: str, jwks: Any) -> dict[str, Any] | None:
         raise ClientError(f'{auth_method} needs jwks: a JWK Set {{"keys": [...]}}')
     if auth_method == SELF_SIGNED_TLS_CLIENT_AUTH:
         return check_certificate_jwks(jwks)
-    entries = _checked_entries(jwks)
-    keys = KeySet.from_jwks(jwks)
-    if keys.rejected:
-        kid, reason = keys.rejected[0]
-        raise ClientError(f"jwks key {kid!r} is not usable: {reason}")
-    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
-        raise ClientError("every key needs a kid when jwks holds several")
+    entries = checked_entries(jwks)
+    usable_keys(jwks)
     return {"keys": [dict(entry) for entry in entries]}
 
 
-def _checked_entries(jwks: dict[str, Any]) -> list[Any]:
+def checked_entries(
+    jwks: dict[str, Any],
+    error: type[ClientError] = ClientError,
+    max_keys: int = MAX_CLIENT_KEYS,
+    max_bytes: int = MAX_JWKS_BYTES,
+) -> list[Any]:
+    """A JWK Set's entries, bounded in number and size, public members only; else `error`
+    (a client's jwks here, a trusted issuer's inline one in issuer/federation)."""
     entries: list[Any] = jwks["keys"]
-    if not 1 <= len(entries) <= MAX_CLIENT_KEYS:
-        raise ClientError(f"jwks must hold 1 to {MAX_CLIENT_KEYS} keys")
-    if len(json.dumps(jwks)) > MAX_JWKS_BYTES:
-        raise ClientError(f"jwks larger than {MAX_JWKS_BYTES} bytes")
+    if not 1 <= len(entries) <= max_keys:
+        raise error(f"jwks must hold 1 to {max_keys} keys")
+    if len(json.dumps(jwks)) > max_bytes:
+        raise error(f"jwks larger than {max_bytes} bytes")
     for entry in entries:
-        # A private member in a registered key means the client leaked its private key.
+        # A private member in a registered key means its holder leaked its private key.
         if isinstance(entry, dict) and PRIVATE_JWK_MEMBERS & set(entry):
-            raise ClientError("jwks holds private key material: register the public keys only")
+            raise error("jwks holds private key material: register the public keys only")
     return entries
+
+
+def usable_keys(jwks: dict[str, Any], error: type[ClientError] = ClientError) -> KeySet:
+    """Every key fit to verify (shared.jwk's policy), and a kid on each when several;
+    else `error`."""
+    keys = KeySet.from_jwks(jwks)
+    if keys.rejected:
+        kid, reason = keys.rejected[0]
+        raise error(f"jwks key {kid!r} is not usable: {reason}")
+    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
+        raise error("every key needs a kid when jwks holds several")
+    return keys
 
 
 def _x5c_certificate(entry: Any, index: int) -> x509.Certificate:
@@ -350,7 +364,7 @@ def check_certificate_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
     (RFC 7517 §4.7: "MUST match"), and the key itself passes shared.jwk's rules. The
     client is later recognised by the SHA-256 thumbprint of that certificate (the
     `x5t#S256` of RFC 8705 §3.1), so each must be registered once."""
-    entries = _checked_entries(jwks)
+    entries = checked_entries(jwks)
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         certificate = _x5c_certificate(entry, index)

@@ -22,7 +22,6 @@ A trusted issuer is:
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
-from issuer.clients.registry import ClientError, key_ids
+from issuer.clients.registry import ClientError, checked_entries, key_ids, usable_keys
 from issuer.federation.jwks import UriPolicy, UriRefused
 from issuer.store.models import (
     ISSUER_LENGTH,
@@ -43,7 +42,6 @@ from issuer.store.models import (
     TrustedIssuer,
 )
 from shared.jwa import ALLOWED_ALGS
-from shared.jwk import PRIVATE_JWK_MEMBERS, KeySet
 
 DEFAULT_ALGORITHMS = ("RS256",)
 DEFAULT_MAX_TOKEN_AGE = 3600  # Kubernetes' default projected token lifetime, AWS's maximum
@@ -98,20 +96,8 @@ def check_inline_jwks(jwks: Any, algorithms: list[str]) -> dict[str, Any]:
     kids when several, at least one key for an allowed algorithm."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise FederationError('jwks must be a JWK Set {"keys": [...]}')
-    entries = jwks["keys"]
-    if not 1 <= len(entries) <= MAX_ISSUER_KEYS:
-        raise FederationError(f"jwks must hold 1 to {MAX_ISSUER_KEYS} keys")
-    if len(json.dumps(jwks)) > MAX_INLINE_JWKS_BYTES:
-        raise FederationError(f"jwks larger than {MAX_INLINE_JWKS_BYTES} bytes")
-    for entry in entries:
-        if isinstance(entry, dict) and PRIVATE_JWK_MEMBERS & set(entry):
-            raise FederationError("jwks holds private key material: give the public keys only")
-    keys = KeySet.from_jwks(jwks)
-    if keys.rejected:
-        kid, reason = keys.rejected[0]
-        raise FederationError(f"jwks key {kid!r} is not usable: {reason}")
-    if len(keys.keys) > 1 and any(key.kid is None for key in keys.keys):
-        raise FederationError("every key needs a kid when jwks holds several")
+    entries = checked_entries(jwks, FederationError, MAX_ISSUER_KEYS, MAX_INLINE_JWKS_BYTES)
+    keys = usable_keys(jwks, FederationError)
     if not any(key.alg in algorithms for key in keys.keys):
         raise FederationError("no key of jwks signs with one of the algorithms")
     return {"keys": [dict(entry) for entry in entries]}
