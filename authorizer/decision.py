@@ -147,8 +147,8 @@ class Grant:
     the scheme it came under and the token itself (for the proof's `ath`)."""
 
     __slots__ = (
-        "binding", "client_id", "context", "gen", "iam", "iat", "jti", "profile", "raw",
-        "scheme", "sub", "who",
+        "binding", "client_id", "context", "gen", "iam", "jti", "profile", "raw", "scheme",
+        "sub", "who",
     )
 
     def __init__(
@@ -167,7 +167,7 @@ class Grant:
         # What the revocation check reads on every request, cache hits included: the
         # client generation the token was minted from (`gen`, 0 when absent;
         # authorizer/revocation.py).
-        self.client_id, self.jti, self.iat = token.client_id, token.jti, token.iat
+        self.client_id, self.jti = token.client_id, token.jti
         self.gen = token_generation(token.claims)
         self.context = context_for(token)
         if binding is not None:  # verified on every request before any answer is given
