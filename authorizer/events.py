@@ -76,12 +76,11 @@ MULTIPLE = ("multiple",)
 
 
 class AuthRequest:
-    """What the decision needs from an event, whatever its kind."""
+    """What the decision needs from an event, whatever its kind. What only a bound
+    token's check reads (`dpop`, `client_cert`, `domain`, `stage`: untrusted shapes)
+    is looked up in `event` when asked, so a bearer token's decision never pays for it."""
 
-    __slots__ = (
-        "arn_prefix", "authorization", "client_cert", "domain", "dpop", "kind", "method",
-        "path", "stage",
-    )
+    __slots__ = ("arn_prefix", "authorization", "event", "kind", "method", "path")
 
     def __init__(
         self,
@@ -90,28 +89,43 @@ class AuthRequest:
         arn_prefix: str,
         method: str,
         path: str,
-        *,
-        dpop: object = None,
-        client_cert: object = None,
-        domain: object = None,
-        stage: object = None,
+        event: dict[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.authorization = authorization
         self.arn_prefix = arn_prefix  # "arn:aws:execute-api:{region}:{account}:{api}/{stage}/"
         self.method = method
         self.path = path  # stage-free, as the policy's routes are written
-        # Untrusted shapes, read only for a bound token: the DPoP header value (a str,
-        # None, or MULTIPLE), the client certificate's PEM, requestContext.domainName and
-        # the stage name.
-        self.dpop = dpop
-        self.client_cert = client_cert
-        self.domain = domain
-        self.stage = stage
+        self.event = event  # None for a TOKEN event: it carries nothing a proof needs
 
     @property
     def route(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def dpop(self) -> object:
+        """The DPoP header's value: a str, None, or MULTIPLE."""
+        return None if self.event is None else _header(self.event, "dpop")
+
+    @property
+    def client_cert(self) -> object:
+        """The client certificate's PEM (module docstring)."""
+        holder = "authentication" if self.kind == HTTP else "identity"
+        return _client_cert(_get(self.event, "requestContext"), holder)
+
+    @property
+    def domain(self) -> object:
+        """`requestContext.domainName`."""
+        return _get(_get(self.event, "requestContext"), "domainName")
+
+    @property
+    def stage(self) -> object:
+        """The stage name: the ARN's for REST, `requestContext.stage` for HTTP APIs."""
+        if self.event is None:
+            return None
+        if self.kind == HTTP:
+            return _get(self.event.get("requestContext"), "stage")
+        return self.arn_prefix.rstrip("/").rsplit("/", 1)[-1]
 
 
 def split_arn(arn: object) -> tuple[str, str, str]:
@@ -150,14 +164,7 @@ def parse_event(event: object) -> AuthRequest:
         raw = event.get("path")
         if type(raw) is str and raw != path:
             _plain(raw)
-        context = event.get("requestContext")
-        return AuthRequest(
-            REQUEST, _authorization(event), prefix, method, path,
-            dpop=_header(event, "dpop"),
-            client_cert=_client_cert(context, "identity"),
-            domain=_get(context, "domainName"),
-            stage=prefix.rstrip("/").rsplit("/", 1)[-1],
-        )
+        return AuthRequest(REQUEST, _authorization(event), prefix, method, path, event)
     raise Refused("bad_event")
 
 
@@ -190,13 +197,7 @@ def _http_v2(event: dict[str, Any]) -> AuthRequest:
         path = _strip_stage(_plain(http_path), context.get("stage"))
         if not _fits_route_key(event.get("routeKey", context.get("routeKey")), path):
             raise Refused("ambiguous_path")
-    return AuthRequest(
-        HTTP, _authorization(event), prefix, method.upper(), path,
-        dpop=_header(event, "dpop"),
-        client_cert=_client_cert(context, "authentication"),
-        domain=_get(context, "domainName"),
-        stage=_get(context, "stage"),
-    )
+    return AuthRequest(HTTP, _authorization(event), prefix, method.upper(), path, event)
 
 
 def _strip_stage(path: str, stage: object) -> str:
