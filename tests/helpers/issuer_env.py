@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,3 +102,22 @@ def make_issuer(
     throttle = throttle or FailureThrottle(limit=1_000_000)
     services = build_services(settings, engine, throttle, clock=clock)
     return TestIssuer(settings=settings, services=services)
+
+
+def lambda_child_env(
+    database_url: str, policy_file: Path, client_name: str
+) -> tuple[dict[str, str], str, TestIssuer, NewClient]:
+    """The environment of a child interpreter running the issuer's Lambda entry (none of
+    this process's ISSUER_ or AWS_ variables), its issuer on a migrated database with a
+    new KEK and one orders:read client, and that client's Basic authorization."""
+    kek = new_kek_text()
+    issuer = make_issuer(database_url, policy_file, ISSUER_KEY_ENCRYPTION_KEY=kek)
+    new = issuer.client(["orders:read"], name=client_name)
+    issuer.services.engine.dispose()
+    basic = "Basic " + base64.b64encode(
+        f"{new.client.client_id}:{new.client_secret}".encode()).decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ISSUER_", "AWS_"))}
+    env.update({"ISSUER_URL": ISSUER_URL, "ISSUER_DATABASE_URL": database_url,
+                "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    return env, basic, issuer, new

@@ -5,17 +5,13 @@ token is logged), unless the function's log level (AWS_LAMBDA_LOG_LEVEL) says ot
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers.issuer_env import ISSUER_URL, make_issuer
-
-from issuer.keys.kek import new_kek_text
+from helpers.issuer_env import lambda_child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,17 +53,8 @@ print(json.dumps({"status": response["statusCode"], "log": stream.getvalue()}))
 
 @pytest.fixture(scope="module")
 def lambda_env(databases, policy_file):
-    kek = new_kek_text()
-    url = databases.new_url("sqlite")
-    issuer = make_issuer(url, policy_file, ISSUER_KEY_ENCRYPTION_KEY=kek)
-    new = issuer.client(["orders:read"], name="lambda")
-    issuer.services.engine.dispose()
-    basic = "Basic " + base64.b64encode(
-        f"{new.client.client_id}:{new.client_secret}".encode()).decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ISSUER_", "AWS_"))}
-    env.update({"ISSUER_URL": ISSUER_URL, "ISSUER_DATABASE_URL": url,
-                "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
-                "PYTHONPATH": str(ROOT)})
+    env, basic, _issuer, new = lambda_child_env(databases.new_url("sqlite"), policy_file,
+                                               "lambda")
     return env, basic, new.client.client_id
 
 

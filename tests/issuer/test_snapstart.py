@@ -10,17 +10,14 @@ resumed from the same snapshot; it runs the after-restore hooks and issues a tok
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers.issuer_env import ISSUER_URL, ORDERS, make_issuer
+from helpers.issuer_env import ISSUER_URL, ORDERS, lambda_child_env
 
-from issuer.keys.kek import new_kek_text
 from shared.claims import AccessTokenRules
 from shared.verify import AccessTokenVerifier
 
@@ -103,17 +100,8 @@ for pid, read in children:
 
 @pytest.fixture(scope="module")
 def lambda_env(databases, policy_file):
-    kek = new_kek_text()
-    url = databases.new_url("sqlite")
-    issuer = make_issuer(url, policy_file, ISSUER_KEY_ENCRYPTION_KEY=kek)
-    new = issuer.client(["orders:read"], name="snapstart")
-    issuer.services.engine.dispose()
-    basic = "Basic " + base64.b64encode(
-        f"{new.client.client_id}:{new.client_secret}".encode()).decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ISSUER_", "AWS_"))}
-    env.update({"ISSUER_URL": ISSUER_URL, "ISSUER_DATABASE_URL": url,
-                "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
-                "PYTHONPATH": str(ROOT)})
+    env, basic, issuer, _new = lambda_child_env(databases.new_url("sqlite"), policy_file,
+                                               "snapstart")
     return env, basic, issuer
 
 
