@@ -292,6 +292,7 @@ def make_proof(
 
 
 def jwk_thumbprint(private_key: object, alg: str) -> str:
-    """The `jkt` of the key `make_proof` publishes for `private_key`."""
-    jwk = public_jwk(private_key, alg)
-    return thumbprint(jwk)
+    """The `jkt` of the key `make_proof` publishes for `private_key`: the RFC 7638
+    thumbprint `public_jwk` already made its `kid`."""
+    kid: str = public_jwk(private_key, alg)["kid"]
+    return kid
