@@ -35,7 +35,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
@@ -43,6 +44,13 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from issuer.store.models import Client, ClientRevocation
 
 MAX_ENTRIES = 10_000
+
+
+class _Miss(Enum):
+    MISS = 0  # ClientCache._fresh: nothing cached
+
+
+_MISS: Final = _Miss.MISS
 
 _LOAD = (
     select(
@@ -150,12 +158,9 @@ class ClientCache:
         if not self.enabled:
             return load_client_record(session, client_id)
         now = self._clock()
-        entry = self._entries.get(client_id)
-        if entry is not None and entry[0] <= now < entry[0] + self.ttl:
-            return entry[1]
-        absent = self._absent.get(client_id)
-        if absent is not None and absent <= now < absent + self.ttl:
-            return None
+        found = self._fresh(client_id, now)
+        if found is not _MISS:
+            return found  # a record, or None: no such client
         generation = self._generation
         record = load_client_record(session, client_id)
         with self._lock:
@@ -174,14 +179,18 @@ class ClientCache:
 
     def cached(self, client_id: str) -> bool:
         """True if `get(session, client_id)` would answer without the database now."""
-        if not self.enabled:
-            return False
-        now = self._clock()
+        return self.enabled and self._fresh(client_id, self._clock()) is not _MISS
+
+    def _fresh(self, client_id: str, now: datetime) -> ClientRecord | Literal[_Miss.MISS] | None:
+        """The cached record, None for a cached unknown id, `_MISS` when neither is
+        younger than the TTL."""
         entry = self._entries.get(client_id)
         if entry is not None and entry[0] <= now < entry[0] + self.ttl:
-            return True
+            return entry[1]
         absent = self._absent.get(client_id)
-        return absent is not None and absent <= now < absent + self.ttl
+        if absent is not None and absent <= now < absent + self.ttl:
+            return None
+        return _MISS
 
     def invalidate(self, client_ids: set[str] | None = None) -> None:
         """Forget these clients (None: all of them)."""
