@@ -17,16 +17,11 @@ import shutil
 import ssl
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from helpers.issuer_env import make_issuer
-from helpers.issuer_server import bind_loopback, serve
+from helpers.issuer_server import serve
 
 from issuer.http.app import create_app
 from issuer.services import build_services
@@ -109,28 +104,6 @@ def write_test_ca(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-@contextmanager
-def serve_tls(app_for_url, cert: Path, key: Path) -> Iterator[str]:
-    sock = bind_loopback()
-    url = f"https://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(app_for_url(url), log_level="warning", lifespan="on",
-                            ssl_certfile=str(cert), ssl_keyfile=str(key))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def tls_issuer(databases, tmp_path_factory, counting_app):
     """(issuer URL, counter, CA file, client maker) for the issuer over https."""
@@ -148,7 +121,7 @@ def tls_issuer(databases, tmp_path_factory, counting_app):
         new = prepared.client(["orders:read"], name="readme example")
         return new.client.client_id, new.client_secret
 
-    with serve_tls(app_for, cert, key) as url:
+    with serve(app_for, cert, key) as url:
         yield url, state["counter"], ca, new_client
     prepared.services.engine.dispose()
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 
@@ -21,11 +22,16 @@ def bind_loopback() -> socket.socket:
 
 
 @contextmanager
-def serve(app_for_url: Callable[[str], object]) -> Iterator[str]:
-    """`app_for_url(base_url)` builds the app; yields the base URL while it serves."""
+def serve(
+    app_for_url: Callable[[str], object], cert: Path | None = None, key: Path | None = None
+) -> Iterator[str]:
+    """`app_for_url(base_url)` builds the app; yields the base URL while it serves: over
+    https with `cert` and `key` (PEM files), else http."""
     sock = bind_loopback()
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(app_for_url(base_url), log_level="warning", lifespan="on")
+    scheme = "http" if cert is None else "https"
+    base_url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
+    tls = {} if cert is None else {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    config = uvicorn.Config(app_for_url(base_url), log_level="warning", lifespan="on", **tls)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
