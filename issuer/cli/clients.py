@@ -6,7 +6,6 @@ A secret is printed once, by `create` or `rotate-secret`, never again."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from issuer.audit import cli_actor
 from issuer.cli.context import services_for
 from issuer.cli.errors import NEGATIVE, CliError
+from issuer.cli.output import JSON_HELP, output, page_after, print_listing, read_jwks_file
 from issuer.clients import admin as client_admin
 from issuer.clients.admin import client_page
 from issuer.clients.registry import (
@@ -29,10 +29,8 @@ from issuer.clients.registry import (
 from issuer.oauth.scopes import PolicyView
 from issuer.settings import MAX_SECRET_ROTATION_GRACE, Settings
 from issuer.store.models import Client
-from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor, encode_cursor
-from shared.jws import strict_json
+from issuer.store.paging import MAX_LIMIT
 
-JSON_HELP = "print the result as JSON (errors too, on stderr)"
 CLIENT_ID_HELP = "the client's id (c_...)"
 
 
@@ -152,20 +150,6 @@ def _scopes(text: str, option: str, policy: PolicyView) -> list[str]:
     return scopes
 
 
-def _print_view(view: dict[str, Any]) -> None:
-    width = max(len(key) for key in view)
-    for key, value in view.items():
-        shown = " ".join(value) if isinstance(value, list) else value
-        print(f"{key:<{width}}  {shown}")
-
-
-def _output(args: argparse.Namespace, view: dict[str, Any]) -> None:
-    if args.json:
-        print(json.dumps(view, indent=2))
-    else:
-        _print_view(view)
-
-
 def _client(session: Session, client_id: str) -> Client:
     client = get_client(session, client_id)
     if client is None:
@@ -173,24 +157,8 @@ def _client(session: Session, client_id: str) -> Client:
     return client
 
 
-def _read_jwks(path: str | None) -> Any:
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise CliError(f"--jwks-file {path}: {exc.strerror}", "unreadable_file") from None
-    try:
-        # As strict as a token (duplicate members, NaN refused): what is registered
-        # is what the operator read in the file.
-        return strict_json(data)
-    except ValueError:
-        raise CliError(f"--jwks-file {path}: not a JSON JWK Set", "invalid_jwks") from None
-
-
 def run_create(settings: Settings, args: argparse.Namespace) -> int:
-    jwks = _read_jwks(args.jwks_file)
+    jwks = read_jwks_file(args.jwks_file) if args.jwks_file is not None else None
     with services_for(settings) as services, services.sessions() as session:
         new = client_admin.register(
             session,
@@ -214,49 +182,30 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
         view = client_view(new.client)
         if new.client_secret is not None:  # private_key_jwt clients have none
             view["client_secret"] = new.client_secret
-    _output(args, view)
+    output(args, view)
     if not args.json and new.client_secret is not None:
         print("\nThe client secret is shown only now; store it safely.")
     return 0
 
 
 def run_list(settings: Settings, args: argparse.Namespace) -> int:
-    if not 1 <= args.limit <= MAX_LIMIT:  # the admin API's bound (GET /admin/clients)
-        raise CliError(f"--limit must be 1 to {MAX_LIMIT}", "invalid_option")
-    after = None
-    if args.cursor is not None:
-        try:
-            after = decode_time_key_cursor(args.cursor, could_be_client_id)
-        except ValueError:
-            raise CliError(
-                "--cursor is not one `clients list` printed", "invalid_option"
-            ) from None
+    after = page_after(args, could_be_client_id, "clients list")
     with services_for(settings) as services, services.sessions() as session:
         page = client_page(session, args.limit, after)
         views = [client_view(c) for c in page]
-    last = page[-1] if len(page) == args.limit else None
-    # The admin API's list shape (GET /admin/clients): items and the next page's cursor.
-    listing = {
-        "items": views,
-        "next_cursor": encode_cursor([last.created_at.isoformat(), last.client_id])
-        if last
-        else None,
-    }
-    if args.json:
-        print(json.dumps(listing, indent=2))
-        return 0
-    for view in views:
+
+    def line(view: dict[str, Any]) -> str:
         state = "enabled" if view["enabled"] else "disabled"
-        print(f"{view['client_id']}  {state:<8}  {view['name']}  [{' '.join(view['scopes'])}]")
-    if listing["next_cursor"]:
-        print(f"(more: issuer clients list --cursor {listing['next_cursor']})")
+        return f"{view['client_id']}  {state:<8}  {view['name']}  [{' '.join(view['scopes'])}]"
+
+    print_listing(args, page, views, lambda c: c.client_id, line, "clients list")
     return 0
 
 
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
         view = client_view(_client(session, args.client_id))
-    _output(args, view)
+    output(args, view)
     return 0
 
 
@@ -275,7 +224,7 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.lifetime is not None or args.default_lifetime:
         changes["token_lifetime"] = args.lifetime
     if args.jwks_file is not None:
-        changes["jwks"] = _read_jwks(args.jwks_file)
+        changes["jwks"] = read_jwks_file(args.jwks_file)
     if args.federated_identity:
         changes["federated_identities"] = args.federated_identity
     if args.tls_client_auth_subject_dn is not None:
@@ -296,7 +245,7 @@ def _apply(settings: Settings, args: argparse.Namespace, changes: dict[str, Any]
             stale_for=settings.client_cache_ttl,
         )
         view = client_view(client)
-    _output(args, view)
+    output(args, view)
     return 0
 
 
@@ -328,7 +277,7 @@ def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
         "client_secret": rotated.client_secret,
         "previous_secret_valid_until": until.isoformat() if until else None,
     }
-    _output(args, view)
+    output(args, view)
     if not args.json:
         print("\nThe client secret is shown only now; store it safely.")
     return 0
@@ -359,5 +308,5 @@ def run_delete(settings: Settings, args: argparse.Namespace) -> int:
             session, client, cli_actor(), services.clock(),
             stale_for=settings.client_cache_ttl,
         )
-    _output(args, {"client_id": args.client_id, "deleted": True})
+    output(args, {"client_id": args.client_id, "deleted": True})
     return 0

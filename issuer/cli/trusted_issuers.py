@@ -7,15 +7,14 @@ do, and are audited as `cli:<os user>`. `show`, `update` and `remove` take the i
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from issuer.audit import cli_actor
 from issuer.cli.context import services_for
 from issuer.cli.errors import NEGATIVE, CliError
+from issuer.cli.output import JSON_HELP, output, page_after, print_listing, read_jwks_file
 from issuer.settings import Settings
 
-JSON_HELP = "print the result as JSON (errors too, on stderr)"
 KEY_HELP = "the trusted issuer's id (ti_...) or its exact issuer URL"
 SUMMARY = "external issuers whose tokens authenticate federated clients"
 
@@ -74,26 +73,12 @@ def _fields(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
-def _read_jwks(path: str) -> Any:
-    from shared.jws import strict_json
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise CliError(f"--jwks-file {path}: {exc.strerror}", "unreadable_file") from None
-    try:
-        return strict_json(data)
-    except ValueError:
-        raise CliError(f"--jwks-file {path}: not a JSON JWK Set", "invalid_jwks") from None
-
-
 def _fields_of(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if args.jwks_uri is not None:
         fields["jwks_uri"] = args.jwks_uri
     if args.jwks_file is not None:
-        fields["jwks"] = _read_jwks(args.jwks_file)
+        fields["jwks"] = read_jwks_file(args.jwks_file)
     if args.algorithm:
         fields["algorithms"] = args.algorithm
     if args.audience is not None:
@@ -103,19 +88,6 @@ def _fields_of(args: argparse.Namespace) -> dict[str, Any]:
     if args.allow_reuse:
         fields["allow_reuse"] = True
     return fields
-
-
-def _output(args: argparse.Namespace, view: dict[str, Any]) -> None:
-    if args.json:
-        print(json.dumps(view, indent=2))
-        return
-    width = max(len(key) for key in view)
-    for key, value in view.items():
-        if key == "jwks":
-            value = " ".join(str(k.get("kid", "?")) for k in value["keys"])
-        elif isinstance(value, list):
-            value = " ".join(value)
-        print(f"{key:<{width}}  {value}")
 
 
 def _refused(exc: Exception) -> CliError:
@@ -147,39 +119,24 @@ def run_add(settings: Settings, args: argparse.Namespace) -> int:
         except registry.FederationError as exc:
             raise _refused(exc) from None
         view = registry.trusted_issuer_view(row, settings.token_endpoint)
-    _output(args, view)
+    output(args, view)
     return 0
 
 
 def run_list(settings: Settings, args: argparse.Namespace) -> int:
     from issuer.federation import trusted_issuers as registry
-    from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor, encode_cursor
 
-    if not 1 <= args.limit <= MAX_LIMIT:
-        raise CliError(f"--limit must be 1 to {MAX_LIMIT}", "invalid_option")
-    after = None
-    if args.cursor is not None:
-        try:
-            after = decode_time_key_cursor(args.cursor, lambda key: key.startswith("ti_"))
-        except ValueError:
-            raise CliError("--cursor is not one `trusted-issuers list` printed",
-                           "invalid_option") from None
+    after = page_after(args, lambda key: key.startswith("ti_"), "trusted-issuers list")
     with services_for(settings) as services, services.sessions() as session:
         page = registry.trusted_issuer_page(session, args.limit, after)
         views = [registry.trusted_issuer_view(row, settings.token_endpoint) for row in page]
-    last = page[-1] if len(page) == args.limit else None
-    listing = {"items": views,
-               "next_cursor": encode_cursor([last.created_at.isoformat(), last.id])
-               if last else None}
-    if args.json:
-        print(json.dumps(listing, indent=2))
-        return 0
-    for view in views:
+
+    def line(view: dict[str, Any]) -> str:
         keys = view.get("jwks_uri") or "inline jwks"
         reuse = "reuse" if view["allow_reuse"] else "once"
-        print(f"{view['id']}  {view['issuer']}  {' '.join(view['algorithms'])}  {reuse}  {keys}")
-    if listing["next_cursor"]:
-        print(f"(more: issuer trusted-issuers list --cursor {listing['next_cursor']})")
+        return f"{view['id']}  {view['issuer']}  {' '.join(view['algorithms'])}  {reuse}  {keys}"
+
+    print_listing(args, page, views, lambda row: row.id, line, "trusted-issuers list")
     return 0
 
 
@@ -188,7 +145,7 @@ def run_show(settings: Settings, args: argparse.Namespace) -> int:
 
     with services_for(settings) as services, services.sessions() as session:
         view = trusted_issuer_view(_lookup(session, args.key), settings.token_endpoint)
-    _output(args, view)
+    output(args, view)
     return 0
 
 
@@ -213,7 +170,7 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
         except registry.FederationError as exc:
             raise _refused(exc) from None
         view = registry.trusted_issuer_view(row, settings.token_endpoint)
-    _output(args, view)
+    output(args, view)
     return 0
 
 
@@ -227,5 +184,5 @@ def run_remove(settings: Settings, args: argparse.Namespace) -> int:
             registry.remove(session, row, cli_actor(), services.clock())
         except registry.FederationError as exc:
             raise _refused(exc) from None
-    _output(args, removed)
+    output(args, removed)
     return 0

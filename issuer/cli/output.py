@@ -1,0 +1,82 @@
+"""What the CLI's resource commands (`clients`, `trusted-issuers`) share: a `--jwks-file`
+read, a view printed as JSON or aligned lines, a page's `--limit` and `--cursor` checked
+and its listing printed in the admin API's list shape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from issuer.cli.errors import CliError
+from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor, encode_cursor
+
+JSON_HELP = "print the result as JSON (errors too, on stderr)"
+
+
+def read_jwks_file(path: str) -> Any:
+    from shared.jws import strict_json
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise CliError(f"--jwks-file {path}: {exc.strerror}", "unreadable_file") from None
+    try:
+        # As strict as a token (duplicate members, NaN refused): what is registered
+        # is what the operator read in the file.
+        return strict_json(data)
+    except ValueError:
+        raise CliError(f"--jwks-file {path}: not a JSON JWK Set", "invalid_jwks") from None
+
+
+def output(args: argparse.Namespace, view: dict[str, Any]) -> None:
+    """`view` as JSON with --json, else one aligned line a member (a JWK Set by its kids)."""
+    if args.json:
+        print(json.dumps(view, indent=2))
+        return
+    width = max(len(key) for key in view)
+    for key, value in view.items():
+        if key == "jwks" and isinstance(value, dict):
+            value = " ".join(str(k.get("kid", "?")) for k in value["keys"])
+        elif isinstance(value, list):
+            value = " ".join(value)
+        print(f"{key:<{width}}  {value}")
+
+
+def page_after(
+    args: argparse.Namespace, could_be_key: Callable[[str], bool], command: str
+) -> tuple[datetime, str] | None:
+    """The (created_at, key) a page starts after, from --cursor; --limit checked against
+    the admin API's bound."""
+    if not 1 <= args.limit <= MAX_LIMIT:
+        raise CliError(f"--limit must be 1 to {MAX_LIMIT}", "invalid_option")
+    if args.cursor is None:
+        return None
+    try:
+        return decode_time_key_cursor(args.cursor, could_be_key)
+    except ValueError:
+        raise CliError(f"--cursor is not one `{command}` printed", "invalid_option") from None
+
+
+def print_listing(
+    args: argparse.Namespace,
+    page: list[Any],
+    views: list[dict[str, Any]],
+    key: Callable[[Any], str],
+    line: Callable[[dict[str, Any]], str],
+    command: str,
+) -> None:
+    """The admin API's list shape (items, the next page's cursor) as JSON with --json,
+    else `line(view)` a row and how to ask for the next page."""
+    last = page[-1] if len(page) == args.limit else None
+    next_cursor = encode_cursor([last.created_at.isoformat(), key(last)]) if last else None
+    if args.json:
+        print(json.dumps({"items": views, "next_cursor": next_cursor}, indent=2))
+        return
+    for view in views:
+        print(line(view))
+    if next_cursor:
+        print(f"(more: issuer {command} --cursor {next_cursor})")
