@@ -201,12 +201,13 @@ def fetch_jwks(
     return b"".join(chunks)
 
 
-def parse_jwks(body: bytes | str, max_bytes: int = MAX_JWKS_BYTES) -> KeySet:
+def parse_jwks(body: bytes | str) -> KeySet:
     """A JWKS read as strictly as a token: bounded, UTF-8, no duplicate members, no
-    NaN; unfit keys dropped by `KeySet` (and listed in `.rejected`)."""
+    NaN; unfit keys dropped by `KeySet` (and listed in `.rejected`). The authorizer's
+    `parse_jwks` is the same function: the issuer's package does not hold `authorizer/`."""
     data = body.encode("utf-8") if isinstance(body, str) else body
-    if len(data) > max_bytes:
-        raise KeySetError(f"JWKS larger than {max_bytes} bytes")
+    if len(data) > MAX_JWKS_BYTES:
+        raise KeySetError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
     try:
         doc = strict_json(data)
     except ValueError as exc:
