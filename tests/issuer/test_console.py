@@ -539,6 +539,11 @@ def test_edit_and_private_key_jwt_create(env, signed_in):
     import json
 
     jwks = json.dumps({"keys": [public_jwk(key.public_key(), "ES256")]})
+    # Read as strictly as the CLI's --jwks-file: a duplicate member is refused, not last-wins.
+    twice = http.post("/console/clients/new", data={
+        "csrf": csrf, "name": "twice", "scopes": ["orders:read"],
+        "auth_method": "private_key_jwt", "jwks": '{"keys": [], ' + jwks[1:]})
+    assert twice.status_code == 422 and "must be a JSON JWK Set" in twice.text
     created = http.post("/console/clients/new", data={
         "csrf": csrf, "name": "signer", "scopes": ["orders:read", "orders:write"],
         "auth_method": "private_key_jwt", "jwks": jwks, "token_lifetime": "600"})

@@ -41,6 +41,7 @@ from issuer.services import Services
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
 from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH
 from issuer.store.paging import decode_time_key_cursor, encode_cursor
+from shared.jws import strict_json
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(prefix="/console/clients", include_in_schema=False, route_class=ConsoleRoute)
@@ -99,7 +100,9 @@ def _jwks(raw: object) -> dict[str, Any] | None:
     if len(text) > MAX_JWKS_CHARS:
         raise FormError("The public keys are too long.")
     try:
-        value = json.loads(text)
+        # As strict as the CLI's --jwks-file (duplicate members, NaN refused): what is
+        # registered is what the admin pasted.
+        value = strict_json(text)
     except ValueError:
         raise FormError("The public keys must be a JSON JWK Set ({\"keys\": [...]}).") from None
     if not isinstance(value, dict):
