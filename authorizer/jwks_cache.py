@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from shared.errors import KeySetError
-from shared.jwk import KeySet, PublicKey
-from shared.jws import strict_json
+from shared.jwk import MAX_JWKS_BYTES, KeySet, PublicKey, parse_jwks
 
 if TYPE_CHECKING:  # urllib is imported only when a fetch happens (cold start)
     import urllib.request
@@ -33,7 +32,6 @@ Clock = Callable[[], float]
 Log = Callable[..., None]
 
 FETCH_TIMEOUT = 2.0  # seconds: an authorizer waiting longer than this is already a 5xx
-MAX_JWKS_BYTES = 256 * 1024  # dozens of RSA-4096 keys; anything bigger is not a JWKS
 
 
 def fetch_jwks(
@@ -77,20 +75,6 @@ def fetch_jwks(
     if len(body) > max_bytes:
         raise KeySetError(f"{what} larger than {max_bytes} bytes")
     return body
-
-
-def parse_jwks(body: bytes | str) -> KeySet:
-    """A JWKS read as strictly as a token: at most `MAX_JWKS_BYTES` whatever its source
-    (the bundled file too), UTF-8, no duplicate member names (last-wins would let two
-    readers of one document see different keys, RFC 8259 §4), no NaN/Infinity."""
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    if len(data) > MAX_JWKS_BYTES:
-        raise KeySetError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
-    try:
-        doc = strict_json(data)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, duplicates, nesting
-        raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
-    return KeySet.from_jwks(doc)
 
 
 class CacheOptions(TypedDict, total=False):

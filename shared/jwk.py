@@ -29,6 +29,7 @@ from shared.jwa import (
     VerifyingKey,
     verifier,
 )
+from shared.jws import strict_json  # jws imports nothing of this module
 from shared.weak_keys import has_roca_fingerprint
 
 # Members only a private (or symmetric) JWK has: RFC 7518 §6.2.2 (EC `d`), §6.3.2 (RSA `d`,
@@ -289,3 +290,23 @@ class KeySet:
         if not isinstance(kid, str) or not kid:
             return None
         return self._by_kid.get(kid)
+
+
+# Dozens of RSA-4096 keys; anything bigger is not a JWKS.
+MAX_JWKS_BYTES = 256 * 1024
+
+
+def parse_jwks(body: bytes | str) -> KeySet:
+    """A JWKS read as strictly as a token, by every verifier of this project (the
+    authorizer's and the issuer's trusted-issuer keys): at most `MAX_JWKS_BYTES` whatever
+    its source, UTF-8, no duplicate member names (last-wins would let two readers of one
+    document see different keys, RFC 8259 §4), no NaN/Infinity; unfit keys dropped by
+    `KeySet` (listed in `.rejected`)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    if len(data) > MAX_JWKS_BYTES:
+        raise KeySetError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
+    try:
+        doc = strict_json(data)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, duplicates, nesting
+        raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
+    return KeySet.from_jwks(doc)

@@ -37,8 +37,7 @@ from urllib.parse import urlsplit
 
 from issuer.logs import log_event
 from shared.errors import KeySetError
-from shared.jwk import KeySet, PublicKey
-from shared.jws import strict_json
+from shared.jwk import MAX_JWKS_BYTES, KeySet, PublicKey, parse_jwks
 
 if TYPE_CHECKING:
     from issuer.settings import Settings
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("issuer.federation")
 
 FETCH_TIMEOUT = 3.0  # seconds for the whole fetch: the token request waits on it
-MAX_JWKS_BYTES = 256 * 1024
 JWKS_TTL = 300.0
 UNKNOWN_KID_COOLDOWN = 60.0
 
@@ -199,20 +197,6 @@ def fetch_jwks(
     finally:
         connection.close()
     return b"".join(chunks)
-
-
-def parse_jwks(body: bytes | str) -> KeySet:
-    """A JWKS read as strictly as a token: bounded, UTF-8, no duplicate members, no
-    NaN; unfit keys dropped by `KeySet` (and listed in `.rejected`). The authorizer's
-    `parse_jwks` is the same function: the issuer's package does not hold `authorizer/`."""
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    if len(data) > MAX_JWKS_BYTES:
-        raise KeySetError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
-    try:
-        doc = strict_json(data)
-    except ValueError as exc:
-        raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
-    return KeySet.from_jwks(doc)
 
 
 Fetcher = Callable[[str], bytes]
