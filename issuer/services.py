@@ -19,7 +19,7 @@ from issuer.federation.jwks import UriPolicy
 from issuer.keys.kek import Kek, kek_from_settings
 from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
-from issuer.keys.store import KeyStore
+from issuer.keys.store import KeyStore, NoSigningKey, Signer, ensure_active_key
 from issuer.metrics import TokenMetrics
 from issuer.oauth.client_auth import ClientAuthenticator
 from issuer.oauth.dpop import DpopNonces, TokenEndpointDpop
@@ -63,6 +63,17 @@ class Services:
     # Tokens issued and failed authentications per client, added to the database in
     # batches (issuer/clients/activity.py): the admin console's per-client activity.
     activity: ActivityCounter | None = None
+
+    def signer(self, session: Session, now: datetime) -> Signer:
+        """The active signer (`KeyStore.signer`, which also makes due key transitions). On
+        a database migrated but never started there is none yet: the first key is made
+        here, as `issuer serve` makes it at startup (every signing path: tokens, the
+        revocation list, the console's sign-in link)."""
+        try:
+            return self.key_store.signer(session, now)
+        except NoSigningKey:
+            ensure_active_key(self.sessions, self.kek, self.settings.signing_alg)
+            return self.key_store.signer(session, now)
 
 
 def database_throttle(settings: Settings, sessions: sessionmaker[Session]) -> FailureThrottle:

@@ -47,7 +47,6 @@ from issuer.http.console.session import (
     sealer_for,
 )
 from issuer.http.oauth.client_request import authentication_failed
-from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest
@@ -289,11 +288,7 @@ def _mint_for_link(services: Services, code: str) -> tuple[str, int] | None:
             )
         except OAuthError:
             return None
-        try:
-            signer = services.key_store.signer(session, now)
-        except NoSigningKey:
-            ensure_active_key(services.sessions, services.kek, settings.signing_alg)
-            signer = services.key_store.signer(session, now)
+        signer = services.signer(session, now)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer, issuer=settings.url, client_id=client.client_id, audience=grant.audience,

@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 
 from issuer.http.deps import ServicesDep
 from issuer.http.openapi import unavailable
-from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.oauth.revocation import LIST_MAX_AGE, SignedRevocationList, revocation_list
 from issuer.services import Services
 
@@ -26,11 +25,7 @@ MEDIA_TYPE = "application/jwt"  # RFC 7519 §10.3.1
 
 def _build(services: Services, now) -> SignedRevocationList:
     with services.sessions() as session:
-        try:
-            signer = services.key_store.signer(session, now)
-        except NoSigningKey:
-            ensure_active_key(services.sessions, services.kek, services.settings.signing_alg)
-            signer = services.key_store.signer(session, now)
+        signer = services.signer(session, now)
         return revocation_list(session, signer, services.settings.url, now)
 
 

@@ -23,7 +23,6 @@ from issuer.http.concurrency import run_blocking, single_request_runtime
 from issuer.http.oauth.client_request import authentication_failed
 from issuer.http.oauth.form import read_form
 from issuer.http.openapi import TOKEN_EXAMPLE, TOKEN_FORM, TokenResponse, oauth_errors, ok
-from issuer.keys.store import NoSigningKey, ensure_active_key
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
@@ -103,13 +102,8 @@ def _issue(services: Services, request: TokenRequest, dpop_proofs: tuple[str, ..
         )
         if binding.proof is not None:
             _dpop(services).spend(session, binding.proof, now)  # committed: spent once
-        try:
-            # Also makes due key transitions (next -> active after its publication lead).
-            signer = services.key_store.signer(session, now)
-        except NoSigningKey:
-            # First request on a database that was migrated but never started: bootstrap.
-            ensure_active_key(services.sessions, services.kek, settings.signing_alg)
-            signer = services.key_store.signer(session, now)
+        # Also makes due key transitions (next -> active after its publication lead).
+        signer = services.signer(session, now)
     scope = join_scopes(grant.scopes)
     token = mint_access_token(
         signer,
