@@ -5,12 +5,14 @@ is known before the app is built and no other process can take the port."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 import uvicorn
 
 
@@ -46,3 +48,18 @@ def serve(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def wait_healthy(base_url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Poll `issuer serve`'s /healthz until it answers 200; fail with the server's output
+    if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert server.poll() is None, server.communicate()
+        assert time.monotonic() < deadline, "issuer serve did not come up"
+        time.sleep(0.2)

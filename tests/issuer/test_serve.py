@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
-from helpers.issuer_server import bind_loopback
+from helpers.issuer_server import wait_healthy
+from helpers.procs import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +20,7 @@ pytestmark = pytest.mark.slow
 # by `app_factory`, which must set up the issuer's logging on its own.
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_from_empty_database(tmp_path, policy_file, workers):
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()  # uvicorn binds it itself; a tiny window, loopback only
+    port = free_port()  # uvicorn binds it itself; a tiny window, loopback only
     env = {
         **os.environ,
         "ISSUER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
@@ -38,16 +36,7 @@ def test_serve_from_empty_database(tmp_path, policy_file, workers):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "issuer serve did not come up"
-            time.sleep(0.2)
+        wait_healthy(base, server)
         created = json.loads(
             subprocess.run(
                 [*cli, "clients", "create", "--name", "e2e", "--scope", "orders:read", "--json"],

@@ -9,11 +9,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
-from helpers.issuer_server import bind_loopback
+from helpers.issuer_server import wait_healthy
+from helpers.procs import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,7 @@ LIMIT = 3
 
 
 def test_rotating_forwarded_for_from_loopback_does_not_reset_the_brake(tmp_path, policy_file):
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()  # uvicorn binds it itself; a tiny window, loopback only
+    port = free_port()  # uvicorn binds it itself; a tiny window, loopback only
     env = {
         **os.environ,
         "ISSUER_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
@@ -41,16 +39,7 @@ def test_rotating_forwarded_for_from_loopback_does_not_reset_the_brake(tmp_path,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "issuer serve did not come up"
-            time.sleep(0.2)
+        wait_healthy(base, server)
         created = json.loads(subprocess.run(
             [*cli, "clients", "create", "--name", "e2e", "--scope", "orders:read", "--json"],
             cwd=tmp_path, env=env, capture_output=True, check=True,
