@@ -8,9 +8,7 @@ certificates under the CA, and one under no trusted CA."""
 
 from __future__ import annotations
 
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -27,10 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from helpers.client_certs import make_cert
 from helpers.mint import good_claims, make_key, mint
 from helpers.procs import REPO, running
 
@@ -57,66 +52,17 @@ method = "GET"
 path = "/orders/{id}"
 scopes = ["orders:read"]
 """
-NOW = datetime.datetime.now(datetime.UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _issue(subject: str, issuer_key, issuer_name: x509.Name | None, *, ca=False,
-           server=False):
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (x509.CertificateBuilder().subject_name(_name(subject))
-               .issuer_name(issuer_name or _name(subject)).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(NOW - datetime.timedelta(minutes=5))
-               .not_valid_after(NOW + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
-    elif server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False).add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    else:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    cert = builder.sign(issuer_key or key, hashes.SHA256())
-    return key, cert
-
-
-def _write(directory: Path, name: str, key, cert) -> tuple[str, str]:
-    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
-
 class Pki:
     def __init__(self, directory: Path) -> None:
-        ca_key, ca_cert = _issue("test CA", None, None, ca=True)
-        self.ca = _write(directory, "ca", ca_key, ca_cert)[0]
-        self.server = _write(directory, "server", *_issue("127.0.0.1", ca_key, ca_cert.subject,
-                                                          server=True))
-        self.clients = {}
-        self.pems = {}
-        for name in ("client-1", "client-2"):
-            key, cert = _issue(name, ca_key, ca_cert.subject)
-            self.clients[name] = _write(directory, name, key, cert)
-            self.pems[name] = cert.public_bytes(serialization.Encoding.PEM).decode()
-        key, cert = _issue("rogue", None, None)  # self-signed: not under the truststore
-        self.clients["rogue"] = _write(directory, "rogue", key, cert)
-        self.pems["rogue"] = cert.public_bytes(serialization.Encoding.PEM).decode()
+        ca = make_cert("test CA", ca=True)
+        self.ca = ca.write(directory, "ca")[0]
+        self.server = make_cert("127.0.0.1", issuer=ca, server=True).write(directory, "server")
+        self.certs = {name: make_cert(name, issuer=ca) for name in ("client-1", "client-2")}
+        self.certs["rogue"] = make_cert("rogue")  # self-signed: not under the truststore
+        self.clients = {name: cert.write(directory, name) for name, cert in self.certs.items()}
 
     def thumbprint(self, name: str) -> str:
-        return cert_thumbprint(self.pems[name])
+        return cert_thumbprint(self.certs[name].pem)
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +329,8 @@ def test_event_shapes_carry_the_certificate_as_api_gateway_does(pki, echo):
     rest, http_v2, token_event = seen
     cert = rest["requestContext"]["identity"]["clientCert"]
     assert cert_thumbprint(cert["clientCertPem"]) == pki.thumbprint("client-1")
-    assert cert["subjectDN"] == "CN=client-1" and cert["issuerDN"] == "CN=test CA"
+    assert cert["subjectDN"] == "CN=client-1,O=Example Corp,C=US"
+    assert cert["issuerDN"] == "CN=test CA,O=Example Corp,C=US"
     assert set(cert["validity"]) == {"notBefore", "notAfter"}
     assert re.fullmatch(r"[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4} GMT",
                         cert["validity"]["notAfter"])
