@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL_ENV = "TOLLGATE_TEST_POSTGRES_URL"
@@ -54,3 +55,16 @@ class DatabaseFactory:
         finally:
             engine.dispose()
         self._pg_names.clear()
+
+
+def count_writes(engine: Engine) -> tuple[list[str], Callable[[], None]]:
+    """The INSERT, UPDATE and DELETE statements `engine` runs from now on, and a function
+    that stops counting them."""
+    writes: list[str] = []
+
+    def before(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return writes, lambda: event.remove(engine, "before_cursor_execute", before)

@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.issuer_db import count_writes
 from helpers.issuer_env import make_issuer
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, TooManyFailures
 from issuer.oauth.throttle_store import DatabaseFailureStore
@@ -119,17 +120,6 @@ def test_failures_are_pruned(db_issuer):
         assert session.scalars(select(AuthFailure.key)).all() == ["client:y"]
 
 
-def _count_writes(engine):
-    writes = []
-
-    def before(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
-            writes.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    return writes, lambda: event.remove(engine, "before_cursor_execute", before)
-
-
 def test_token_endpoint_with_database_counts(db_issuer):
     """The whole endpoint on the database store, with an injected clock: 401s up to the
     limit, then 429 + Retry-After for the guesser, while the real secret still works; the
@@ -140,7 +130,7 @@ def test_token_endpoint_with_database_counts(db_issuer):
     cid, secret = victim.client.client_id, victim.client_secret
     engine = db_issuer.services.engine
     with TestClient(db_issuer.app()) as http:
-        writes, stop = _count_writes(engine)
+        writes, stop = count_writes(engine)
         try:
             assert http.post("/oauth2/token", data=FORM, auth=(cid, secret)).status_code == 200
             assert writes == []  # success: no throttle write (nor any other)

@@ -23,9 +23,10 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 from helpers.client_assertion import assertion_form, client_assertion
+from helpers.issuer_db import count_writes
 from helpers.issuer_env import ISSUER_URL, make_issuer, make_settings
 from helpers.mint import make_key
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, throttle_keys
@@ -161,17 +162,6 @@ def test_forged_assertions_do_not_refuse_the_clients_own(guarded):
         assert attacker.post("/oauth2/token", data=assertion(private)).status_code == 200
 
 
-def _count_writes(engine):
-    writes = []
-
-    def before(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
-            writes.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    return writes, lambda: event.remove(engine, "before_cursor_execute", before)
-
-
 def test_a_flood_of_failures_costs_a_bounded_amount(guarded, caplog):
     """Past the limit, a failure writes nothing to the database and nothing to the log:
     one `client_authentication_throttled` line says the brake is on."""
@@ -183,7 +173,7 @@ def test_a_flood_of_failures_costs_a_bounded_amount(guarded, caplog):
             assert _token(attacker, cid, "guess").status_code == 401
         assert len(_lines(caplog, "client_authentication_failed")) == LIMIT
         caplog.clear()
-        writes, stop = _count_writes(issuer.services.engine)
+        writes, stop = count_writes(issuer.services.engine)
         try:
             statuses = {_token(attacker, cid, f"guess{n}").status_code for n in range(50)}
         finally:
