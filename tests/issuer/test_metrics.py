@@ -11,6 +11,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.emf import extract
 from helpers.issuer_env import make_issuer
 
 from issuer.metrics import TokenMetrics
@@ -23,21 +24,6 @@ FORM = {"grant_type": "client_credentials"}
 
 def metric_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if '"_aws"' in line]
-
-
-def extract(line: dict) -> list[tuple[str, str, tuple[tuple[str, str], ...], float]]:
-    meta = line["_aws"]
-    assert type(meta["Timestamp"]) is int
-    out = []
-    for directive in meta["CloudWatchMetrics"]:
-        assert set(directive) == {"Namespace", "Dimensions", "Metrics"}
-        for metric in directive["Metrics"]:
-            assert metric["Unit"] == "Count"
-            for dimension_set in directive["Dimensions"]:
-                dims = tuple((d, line[d]) for d in dimension_set)
-                assert all(type(v) is str and v.isascii() and v.strip() for _, v in dims)
-                out.append((directive["Namespace"], metric["Name"], dims, line[metric["Name"]]))
-    return out
 
 
 @pytest.fixture(scope="module")
