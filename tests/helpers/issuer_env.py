@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,3 +122,23 @@ def lambda_child_env(
                 "ISSUER_KEY_ENCRYPTION_KEY": kek, "POLICY_FILE": str(policy_file),
                 "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     return env, basic, issuer, new
+
+
+def lambda_token_event(authorization: str) -> str:
+    """An API Gateway HTTP API (payload 2.0) client_credentials token request, as JSON
+    text for a child interpreter's argv."""
+    body = "grant_type=client_credentials"
+    return json.dumps({
+        "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
+        "rawQueryString": "",
+        "headers": {"authorization": authorization, "content-length": str(len(body)),
+                    "content-type": "application/x-www-form-urlencoded",
+                    "host": "abc.execute-api.eu-west-1.amazonaws.com"},
+        "requestContext": {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
+                           "http": {"method": "POST", "path": "/oauth2/token",
+                                    "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
+                                    "userAgent": "test"},
+                           "requestId": "r", "routeKey": "POST /oauth2/token",
+                           "timeEpoch": 0},
+        "body": body, "isBase64Encoded": False,
+    })

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.issuer_env import lambda_child_env
+from helpers.issuer_env import lambda_child_env, lambda_token_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,21 +31,7 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 30_000
 
-body = "grant_type=client_credentials"
-event = {
-    "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
-    "rawQueryString": "",
-    "headers": {"authorization": sys.argv[1], "content-type":
-                "application/x-www-form-urlencoded", "content-length": str(len(body)),
-                "host": "abc.execute-api.eu-west-1.amazonaws.com"},
-    "requestContext": {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
-                       "http": {"method": "POST", "path": "/oauth2/token",
-                                "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
-                                "userAgent": "test"},
-                       "requestId": "r", "routeKey": "POST /oauth2/token",
-                       "timeEpoch": 0},
-    "body": body, "isBase64Encoded": False,
-}
+event = json.loads(sys.argv[1])
 response = handler(event, Context())
 print(json.dumps({"status": response["statusCode"], "log": stream.getvalue()}))
 """
@@ -59,8 +45,9 @@ def lambda_env(databases, policy_file):
 
 
 def _invoke(env: dict, basic: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, basic], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-c", CHILD, lambda_token_event(basic)]
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])
 

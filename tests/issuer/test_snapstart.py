@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.issuer_env import ISSUER_URL, ORDERS, lambda_child_env
+from helpers.issuer_env import ISSUER_URL, ORDERS, lambda_child_env, lambda_token_event
 
 from shared.claims import AccessTokenRules
 from shared.verify import AccessTokenVerifier
@@ -31,21 +31,7 @@ RESTORE = sys.argv[2] == "restore"
 import deploy.issuer_lambda as entry
 
 def token():
-    body = "grant_type=client_credentials"
-    event = {
-        "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
-        "rawQueryString": "",
-        "headers": {"authorization": sys.argv[1], "content-length": str(len(body)),
-                    "content-type": "application/x-www-form-urlencoded",
-                    "host": "abc.execute-api.eu-west-1.amazonaws.com"},
-        "requestContext": {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
-                           "http": {"method": "POST", "path": "/oauth2/token",
-                                    "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
-                                    "userAgent": "test"},
-                           "requestId": "r", "routeKey": "POST /oauth2/token",
-                           "timeEpoch": 0},
-        "body": body, "isBase64Encoded": False,
-    }
+    event = json.loads(sys.argv[1])  # a fresh copy per request
     response = entry.handler(event, None)
     return response["statusCode"], json.loads(response["body"]).get("access_token")
 
@@ -106,8 +92,9 @@ def lambda_env(databases, policy_file):
 
 
 def _simulate(env: dict, basic: str, mode: str) -> tuple[dict, list[dict]]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, basic, mode], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-c", CHILD, lambda_token_event(basic), mode]
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return lines[0], lines[1:]
