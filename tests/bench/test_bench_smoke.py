@@ -39,6 +39,8 @@ EXPECTED = [
     r"issuer --help",
     r"issuer Lambda init: import deploy\.issuer_lambda",
     r"issuer Lambda init \+ first token",
+    r"the same, whole process: interpreter exit included",
+    r"floor: import bench\.token_floor_app",
 ]
 POSTGRES_ROWS = [
     r"POST /oauth2/token throughput \(RS256, PostgreSQL",
