@@ -14,16 +14,15 @@ The body names checks and states only: never a key, a URL or a driver message.""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from issuer.http.deps import ServicesDep
-from issuer.http.openapi import Health
+from issuer.http.openapi import ok
 from issuer.logs import log_event
 
 if TYPE_CHECKING:
@@ -38,11 +37,9 @@ log = logging.getLogger("issuer.health")
     summary="Liveness and database reachability",
     response_model=None,
     responses={
-        200: {"model": Health, "description": "alive, the database answers",
-              "content": {"application/json": {"example": {"status": "ok", "database": "ok"}}}},
-        503: {"model": Health, "description": "the database does not answer",
-              "content": {"application/json": {"example": {
-                  "status": "unavailable", "database": "down"}}}},
+        **ok("Health", "alive, the database answers", {"status": "ok", "database": "ok"}),
+        **ok("Health", "the database does not answer",
+             {"status": "unavailable", "database": "down"}, 503),
     },
 )
 def healthz(services: ServicesDep) -> JSONResponse:
@@ -59,17 +56,8 @@ def healthz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
 
 
+# The body's schema: `Ready` in issuer/http/openapi_models.py (its `ReadyCheck`, these names).
 READY_CHECKS = ("database", "migrations", "policy", "kek", "signing_key")
-CheckName = Literal["database", "migrations", "policy", "kek", "signing_key"]
-
-
-class Ready(BaseModel):
-    """`/readyz`'s body: `failed` is the first check that failed (absent when ready);
-    each check is `ok`, `failed` or `skipped` (not run after a failure)."""
-
-    status: Literal["ready", "not_ready"]
-    failed: CheckName | None = None
-    checks: dict[CheckName, Literal["ok", "failed", "skipped"]]
 
 
 def _readiness(services: Services) -> str | None:
@@ -118,14 +106,12 @@ def _readiness(services: Services) -> str | None:
     summary="Readiness: database, migrations, policy, KEK and an active signing key",
     response_model=None,
     responses={
-        200: {"model": Ready, "description": "ready to issue tokens",
-              "content": {"application/json": {"example": {
-                  "status": "ready", "checks": dict.fromkeys(READY_CHECKS, "ok")}}}},
-        503: {"model": Ready, "description": "not ready: `failed` names the first failed check",
-              "content": {"application/json": {"example": {
-                  "status": "not_ready", "failed": "kek",
-                  "checks": {"database": "ok", "migrations": "ok", "policy": "ok",
-                             "kek": "failed", "signing_key": "skipped"}}}}},
+        **ok("Ready", "ready to issue tokens",
+             {"status": "ready", "checks": dict.fromkeys(READY_CHECKS, "ok")}),
+        **ok("Ready", "not ready: `failed` names the first failed check", {
+            "status": "not_ready", "failed": "kek",
+            "checks": {"database": "ok", "migrations": "ok", "policy": "ok",
+                       "kek": "failed", "signing_key": "skipped"}}, 503),
     },
 )
 def readyz(services: ServicesDep) -> JSONResponse:

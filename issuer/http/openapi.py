@@ -1,10 +1,19 @@
 """The HTTP contract as published in `/openapi.json`: the answer of every operation, each
 error status it can give with its body, examples, and the security schemes.
 
-The models here only document: the endpoints build their JSON themselves (the token
-endpoint without FastAPI's serialization at all, `LeanRoute`), so nothing here runs per
-request. tests/issuer/test_openapi_contract.py holds the document to these answers, and
-the schemathesis fuzzer (tests/fuzz/test_openapi.py) holds the answers to the document.
+The answers' schemas are pydantic models that only document (issuer/http/openapi_models.py):
+the endpoints build their JSON themselves (the token endpoint without FastAPI's
+serialization at all, `LeanRoute`), so nothing here runs per request.
+tests/issuer/test_openapi_contract.py holds the document to these answers, and the
+schemathesis fuzzer (tests/fuzz/test_openapi.py) holds the answers to the document.
+
+The public routes, declared at every cold start, name their models by `$ref` (`ok("Jwks",
+...)`, the error bodies): a route that declares a model class makes FastAPI import
+`pydantic.v1` to rule out a v1 model (~11 ms of import here) on top of the models (~5 ms),
+in a Lambda init that only wants a token (tests/issuer/test_lambda_init_openapi.py).
+`install_openapi` renders the models the document names when it is first built, with
+FastAPI's own rendering. The admin routes, loaded on their first request, pass model
+classes.
 
 Errors: one body everywhere (issuer/http/errors.py), `ErrorBody`, plus `details` on a
 422 for input that does not validate. `oauth_errors(...)` and `admin_errors(...)` give
@@ -19,190 +28,39 @@ or credentials in the form (`client_secret_post`, `private_key_jwt`).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
 
 from issuer.settings import Settings
 from shared.scope import ADMIN_SCOPE
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
+SCHEMA_REF = "#/components/schemas/"  # FastAPI's, where it renders a route's models
 
 
-# -- bodies -----------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """The documentation models, for the admin routes that import them from here (PEP
+    562): `issuer.http.openapi_models` is imported on the first such import, never by
+    the public routes."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from issuer.http import openapi_models
+
+    try:
+        return getattr(openapi_models, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
-class ErrorBody(BaseModel):
-    """RFC 6749 §5.2's error body; the admin API's too (issuer/http/errors.py)."""
-
-    error: str = Field(description="a stable code: RFC 6749 §5.2, RFC 6750 §3.1, or the "
-                                   "issuer's (not_found, method_not_allowed, "
-                                   "request_too_large, invalid_client_metadata)")
-    error_description: str = Field(description="for a human; never names a secret")
-
-
-class ValidationDetail(BaseModel):
-    loc: list[str | int] = Field(description="where: body, query or path, then the field")
-    msg: str
-    type: str
-
-
-class ValidationErrorBody(ErrorBody):
-    """A 422: the request's body or parameters do not validate (the input is not echoed)."""
-
-    details: list[ValidationDetail] | None = None
-
-
-class TokenResponse(BaseModel):
-    """RFC 6749 §5.1 (`Cache-Control: no-store`). `access_token` is an RFC 9068 JWT."""
-
-    access_token: str
-    token_type: Literal["Bearer", "DPoP"] = Field(
-        description="DPoP when the request carried a DPoP proof (RFC 9449 §5): the token is "
-                    "bound to the proof's key"
-    )
-    expires_in: int = Field(description="seconds")
-    scope: str = Field(description="the granted scopes, space-separated (RFC 6749 §3.3)")
-
-
-class IntrospectionResponse(BaseModel):
-    """RFC 7662 §2.2: `{"active": false}` alone for a token that is not active, not this
-    issuer's, or (for a caller without `issuer:admin`) another client's."""
-
-    active: bool
-    scope: str | None = None
-    client_id: str | None = None
-    sub: str | None = None
-    aud: str | list[str] | None = None
-    iss: str | None = None
-    exp: int | None = None
-    iat: int | None = None
-    jti: str | None = None
-    token_type: Literal["Bearer", "DPoP"] | None = None
-    cnf: dict[str, str] | None = Field(
-        None, description="a bound token's confirmation: x5t#S256 (RFC 8705 §3.2) or jkt "
-                          "(RFC 9449 §6.2)"
-    )
-
-
-class Jwks(BaseModel):
-    """RFC 7517 §5: the public signing keys (next, active, retiring)."""
-
-    keys: list[dict[str, Any]]
-
-
-class ServerMetadata(BaseModel):
-    """RFC 8414 §2 authorization server metadata."""
-
-    model_config = ConfigDict(extra="allow")
-    issuer: str
-    token_endpoint: str
-    jwks_uri: str
-    grant_types_supported: list[str]
-    token_endpoint_auth_methods_supported: list[str]
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    status: str
-
-
-AuthMethod = Literal[
-    "client_secret", "private_key_jwt", "self_signed_tls_client_auth", "tls_client_auth",
-    "federated",
-]
-
-
-class ClientView(BaseModel):
-    """A client as the admin API shows it: never a secret nor its hash."""
-
-    client_id: str
-    name: str
-    scopes: list[str]
-    default_scopes: list[str]
-    audiences: list[str]
-    grant_types: list[str]
-    token_lifetime: int | None = Field(description="seconds; null: the issuer's default")
-    enabled: bool
-    auth_method: AuthMethod
-    jwks: dict[str, Any] | None = Field(
-        None, description="private_key_jwt clients only: their registered public keys"
-    )
-    federated_identities: list[dict[str, str]] | None = Field(
-        None, description="federated clients only: the (issuer, subject) pairs that "
-                          "authenticate them (docs/federation.md)"
-    )
-    tls_client_auth_subject_dn: str | None = Field(
-        None, description="tls_client_auth clients only: their certificate's subject DN "
-                          "(RFC 8705 §2.1.2)"
-    )
-    token_binding: Literal["none", "mtls", "dpop"] = Field(
-        description="what the client's tokens are bound to: nothing, its TLS certificate "
-                    "(RFC 8705 §3) or a DPoP key (RFC 9449)"
-    )
-    created_at: datetime
-    updated_at: datetime
-
-
-class NewClient(ClientView):
-    client_secret: str | None = Field(
-        None, description="shown once, at registration (client_secret clients only)"
-    )
-
-
-class ClientList(BaseModel):
-    items: list[ClientView]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; "
-                                                "null on the last page")
-
-
-class SecretRotated(BaseModel):
-    client_id: str
-    client_secret: str = Field(description="shown once")
-    previous_secret_valid_until: datetime | None = Field(
-        description="until when the previous secret keeps working; null: no grace"
-    )
-
-
-class KeyView(BaseModel):
-    """A signing key's public metadata (never private material)."""
-
-    kid: str
-    alg: str
-    status: Literal["next", "active", "retiring", "retired"]
-    created_at: datetime | None
-    activated_at: datetime | None
-    retiring_at: datetime | None
-    retired_at: datetime | None
-    activates_at: datetime | None = Field(description="a next key: when it starts signing")
-    retires_at: datetime | None = Field(description="a retiring key: when it leaves the JWKS")
-
-
-class KeyList(BaseModel):
-    items: list[KeyView]
-
-
-class KeyRotation(BaseModel):
-    created: bool = Field(description="false: a next key was already pending (200)")
-    key: KeyView
-
-
-class AuditRecordView(BaseModel):
-    id: int
-    at: datetime
-    actor: str = Field(description="the admin client id, or cli:<operating system user>")
-    action: str = Field(description="client.create, client.update, key.rotate, ...")
-    target: str
-    source: str | None = Field(description="the caller's address, or local")
-    changes: dict[str, Any] | None
-
-
-class AuditList(BaseModel):
-    items: list[AuditRecordView]
-    next_cursor: str | None
+def schema_ref(model: str) -> dict[str, str]:
+    """A documentation model's schema (issuer/http/openapi_models.py), by reference."""
+    return {"$ref": SCHEMA_REF + model}
 
 
 # -- examples ---------------------------------------------------------------------------
@@ -253,17 +111,18 @@ def example_ref(example: Any) -> dict[str, str]:
     return {EXAMPLE_REF: name}
 
 
-def _json(model: type[BaseModel], description: str, example: Any) -> dict[str, Any]:
-    return {
+def ok(model: str | type[BaseModel], description: str, example: Any, status: int = 200) -> dict:
+    """The success answer of `responses=` (the routes declare `response_model=None`).
+    `model`: a documentation model's name, rendered only with the document; or a model
+    class, which FastAPI renders as the route is declared (the admin routes)."""
+    if isinstance(model, str):
+        media = {"schema": schema_ref(model), **example_ref(example)}
+        return {status: {"description": description, "content": {"application/json": media}}}
+    return {status: {
         "model": model,
         "description": description,
         "content": {"application/json": example_ref(example)},
-    }
-
-
-def ok(model: type[BaseModel], description: str, example: Any, status: int = 200) -> dict:
-    """The success answer of `responses=` (the routes declare `response_model=None`)."""
-    return {status: _json(model, description, example)}
+    }}
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -280,17 +139,15 @@ BASIC_CHALLENGE = {
 }
 
 
-def _error(description: str, examples: dict[str, tuple[str, str]], headers=None,
-           model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+def _error(description: str, examples: dict[str, tuple[str, str]], headers=None) -> dict[str, Any]:
     content = {
         "examples": {
             name: {"value": {"error": error, "error_description": text}}
             for name, (error, text) in examples.items()
-        }
+        },
+        "schema": schema_ref("ErrorBody"),
     }
-    answer: dict[str, Any] = {
-        "model": model, "description": description, "content": {"application/json": content}
-    }
+    answer: dict[str, Any] = {"description": description, "content": {"application/json": content}}
     if headers:
         answer["headers"] = headers
     return answer
@@ -358,7 +215,6 @@ ADMIN_ERRORS: dict[int, dict[str, Any]] = {
         )},
     ),
     422: {
-        "model": ValidationErrorBody,
         "description": "the body or a parameter does not validate (details lists each "
                        "problem, never the input), or the policy refuses the client's "
                        "scopes, audiences or keys (invalid_client_metadata, RFC 7591 §3.2.2)",
@@ -377,7 +233,7 @@ ADMIN_ERRORS: dict[int, dict[str, Any]] = {
             "bad_cursor": {"value": {
                 "error": "invalid_request", "error_description": "cursor is not valid"
             }},
-        }}},
+        }, "schema": schema_ref("ValidationErrorBody")}},
     },
     503: OAUTH_ERRORS[503],
 }
@@ -491,9 +347,56 @@ REQUEST_ID_HEADER = {
 }
 
 
+def _referenced_models(node: Any) -> Iterator[str]:
+    """The names of the schemas `node` refers to."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(SCHEMA_REF):
+            yield ref[len(SCHEMA_REF):]
+        for value in node.values():
+            yield from _referenced_models(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _referenced_models(value)
+
+
+def _render_models(names: list[str]) -> dict[str, Any]:
+    """The schemas of these documentation models (and of the models they contain) as
+    FastAPI renders a route's response model: its JSON Schema generator, its names, its
+    nulls dropped. Rendered in a document of their own, one placeholder route each."""
+    from fastapi.routing import APIRoute
+
+    from issuer.http import openapi_models
+
+    def placeholder() -> None:  # never routed: it only carries the model
+        raise NotImplementedError
+
+    routes = [APIRoute(f"/{name}", placeholder, response_model=getattr(openapi_models, name))
+              for name in names]
+    return get_openapi(title="models", version="0", routes=routes)["components"]["schemas"]
+
+
+def _add_documentation_models(doc: dict[str, Any]) -> None:
+    """Render the documentation models the operations name by `$ref` (the public routes
+    declare none: this module's docstring) into `components.schemas`, kept in
+    FastAPI's order (by name)."""
+    components = doc.setdefault("components", {})
+    schemas = components.get("schemas", {})
+    missing = sorted(set(_referenced_models(doc.get("paths", {}))) - set(schemas))
+    if not missing:
+        return
+    for name, rendered in _render_models(missing).items():
+        # A model contained in a route's model is rendered there too: the same schema,
+        # unless two models share a name (then the document would be wrong: refuse).
+        if schemas.setdefault(name, rendered) != rendered:
+            raise RuntimeError(f"two different schemas named {name!r}")
+    components["schemas"] = dict(sorted(schemas.items()))
+
+
 def install_openapi(app: FastAPI, settings: Settings) -> None:
-    """`app.openapi()` builds the document once: FastAPI's, plus the security schemes, each
-    operation's security requirement and the X-Request-Id header on every answer."""
+    """`app.openapi()` builds the document once: FastAPI's, plus the documentation models
+    the public routes name, the security schemes, each operation's security requirement
+    and the X-Request-Id header on every answer."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -506,6 +409,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             routes=app.routes,
             tags=app.openapi_tags,
         )
+        _add_documentation_models(doc)
         schemes = {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()}
         schemes["adminClientCredentials"]["flows"] = {"clientCredentials": {
             **SECURITY_SCHEMES["adminClientCredentials"]["flows"]["clientCredentials"],

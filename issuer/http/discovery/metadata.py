@@ -13,11 +13,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from issuer.http.deps import ServicesDep, SessionDep
-from issuer.http.openapi import Jwks, ServerMetadata, ok, unavailable
+from issuer.http.openapi import ok, unavailable
 from issuer.keys.store import published_jwks
-from issuer.oauth.private_key_jwt import ASSERTION_ALGS
-from shared.dpop import DPOP_ALGS
-from shared.jwk import PRIVATE_JWK_MEMBERS
+from issuer.oauth.client_auth import ASSERTION_ALGS
+from shared.jose_names import DPOP_ALGS, PRIVATE_JWK_MEMBERS
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])
@@ -32,7 +31,7 @@ METADATA_MAX_AGE = 3600
     summary="Public signing keys (RFC 7517)",
     response_model=None,
     responses={
-        **ok(Jwks, "the next, active and retiring keys' public halves", {"keys": [{
+        **ok("Jwks", "the next, active and retiring keys' public halves", {"keys": [{
             "kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "alg": "ES256", "use": "sig",
             "kid": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
@@ -55,7 +54,7 @@ def jwks(services: ServicesDep, session: SessionDep) -> JSONResponse:
     "/.well-known/oauth-authorization-server",
     summary="Authorization server metadata (RFC 8414)",
     response_model=None,
-    responses=ok(ServerMetadata, "RFC 8414 §3.2", {
+    responses=ok("ServerMetadata", "RFC 8414 §3.2", {
         "issuer": "https://issuer.example.com",
         "token_endpoint": "https://issuer.example.com/oauth2/token",
         "jwks_uri": "https://issuer.example.com/.well-known/jwks.json",

@@ -32,7 +32,7 @@ from issuer.clients.cache import ClientRecord
 from issuer.clients.registry import get_client
 from issuer.http.deps import ServicesDep
 from issuer.http.oauth.client_request import run_for_client
-from issuer.http.openapi import TOKEN_ARGUMENT_FORM, IntrospectionResponse, oauth_errors, ok
+from issuer.http.openapi import TOKEN_ARGUMENT_FORM, oauth_errors, ok
 from issuer.logs import log_event
 from issuer.oauth.dpop import BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE, cnf_view
 from issuer.oauth.errors import NO_STORE, InvalidRequest
@@ -94,7 +94,7 @@ def introspect_token(
     openapi_extra=TOKEN_ARGUMENT_FORM,
     response_model=None,
     responses={
-        **ok(IntrospectionResponse, "RFC 7662 §2.2", {
+        **ok("IntrospectionResponse", "RFC 7662 §2.2", {
             "active": True, "scope": "orders:read", "client_id": "c_3q2-7wAbQ0uX9TqPz1Lk2w",
             "sub": "c_3q2-7wAbQ0uX9TqPz1Lk2w", "aud": "https://api.example.com/orders",
             "iss": "https://issuer.example.com", "exp": 1738328400, "iat": 1738324800,

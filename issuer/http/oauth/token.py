@@ -22,7 +22,7 @@ from issuer.http.client_cert import client_certificate
 from issuer.http.concurrency import run_blocking, single_request_runtime
 from issuer.http.oauth.client_request import authentication_failed
 from issuer.http.oauth.form import read_form
-from issuer.http.openapi import TOKEN_EXAMPLE, TOKEN_FORM, TokenResponse, oauth_errors, ok
+from issuer.http.openapi import TOKEN_EXAMPLE, TOKEN_FORM, oauth_errors, ok
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest, claimed_client_id
@@ -199,7 +199,7 @@ class _TokenResponse(Response):
     openapi_extra=TOKEN_FORM,
     response_model=None,
     responses={
-        **ok(TokenResponse, "an access token (RFC 6749 §5.1)", TOKEN_EXAMPLE),
+        **ok("TokenResponse", "an access token (RFC 6749 §5.1)", TOKEN_EXAMPLE),
         **oauth_errors(400, 401, 429, 503),
     },
 )
