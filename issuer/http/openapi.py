@@ -44,20 +44,6 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 752
 SCHEMA_REF = "#/components/schemas/"  # FastAPI's, where it renders a route's models
 
 
-def __getattr__(name: str) -> Any:
-    """The documentation models, for the admin routes that import them from here (PEP
-    562): `issuer.http.openapi_models` is imported on the first such import, never by
-    the public routes."""
-    if name.startswith("_"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from issuer.http import openapi_models
-
-    try:
-        return getattr(openapi_models, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
 def schema_ref(model: str) -> dict[str, str]:
     """A documentation model's schema (issuer/http/openapi_models.py), by reference."""
     return {"$ref": SCHEMA_REF + model}

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from issuer.audit import audit_page, audit_view
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.deps import SessionDep
-from issuer.http.openapi import AuditList, admin_errors, ok
+from issuer.http.openapi import admin_errors, ok
+from issuer.http.openapi_models import AuditList
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_id_cursor, encode_cursor
 
 router = APIRouter(

@@ -15,15 +15,8 @@ from issuer.clients.registry import client_view, could_be_client_id, get_client
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.admin.schemas import ClientCreate, ClientUpdate, SecretRotation
 from issuer.http.deps import ServicesDep, SessionDep
-from issuer.http.openapi import (
-    CLIENT_EXAMPLE,
-    ClientList,
-    ClientView,
-    NewClient,
-    SecretRotated,
-    admin_errors,
-    ok,
-)
+from issuer.http.openapi import CLIENT_EXAMPLE, admin_errors, ok
+from issuer.http.openapi_models import ClientList, ClientView, NewClient, SecretRotated
 from issuer.oauth.errors import NO_STORE
 from issuer.store.models import CLIENT_ID_LENGTH, Client
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor

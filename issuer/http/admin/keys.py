@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.deps import ServicesDep, SessionDep
-from issuer.http.openapi import KEY_EXAMPLE, KeyList, KeyRotation, admin_errors, ok
+from issuer.http.openapi import KEY_EXAMPLE, admin_errors, ok
+from issuer.http.openapi_models import KeyList, KeyRotation
 from issuer.keys.admin import key_view, list_keys, rotate
 from issuer.keys.lifecycle import KeySchedule
 
