@@ -1,12 +1,20 @@
 """What one running issuer holds: built once by `build_services(settings)`, kept on
-`app.state`, handed to routes through dependencies (no module-level state)."""
+`app.state`, handed to routes through dependencies (no module-level state).
+
+What only some requests use is made by the first of them (`OnFirstUse`), its modules
+imported then: federation here, the client authentication methods other than a secret
+(issuer/oauth/client_auth.py), DPoP's proof checks (issuer/oauth/dpop.py). A cold start
+that serves a client_secret token (the Lambda init, docs/benchmarks.md) loads none of
+them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,16 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from issuer.clients.activity import ActivityCounter
 from issuer.clients.cache import ClientCache, watch_client_changes
 from issuer.clients.registry import SecretHasher
-from issuer.federation.directory import Federation, watch_federation_changes
-from issuer.federation.jwks import UriPolicy
 from issuer.keys.kek import Kek, kek_from_settings
 from issuer.keys.kek_check import secret_hmac_key
 from issuer.keys.lifecycle import KeySchedule
 from issuer.keys.store import KeyStore, NoSigningKey, Signer, ensure_active_key
 from issuer.metrics import TokenMetrics
-from issuer.oauth.client_auth import ClientAuthenticator
+from issuer.oauth.client_auth import ClientAuthenticator, client_authenticator
 from issuer.oauth.dpop import DpopNonces, TokenEndpointDpop
-from issuer.oauth.private_key_jwt import client_authenticator
 from issuer.oauth.revocation import LIST_CACHE_SECONDS, SignedListCache, watch_revocations
 from issuer.oauth.throttle import FailureThrottle
 from issuer.oauth.throttle_store import DatabaseFailureStore
@@ -31,6 +36,30 @@ from issuer.settings import Settings
 from issuer.store.engine import make_engine, make_session_factory
 from issuer.store.models import utcnow
 from shared.policy import Policy, load_policy
+
+if TYPE_CHECKING:  # made on first use (module docstring)
+    from issuer.federation.directory import Federation
+
+T = TypeVar("T")
+
+
+class OnFirstUse(Generic[T]):
+    """A service made by `make` at its first use, once (two first requests at once make
+    one); calling this gives it."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._made: T | None = None
+
+    def __call__(self) -> T:
+        made = self._made
+        if made is None:
+            with self._lock:
+                made = self._made
+                if made is None:
+                    made = self._made = self._make()
+        return made
 
 
 @dataclass(frozen=True)
@@ -56,8 +85,8 @@ class Services:
     # ISSUER_METRICS=emf: token requests counted per client (issuer/metrics.py); else None.
     metrics: TokenMetrics | None = None
     # Trusted issuers and federated identities as the token endpoint reads them, cached
-    # like clients (issuer/federation/directory.py).
-    federation: Federation | None = None
+    # like clients (issuer/federation/directory.py); made by the first federated request.
+    federation: OnFirstUse[Federation] | None = None
     # DPoP proofs at the token endpoint (RFC 9449; issuer/oauth/dpop.py).
     dpop: TokenEndpointDpop | None = None
     # Tokens issued and failed authentications per client, added to the database in
@@ -101,10 +130,20 @@ def build_services(
     clients = ClientCache(settings.client_cache_ttl, clock)
     watch_client_changes(sessions, clients)
     revocation_list = SignedListCache(LIST_CACHE_SECONDS, clock)
-    federation = Federation(
-        settings.token_endpoint, settings.client_cache_ttl, clock, UriPolicy.from_settings(settings)
-    )
-    watch_federation_changes(sessions, federation)
+
+    def make_federation() -> Federation:
+        # Imported by the first federated request (module docstring).
+        from issuer.federation.directory import Federation, watch_federation_changes
+        from issuer.federation.jwks import UriPolicy
+
+        made = Federation(settings.token_endpoint, settings.client_cache_ttl, clock,
+                          UriPolicy.from_settings(settings))
+        # From now on a change committed here drops what it caches; there was no cache
+        # to drop before.
+        watch_federation_changes(sessions, made)
+        return made
+
+    federation = OnFirstUse(make_federation)
     watch_revocations(sessions, revocation_list)
     return Services(
         settings=settings,

@@ -45,14 +45,12 @@ from typing import Any
 from shared.b64 import b64url_encode
 from shared.claims import is_number
 from shared.errors import KeyRejected, TokenError
-from shared.jwa import EC_CURVE_FOR_ALG
-from shared.jwk import PRIVATE_JWK_MEMBERS, load_public_jwk, public_jwk, thumbprint
+from shared.jose_names import DPOP_ALGS as DPOP_ALGS  # RFC 9449 §4.2 (re-exported)
+from shared.jose_names import EC_CURVE_FOR_ALG, PRIVATE_JWK_MEMBERS
+from shared.jwk import load_public_jwk, public_jwk, thumbprint
 from shared.jws import encode_compact, parse_compact
 
 DPOP_TYP = "dpop+jwt"
-# RFC 9449 §4.2: "MUST NOT be none or an identifier for a symmetric algorithm". The
-# algorithms every verifier here implements; advertised as dpop_signing_alg_values_supported.
-DPOP_ALGS: tuple[str, ...] = ("RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA")
 DEFAULT_MAX_AGE = 60.0
 DEFAULT_LEEWAY = 5.0
 MAX_JTI = 200  # the issuer's jti column width; a longer one is no proof a client made

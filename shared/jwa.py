@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+# The allowlist's names (`shared.jose_names`), re-exported: verifiers read them here.
+from shared.jose_names import ALLOWED_ALGS as ALLOWED_ALGS
+from shared.jose_names import EC_CURVE_FOR_ALG as EC_CURVE_FOR_ALG
+from shared.jose_names import RSA_ALGS as RSA_ALGS
+
 if TYPE_CHECKING:  # at run time it would import the DH, DSA, X25519... modules (cold start)
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-
-RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-EC_CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
-ALLOWED_ALGS = RSA_ALGS | frozenset(EC_CURVE_FOR_ALG) | {"EdDSA"}
 
 # Built once: hash and padding objects are immutable and reused on every verify.
 HASH = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from shared.b64 import b64url_decode, b64url_encode
 from shared.errors import KeyRejected, KeySetError
+from shared.jose_names import PRIVATE_JWK_MEMBERS as PRIVATE_JWK_MEMBERS  # (re-exported)
 from shared.jwa import (
     ALG_FOR_CURVE,
     ALLOWED_ALGS,
@@ -32,12 +33,6 @@ from shared.jwa import (
 from shared.jws import strict_json  # jws imports nothing of this module
 from shared.weak_keys import has_roca_fingerprint
 
-# Members only a private (or symmetric) JWK has: RFC 7518 §6.2.2 (EC `d`), §6.3.2 (RSA `d`,
-# `p`, `q`, `dp`, `dq`, `qi`, `oth`), §6.4 (`k`), RFC 8037 §2 (OKP `d`). A published key
-# set never carries them (RFC 7517 §9.1): their presence means a leak. The one list for
-# every place that checks or strips them (this loader, client registration, the JWKS
-# endpoint, deploy/bundle_jwks.py).
-PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048
 _MAX_RSA_BITS = 16384  # bounds the verify cost an attacker-published key could impose
 _MIN_RSA_E = 65537  # FIPS 186-4 §B.3.1: 2^16 < e < 2^256, odd

@@ -29,13 +29,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from shared.b64 import b64url_encode
-from shared.claims import is_number
 from shared.errors import TokenError
-from shared.jws import parse_compact
-from shared.verify import KeyLookup, verify_signature
+
+if TYPE_CHECKING:  # the verifier's side imports the JWS code when it runs (see below)
+    from shared.verify import KeyLookup
 
 TYP = "revocation-list+jwt"
 # Claim names (the header's `typ` above; `kid` and `alg` as for any JWS).
@@ -136,6 +136,13 @@ def parse_revocation_list(
     `iat` not in the future (within `leeway`), `seq` a non-negative integer, `jtis`
     strings to NumericDates, `clients` client keys to non-negative integers. Whether
     `seq` is newer than a held list's is the holder's decision."""
+    # Imported here, not with the module: the issuer reads this module for the names and
+    # `list_claims` on every token's path and never parses a list (a verifier has these
+    # modules loaded already).
+    from shared.claims import is_number
+    from shared.jws import parse_compact
+    from shared.verify import verify_signature
+
     try:
         text = body.decode("ascii") if isinstance(body, bytes) else body
     except UnicodeDecodeError:

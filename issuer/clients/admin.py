@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
+from issuer.clients.client_keys import key_ids
 from issuer.clients.registry import (
     CLIENT_SECRET,
     PRIVATE_KEY_JWT,
@@ -30,7 +31,6 @@ from issuer.clients.registry import (
     check_client_fields,
     check_subject_dn,
     check_token_binding,
-    key_ids,
     new_client,
     new_client_secret,
 )

@@ -99,6 +99,9 @@ class ClientRecord:
     # dpop); defaults keep records built by hand (tests, benchmarks) bearer clients.
     tls_client_auth_subject_dn: str | None = None
     token_binding: str = "none"  # noqa: S105 (a binding kind, not a secret)
+    # (iss, sub): the external identity a federated assertion authenticated the client
+    # with, on the record that request got (issuer/oauth/federated.py); never cached.
+    federated_identity: tuple[str, str] | None = None
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from issuer.federation.trusted_issuers import Conflict, FederationError
+from issuer.federation.errors import Conflict, FederationError
 from issuer.store.models import SUBJECT_LENGTH, Client, FederatedIdentity, TrustedIssuer
 
 FEDERATED = "federated"

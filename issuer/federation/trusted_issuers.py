@@ -33,7 +33,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
-from issuer.clients.registry import ClientError, checked_entries, key_ids, usable_keys
+from issuer.clients.client_keys import checked_entries, key_ids, usable_keys
+from issuer.federation.errors import Conflict as Conflict  # (re-exported: the verbs raise it)
+from issuer.federation.errors import FederationError as FederationError
 from issuer.federation.jwks import UriPolicy, UriRefused
 from issuer.store.models import (
     ISSUER_LENGTH,
@@ -52,15 +54,6 @@ MAX_INLINE_JWKS_BYTES = 64 * 1024
 FIELDS = ("issuer", "jwks_uri", "jwks", "algorithms", "audience", "max_token_age",
           "allow_reuse")
 UPDATABLE = FIELDS[1:]
-
-
-class FederationError(ClientError):
-    """A trusted issuer or federated identity that breaks a rule (422, naming it)."""
-
-
-class Conflict(FederationError):
-    """A change that collides with another record (409): an issuer registered twice,
-    an external identity another client already has, an issuer still in use."""
 
 
 def new_trusted_issuer_id() -> str:

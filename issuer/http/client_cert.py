@@ -23,15 +23,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
 
 from issuer.logs import log_event
-from issuer.oauth.client_cert import PresentedCertificate
 from issuer.settings import Settings
 
+if TYPE_CHECKING:  # see _presented
+    from issuer.oauth.client_cert import PresentedCertificate
+
 log = logging.getLogger("issuer.oauth")
+
+
+def _presented(raw: str, form: str) -> PresentedCertificate:
+    # Imported by the first certificate: a request without mutual TLS (a cold start for
+    # a bearer token, docs/benchmarks.md) loads no certificate code.
+    from issuer.oauth.client_cert import PresentedCertificate
+
+    return PresentedCertificate(raw, form)
 
 
 def _event_certificate(event: Any) -> PresentedCertificate | None:
@@ -43,7 +53,7 @@ def _event_certificate(event: Any) -> PresentedCertificate | None:
         cert = section.get("clientCert") if isinstance(section, dict) else None
         pem = cert.get("clientCertPem") if isinstance(cert, dict) else None
         if isinstance(pem, str) and pem:
-            return PresentedCertificate(pem, "pem")
+            return _presented(pem, "pem")
     return None
 
 
@@ -80,4 +90,4 @@ def client_certificate(scope: Scope, settings: Settings) -> PresentedCertificate
         log_event(log, "client_certificate_header_ignored", logging.WARNING,
                   reason="several_headers")
         return None
-    return PresentedCertificate(values[0].decode("latin-1"), settings.client_cert_format)
+    return _presented(values[0].decode("latin-1"), settings.client_cert_format)

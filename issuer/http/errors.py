@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuer.clients.registry import ClientError
-from issuer.federation.trusted_issuers import Conflict
+from issuer.federation.errors import Conflict
 from issuer.logs import error_fields, log_event
 from issuer.oauth.errors import OAuthError, ServerError, TemporarilyUnavailable
 

@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -32,8 +32,9 @@ from issuer.keys.kek_check import check_kek
 from issuer.keys.lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys
 from issuer.logs import log_event
 from issuer.store.models import PUBLISHED_STATUSES, SigningKey, utcnow
-from shared.jwa import generate_private_key
-from shared.jwk import KeySet, public_jwk
+
+if TYPE_CHECKING:  # the JWK code is imported by what uses it: making a key, the admin guard
+    from shared.jwk import KeySet
 
 log = logging.getLogger("issuer.keys")
 
@@ -53,6 +54,10 @@ class Signer:
 
 
 def new_signing_key(kek: Kek, alg: str, status: str, now: datetime | None = None) -> SigningKey:
+    # Imported here: signing needs neither (a cold start for a token loads no JWK code).
+    from shared.jwa import generate_private_key
+    from shared.jwk import public_jwk
+
     private_key = generate_private_key(alg)
     jwk = public_jwk(private_key, alg)
     der = private_key.private_bytes(
@@ -207,6 +212,8 @@ class KeyStore:
     def public_keys(self, session: Session, now: datetime) -> KeySet:
         """The published keys as verifiers see them. Reloaded after the verifier cache TTL:
         a key signs only after being published that long, so this set always knows it."""
+        from shared.jwk import KeySet  # see new_signing_key
+
         ttl = self._schedule.publish_lead if self._schedule is not None else None
         cached = self._public
         if cached is None or ttl is None or not cached[0] <= now < cached[0] + ttl:

@@ -6,7 +6,15 @@ authenticates. Exactly one must be present: two at once is `invalid_request` (RF
 `invalid_client`. `private_key_jwt` (RFC 7523) is the third (`private_key_jwt.py`),
 mutual-TLS client authentication (RFC 8705 §2) the fourth (`tls_client_auth.py`: one
 method object for `tls_client_auth` and `self_signed_tls_client_auth`, which present
-alike: a `client_id` and a certificate, no other credential).
+alike: a `client_id` and a certificate, no other credential), a trusted external
+issuer's assertion the fifth (`federated_assertion.py`).
+
+Only the two secret methods are imported with this module. The others are
+`DeferredMethod`s: whether a request presents one is decided here, from the request
+alone (`presents_private_key_jwt`, `presents_mutual_tls`, `presents_federated_assertion`),
+and the method's module is imported by the first request that presents it. So a cold
+start that serves a client_secret token (the issuer's Lambda init, docs/benchmarks.md)
+loads no assertion, JWK, certificate or federation code.
 """
 
 from __future__ import annotations
@@ -17,18 +25,33 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote_plus
 
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
-from issuer.clients.registry import SecretHasher, could_be_client_id
-from issuer.oauth.client_cert import PresentedCertificate
+from issuer.clients.registry import (
+    FEDERATED,
+    MTLS_AUTH_METHODS,
+    PRIVATE_KEY_JWT,
+    TLS_CLIENT_AUTH,
+    SecretHasher,
+    could_be_client_id,
+)
 from issuer.oauth.errors import InvalidClient, InvalidRequest
 from issuer.store.models import utcnow
 from shared.errors import TokenError
-from shared.jws import Compact, parse_compact
+from shared.jose_names import ALLOWED_ALGS
+
+if TYPE_CHECKING:  # annotations only: both are loaded by the requests that use them
+    from issuer.federation.directory import Federation
+    from issuer.oauth.client_cert import PresentedCertificate
+    from shared.jws import Compact
+
+# Signing algorithms accepted for client assertions (RFC 8414 §2
+# token_endpoint_auth_signing_alg_values_supported): asymmetric only.
+ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 
 
 @dataclass(frozen=True)
@@ -54,10 +77,19 @@ class TokenRequest:
         raw = self.form.get("client_assertion")
         if raw is None:
             return None
+        # Imported by the first assertion (module docstring: not at start).
+        from shared.jws import parse_compact
+
         try:
             return parse_compact(raw)
         except TokenError as exc:
             return exc
+
+    @property
+    def parsed_assertion(self) -> Compact | None:
+        """`assertion` when it parsed, else None."""
+        assertion = self.assertion
+        return None if isinstance(assertion, TokenError) else assertion
 
 
 # How a method finds a client by id: `ClientCache.get` (the services), or
@@ -133,9 +165,9 @@ def federated_issuer(request: TokenRequest) -> str | None:
     """The assertion's `iss` when it names an external issuer, else None. A trusted
     issuer is a URI (it holds a `:`), a client id never is (unreserved characters), so
     this alone sends an assertion to the federated method or to private_key_jwt: no
-    lookup, nothing an attacker could tip one way (issuer/oauth/federated.py)."""
-    assertion = request.assertion
-    if not isinstance(assertion, Compact):
+    lookup, nothing an attacker could tip one way (issuer/oauth/federated_assertion.py)."""
+    assertion = request.parsed_assertion
+    if assertion is None:
         return None
     iss = assertion.claims.get("iss")
     if type(iss) is not str or could_be_client_id(iss):
@@ -153,8 +185,8 @@ def claimed_client_id(request: TokenRequest) -> str | None:
     if "client_id" not in request.form and "client_assertion" in request.form:
         # private_key_jwt (RFC 7523 §3): the client is the assertion's (unverified) iss;
         # a federated assertion claims the external identity (iss, sub) that names one.
-        assertion = request.assertion
-        if not isinstance(assertion, Compact):
+        assertion = request.parsed_assertion
+        if assertion is None:
             return None
         iss, sub = assertion.claims.get("iss"), assertion.claims.get("sub")
         if federated_issuer(request) is not None and isinstance(sub, str):
@@ -225,3 +257,109 @@ def secret_authenticator(
 ) -> ClientAuthenticator:
     verifier = SecretVerifier(hasher, clock, lookup)
     return ClientAuthenticator([ClientSecretBasic(verifier), ClientSecretPost(verifier)])
+
+
+# The credentials of the other methods: with any of them the request is not presenting
+# mutual-TLS authentication (and a certificate alone then only binds tokens, RFC 8705 §3).
+_NOT_MUTUAL_TLS = ("client_secret", "client_assertion", "client_assertion_type")
+
+
+def presents_private_key_jwt(request: TokenRequest) -> bool:
+    """Every client assertion but one from an external issuer, malformed ones included
+    (private_key_jwt refuses them)."""
+    form = request.form
+    if "client_assertion" not in form and "client_assertion_type" not in form:
+        return False
+    return federated_issuer(request) is None
+
+
+def presents_federated_assertion(request: TokenRequest) -> bool:
+    return federated_issuer(request) is not None
+
+
+def presents_mutual_tls(request: TokenRequest) -> bool:
+    """A `client_id` and no other credential (RFC 8705 §2). Presented with or without a
+    certificate: without one it fails as `invalid_client`, as an id alone did."""
+    form = request.form
+    return (
+        "client_id" in form
+        and request.authorization is None
+        and not any(name in form for name in _NOT_MUTUAL_TLS)
+    )
+
+
+class DeferredMethod:
+    """A method whose module is imported by the first request that presents it
+    (module docstring): `present` is decided here, `load` imports and builds the method
+    once. `names` as the method's own (`ClientAuthenticator.method_names`), given here
+    so the metadata document needs no import either; None for a method advertised
+    under its `name`."""
+
+    def __init__(
+        self,
+        name: str,
+        present: Callable[[TokenRequest], bool],
+        load: Callable[[], ClientAuthMethod],
+        names: tuple[str, ...] | None = None,
+    ) -> None:
+        self.name = name
+        self._present = present
+        self._load = load
+        self._method: ClientAuthMethod | None = None
+        if names is not None:
+            self.names = names
+
+    def present(self, request: TokenRequest) -> bool:
+        return self._present(request)
+
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
+        method = self._method
+        if method is None:  # two first requests at once may both build it: harmless
+            method = self._method = self._load()
+        return method.authenticate(request, session)
+
+
+def client_authenticator(
+    hasher: SecretHasher,
+    issuer_url: str,
+    token_endpoint: str,
+    clock: Callable[[], datetime] = utcnow,
+    lookup: ClientLookup = load_client_record,
+    federation: Callable[[], Federation] | None = None,
+) -> ClientAuthenticator:
+    """Every method of RFC 8414's `token_endpoint_auth_methods_supported` (the secret
+    ones, private_key_jwt, the two of RFC 8705 §2) and, with `federation` (the services'
+    `Federation`, made by its first use), trusted external issuers' assertions; clients
+    found with `lookup` (the services pass their `ClientCache.get`). Only the secret
+    methods are built now (module docstring)."""
+
+    # Each import below runs at the first request presenting that method, not at start.
+    def private_key_jwt() -> ClientAuthMethod:
+        from issuer.oauth.private_key_jwt import PrivateKeyJwt
+
+        return PrivateKeyJwt(issuer_url, token_endpoint, clock, lookup=lookup)
+
+    def mutual_tls() -> ClientAuthMethod:
+        from issuer.oauth.tls_client_auth import MutualTlsClientAuth
+
+        return MutualTlsClientAuth(lookup)
+
+    methods: list[ClientAuthMethod] = [
+        *secret_authenticator(hasher, clock, lookup).methods,
+        DeferredMethod(PRIVATE_KEY_JWT, presents_private_key_jwt, private_key_jwt),
+        DeferredMethod(TLS_CLIENT_AUTH, presents_mutual_tls, mutual_tls, MTLS_AUTH_METHODS),
+    ]
+    if federation is not None:
+        services_federation = federation
+
+        def federated() -> ClientAuthMethod:
+            from issuer.oauth.federated_assertion import FederatedAssertion
+
+            return FederatedAssertion(services_federation(), lookup, clock)
+
+        # Advertised under no name of its own: on the wire it is private_key_jwt's client
+        # assertion (RFC 7523 §2.2), which the metadata lists.
+        methods.append(
+            DeferredMethod(FEDERATED, presents_federated_assertion, federated, names=())
+        )
+    return ClientAuthenticator(methods)

@@ -26,6 +26,10 @@ token (§5: the server binds the token to the proof's key; a client asking for b
 gets it, and a bearer token would be weaker than what it asked for); a client registered
 `mtls` gets certificate-bound tokens and a proof is refused (`invalid_request`: one
 token, one binding, so the authorizer never has to choose).
+
+Every token request runs `binding_for`, so this module is imported with the token
+endpoint; the proof checks (`shared.dpop`) and the replay table are imported by the
+first request that sends a proof, so a cold start for a bearer token loads neither.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -44,12 +48,13 @@ from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord
 from issuer.clients.registry import DPOP_BINDING, MTLS_BINDING
-from issuer.oauth.client_cert import PresentedCertificate
 from issuer.oauth.errors import InvalidDpopProof, InvalidRequest, UseDpopNonce
-from issuer.store.models import DpopProofJti
 from shared.b64 import b64url_decode, b64url_encode
-from shared.dpop import DEFAULT_LEEWAY, DpopProof, verify_proof
 from shared.errors import TokenError
+
+if TYPE_CHECKING:  # annotations only (module docstring: loaded by the requests using them)
+    from issuer.oauth.client_cert import PresentedCertificate
+    from shared.dpop import DpopProof
 
 # token_type values (media-type-like names, not secrets).
 DPOP_TOKEN_TYPE = "DPoP"  # noqa: S105 (RFC 9449 §5: a DPoP-bound access token)
@@ -115,12 +120,21 @@ class TokenEndpointDpop:
         token_endpoint: str,
         max_age: int,
         nonces: DpopNonces | None = None,
-        leeway: float = DEFAULT_LEEWAY,
+        leeway: float | None = None,
     ) -> None:
         self.htu = token_endpoint
         self.max_age = max_age
-        self.leeway = leeway
+        self._leeway = leeway  # None: shared.dpop's DEFAULT_LEEWAY, read with the proof code
         self.nonces = nonces
+
+    @property
+    def leeway(self) -> float:
+        if self._leeway is None:
+            # Imported by the first proof (module docstring), as `verify` does.
+            from shared.dpop import DEFAULT_LEEWAY
+
+            self._leeway = DEFAULT_LEEWAY
+        return self._leeway
 
     def verify(self, values: Sequence[str], now: datetime) -> DpopProof:
         """The one proof of `values` (the request's DPoP header lines), RFC 9449 §4.3."""
@@ -129,6 +143,9 @@ class TokenEndpointDpop:
                 "send exactly one DPoP header (RFC 9449 §4.3): dpop_several", debug="dpop_several"
             )
         at = now.timestamp()
+        # Imported by the first proof, not with the token endpoint (module docstring).
+        from shared.dpop import verify_proof
+
         try:
             proof = verify_proof(
                 values[0], method="POST", url=self.htu, now=at, max_age=self.max_age,
@@ -147,6 +164,9 @@ class TokenEndpointDpop:
 
     def spend(self, session: Session, proof: DpopProof, now: datetime) -> None:
         """Record the proof's (jkt, jti), committed at once (module docstring)."""
+        # The replay table is declared by the first proof's spend (module docstring).
+        from issuer.store.models import DpopProofJti
+
         until = datetime.fromtimestamp(proof.iat, now.tzinfo) + timedelta(
             seconds=self.max_age + self.leeway
         )

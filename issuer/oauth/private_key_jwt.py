@@ -15,6 +15,9 @@ type:jwt-bearer` and `client_assertion=<JWT>`. The checks are RFC 7523 §3's:
 Every failure is the same `invalid_client` as for a wrong secret; the reason goes to the
 log only. A secret never authenticates a `private_key_jwt` client, nor an assertion a
 secret client (`auth_method` decides).
+
+Imported by the first request that presents an assertion (`client_auth.DeferredMethod`),
+not with the token endpoint.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
-from issuer.clients.registry import PRIVATE_KEY_JWT, SecretHasher, could_be_client_id
-from issuer.federation.directory import Federation
+from issuer.clients.registry import PRIVATE_KEY_JWT, could_be_client_id
 from issuer.oauth.assertion import (
     JWT_BEARER,
     LEEWAY,
@@ -35,25 +37,13 @@ from issuer.oauth.assertion import (
     numeric_date,
     spend_once,
 )
-from issuer.oauth.client_auth import (
-    ClientAuthenticator,
-    ClientLookup,
-    TokenRequest,
-    federated_issuer,
-    secret_authenticator,
-)
-from issuer.oauth.federated import FederatedAssertion
-from issuer.oauth.tls_client_auth import MutualTlsClientAuth
+from issuer.oauth.client_auth import ClientLookup, TokenRequest, presents_private_key_jwt
 from issuer.store.models import JTI_LENGTH, ClientAssertionJti, utcnow
 from shared.errors import KeySetError, TokenError
-from shared.jwa import ALLOWED_ALGS
 from shared.jwk import KeySet
 from shared.jws import Compact
 from shared.verify import verify_signature
 
-# Signing algorithms accepted for assertions (RFC 8414 §2
-# token_endpoint_auth_signing_alg_values_supported): asymmetric only.
-ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 # An assertion is a one-off proof: minutes, not hours (RFC 7523 §3 item 4 lets the server
 # bound it; a long-lived assertion is a bearer secret in all but name).
 MAX_ASSERTION_LIFETIME = 300
@@ -78,12 +68,9 @@ class PrivateKeyJwt(AssertionMethod):
         self._leeway = leeway
 
     def present(self, request: TokenRequest) -> bool:
-        # Every assertion but one from an external issuer (issuer/oauth/federated.py),
-        # malformed ones included: refused here.
-        form = request.form
-        if "client_assertion" not in form and "client_assertion_type" not in form:
-            return False
-        return federated_issuer(request) is None
+        # Every assertion but one from an external issuer
+        # (issuer/oauth/federated_assertion.py), malformed ones included: refused here.
+        return presents_private_key_jwt(request)
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
@@ -152,22 +139,3 @@ class PrivateKeyJwt(AssertionMethod):
             type(a) is str and a in self._audiences for a in audiences
         ):
             raise Refused("wrong_audience")
-
-
-def client_authenticator(
-    hasher: SecretHasher,
-    issuer_url: str,
-    token_endpoint: str,
-    clock: Callable[[], datetime] = utcnow,
-    lookup: ClientLookup = load_client_record,
-    federation: Federation | None = None,
-) -> ClientAuthenticator:
-    """Every method of RFC 8414's `token_endpoint_auth_methods_supported` (the secret
-    ones, private_key_jwt, the two of RFC 8705 §2); clients found with `lookup` (the
-    services pass their `ClientCache.get`)."""
-    secrets = secret_authenticator(hasher, clock, lookup)
-    jwt = PrivateKeyJwt(issuer_url, token_endpoint, clock, lookup=lookup)
-    # Workload identity federation (issuer/oauth/federated.py): assertions of trusted
-    # external issuers; `federation` is the services' view of them.
-    federated = [FederatedAssertion(federation, lookup, clock)] if federation else []
-    return ClientAuthenticator([*secrets.methods, jwt, MutualTlsClientAuth(lookup), *federated])

@@ -51,7 +51,6 @@ from issuer.keys.store import Signer
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.settings import MAX_CLIENT_CACHE_TTL
 from issuer.store.models import Base, ClientRevocation, RevocationState, RevokedToken
-from shared.jws import encode_compact
 
 # Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
 # of the revocation contract is defined in shared.
@@ -309,6 +308,9 @@ def revocation_list(
 ) -> SignedRevocationList:
     """The list signed with the token signing key: verifiers already hold its public half
     (the JWKS), and `typ` keeps it from ever passing for an access token (RFC 8725 §3.11)."""
+    # Imported here: a token's path reads this module but signs no list.
+    from shared.jws import encode_compact
+
     claims = revocation_list_claims(session, issuer, now)
     header = {"typ": TYP, "kid": signer.kid}
     token = encode_compact(header, claims, signer.private_key, signer.alg)

@@ -21,6 +21,9 @@ Every failure is `invalid_client` with the wrong-secret body (the reason in the 
 only: `no_client_certificate`, `client_certificate_unreadable`,
 `certificate_not_registered`, `subject_dn_mismatch`, `unknown_client`, `disabled`).
 A certificate never authenticates a client registered for another method.
+
+Imported by the first request that presents it (`client_auth.DeferredMethod`), not with
+the token endpoint.
 """
 
 from __future__ import annotations
@@ -28,19 +31,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord, load_client_record
+from issuer.clients.client_keys import certificate_thumbprints
 from issuer.clients.registry import (
     MTLS_AUTH_METHODS,
     SELF_SIGNED_TLS_CLIENT_AUTH,
     TLS_CLIENT_AUTH,
-    certificate_thumbprints,
     could_be_client_id,
 )
-from issuer.oauth.client_auth import ClientLookup, TokenRequest
+from issuer.oauth.client_auth import ClientLookup, TokenRequest, presents_mutual_tls
 from issuer.oauth.errors import InvalidClient
-
-# The credentials of the other methods: with any of them the request is not presenting
-# mutual-TLS authentication (and a certificate alone then only binds tokens, RFC 8705 §3).
-_OTHER_CREDENTIALS = ("client_secret", "client_assertion", "client_assertion_type")
 
 
 class MutualTlsClientAuth:
@@ -53,12 +52,7 @@ class MutualTlsClientAuth:
     def present(self, request: TokenRequest) -> bool:
         """A `client_id` and no other credential (RFC 8705 §2). Presented with or without
         a certificate: without one it fails as `invalid_client`, as an id alone did."""
-        form = request.form
-        return (
-            "client_id" in form
-            and request.authorization is None
-            and not any(name in form for name in _OTHER_CREDENTIALS)
-        )
+        return presents_mutual_tls(request)
 
     def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         client_id = request.form["client_id"]

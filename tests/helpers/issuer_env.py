@@ -124,21 +124,33 @@ def lambda_child_env(
     return env, basic, issuer, new
 
 
+def lambda_event(
+    method: str,
+    path: str,
+    body: str = "",
+    headers: dict[str, str] | None = None,
+    client_cert_pem: str | None = None,
+) -> dict:
+    """An API Gateway HTTP API (payload 2.0) request event; `body` form-encoded;
+    `client_cert_pem`: the certificate of a mutual-TLS connection, as API Gateway passes
+    it (`requestContext.authentication.clientCert`)."""
+    all_headers = {"host": "abc.execute-api.eu-west-1.amazonaws.com", **(headers or {})}
+    if body:
+        all_headers.update({"content-length": str(len(body)),
+                            "content-type": "application/x-www-form-urlencoded"})
+    context: dict = {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
+                     "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                              "sourceIp": "10.0.0.1", "userAgent": "test"},
+                     "requestId": "r", "routeKey": f"{method} {path}", "timeEpoch": 0}
+    if client_cert_pem is not None:
+        context["authentication"] = {"clientCert": {"clientCertPem": client_cert_pem}}
+    return {"version": "2.0", "routeKey": f"{method} {path}", "rawPath": path,
+            "rawQueryString": "", "headers": all_headers, "requestContext": context,
+            "body": body, "isBase64Encoded": False}
+
+
 def lambda_token_event(authorization: str) -> str:
     """An API Gateway HTTP API (payload 2.0) client_credentials token request, as JSON
     text for a child interpreter's argv."""
-    body = "grant_type=client_credentials"
-    return json.dumps({
-        "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
-        "rawQueryString": "",
-        "headers": {"authorization": authorization, "content-length": str(len(body)),
-                    "content-type": "application/x-www-form-urlencoded",
-                    "host": "abc.execute-api.eu-west-1.amazonaws.com"},
-        "requestContext": {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
-                           "http": {"method": "POST", "path": "/oauth2/token",
-                                    "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1",
-                                    "userAgent": "test"},
-                           "requestId": "r", "routeKey": "POST /oauth2/token",
-                           "timeEpoch": 0},
-        "body": body, "isBase64Encoded": False,
-    })
+    return json.dumps(lambda_event("POST", "/oauth2/token", "grant_type=client_credentials",
+                                   {"authorization": authorization}))

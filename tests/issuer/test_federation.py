@@ -337,13 +337,13 @@ def test_dispatch_by_iss_parses_once_and_never_crosses_over(fed, github, caplog,
     """An assertion whose iss is a URI is the federated method's, any other
     private_key_jwt's; the choice reads the one parse of the request, and neither path
     accepts the other's clients."""
-    import issuer.oauth.client_auth as client_auth
+    import shared.jws  # issuer/oauth/client_auth.py imports parse_compact at its first use
 
     _, _, _, http = fed
     ext, client_id = github
     calls = []
-    real = client_auth.parse_compact
-    monkeypatch.setattr(client_auth, "parse_compact", lambda t: calls.append(t) or real(t))
+    real = shared.jws.parse_compact
+    monkeypatch.setattr(shared.jws, "parse_compact", lambda t: calls.append(t) or real(t))
     ok = http.post("/oauth2/token", data=assertion_form(
         ext.token(REPO_MAIN, TOKEN_ENDPOINT, now(fed))))
     assert ok.status_code == 200 and len(calls) == 1

@@ -214,7 +214,7 @@ def test_every_revocation_makes_a_strictly_newer_list(env):
 def test_gets_within_the_cache_window_cost_one_build(env, monkeypatch):
     from sqlalchemy import event
 
-    import issuer.oauth.revocation as revocation
+    import shared.jws
 
     issuer, clock, http = env
     new = issuer.client(["orders:read"], name="cached")
@@ -222,8 +222,9 @@ def test_gets_within_the_cache_window_cost_one_build(env, monkeypatch):
     _revoke_many(http, caller, 3)  # a list with some records
     clock.advance(LIST_CACHE_SECONDS)  # nothing cached
     signatures, statements = [], []
-    real_encode = revocation.encode_compact
-    monkeypatch.setattr(revocation, "encode_compact",
+    # revocation_list() imports encode_compact when it signs: patched where it is read.
+    real_encode = shared.jws.encode_compact
+    monkeypatch.setattr(shared.jws, "encode_compact",
                         lambda *a, **k: signatures.append(1) or real_encode(*a, **k))
 
     def count(_conn, _cursor, statement, *_args):

@@ -15,9 +15,8 @@ from fastapi.responses import JSONResponse
 from issuer.http.deps import ServicesDep, SessionDep
 from issuer.http.openapi import ok, unavailable
 from issuer.keys.store import published_jwks
-from issuer.oauth.private_key_jwt import ASSERTION_ALGS
-from shared.dpop import DPOP_ALGS
-from shared.jwk import PRIVATE_JWK_MEMBERS
+from issuer.oauth.client_auth import ASSERTION_ALGS
+from shared.jose_names import DPOP_ALGS, PRIVATE_JWK_MEMBERS
 from shared.scope import ADMIN_SCOPE
 
 router = APIRouter(tags=["discovery"])

@@ -1,0 +1,233 @@
+"""The issuer's Lambda init (`import deploy.issuer_lambda`) imports only what a
+client_secret token needs (issue 14; bench/startup_bench.py measures it): the other
+client authentication methods (issuer/oauth/client_auth.py `DeferredMethod`), federation
+(issuer/services.py `OnFirstUse`), DPoP's proof checks (issuer/oauth/dpop.py) and the
+JWS/JWK code behind them are imported by the first request that uses them.
+
+Then, in one process whose init loaded none of them, a client_secret token, then a
+private_key_jwt, a DPoP, a federated and a mutual-TLS token, a wrong secret, a
+revocation and admin reads each get the answer they get from an issuer that imported
+everything at start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from helpers.client_assertion import client_assertion
+from helpers.client_certs import make_cert
+from helpers.external_issuer import ExternalIssuer
+from helpers.external_issuer import assertion_form as federated_form
+from helpers.issuer_env import ISSUER_URL, ORDERS, lambda_child_env, lambda_event
+from helpers.mint import make_key
+
+from issuer.audit import cli_actor
+from issuer.federation import trusted_issuers
+from issuer.federation.jwks import UriPolicy
+from issuer.keys.store import ensure_active_key
+from shared.dpop import make_proof
+from shared.jwk import thumbprint
+from shared.jws import parse_compact
+
+if TYPE_CHECKING:  # not at run time: pytest would try to collect it as a test class
+    from helpers.issuer_env import TestIssuer
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN_ENDPOINT = ISSUER_URL + "/oauth2/token"
+EXTERNAL = "https://token.actions.githubusercontent.com"
+WORKLOAD = "repo:octo-org/octo-repo:ref:refs/heads/main"
+
+# Imported by the first request that uses them, never by the init.
+LAZY_MODULES = (
+    # client authentication other than a secret, and what reads assertions and keys
+    "issuer.oauth.private_key_jwt",
+    "issuer.oauth.assertion",
+    "issuer.oauth.tls_client_auth",
+    "issuer.oauth.federated_assertion",
+    "issuer.oauth.client_cert",
+    "issuer.clients.client_keys",
+    "shared.mtls",
+    "shared.jwa",
+    "shared.jwk",
+    "shared.jws",
+    "shared.verify",
+    "shared.claims",
+    # federation: trusted issuers, their keys, the identities, and the audit log
+    "issuer.federation.directory",
+    "issuer.federation.identities",
+    "issuer.federation.jwks",
+    "issuer.federation.trusted_issuers",
+    "issuer.audit",
+    # DPoP proofs
+    "shared.dpop",
+)
+
+# The child: the Lambda entry's init, then each event of argv[2] through its handler.
+CHILD = r"""
+import json, sys
+LAZY = json.loads(sys.argv[1])
+
+def loaded():
+    return sorted(m for m in LAZY if m in sys.modules)
+
+from deploy.issuer_lambda import handler
+
+report = {"init": loaded(), "answers": []}
+for name, event in json.loads(sys.argv[2]):
+    if name == "admin audit":  # the admin token of the previous answer
+        token = report["answers"][-1]["body"]["access_token"]
+        event["headers"]["authorization"] = "Bearer " + token
+        admin_token = token
+    if name == "admin client":
+        event["headers"]["authorization"] = "Bearer " + admin_token
+    if name in ("revoke", "introspect"):  # the first token
+        first = report["answers"][0]["body"]["access_token"]
+        event["body"] = event["body"].replace("FIRST", first)
+        event["headers"]["content-length"] = str(len(event["body"]))
+    response = handler(event, None)
+    body = response.get("body") or ""
+    report["answers"].append({"name": name, "status": response["statusCode"],
+                              "body": json.loads(body) if body else None,
+                              "loaded": loaded()})
+print(json.dumps(report))
+"""
+
+
+def _child_env(databases, policy_file) -> tuple[dict, str, TestIssuer]:
+    """As deployed (serverless.yml: production) on a database whose signing key exists
+    (made by `issuer serve` or the first deployment's token; bench/issuer_setup.py)."""
+    env, basic, issuer, _ = lambda_child_env(databases.new_url("sqlite"), policy_file,
+                                             "secret client")
+    services = issuer.services
+    ensure_active_key(services.sessions, services.kek, services.settings.signing_alg)
+    env["ISSUER_ENV"] = "production"
+    return env, basic, issuer
+
+
+def _run(env: dict, events: list) -> dict:
+    argv = [sys.executable, "-c", CHILD, json.dumps(LAZY_MODULES), json.dumps(events)]
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def _form_event(form: dict, **headers: str) -> dict:
+    return lambda_event("POST", "/oauth2/token", urlencode(form), headers)
+
+
+def test_the_lambda_init_imports_no_method_federation_or_dpop_code(databases, policy_file):
+    env, _basic_auth, issuer = _child_env(databases, policy_file)
+    issuer.services.engine.dispose()
+    report = _run(env, [])
+    assert report["init"] == []
+
+
+def test_a_token_then_every_other_method_in_one_process(databases, policy_file):
+    env, basic, issuer = _child_env(databases, policy_file)
+    services = issuer.services
+    # private_key_jwt (RFC 7523), federated (a trusted issuer's token), mutual TLS
+    # (RFC 8705 §2.2), an admin: registered before the child starts.
+    key, jwk = make_key("ES256", kid="k1")
+    jwt_client = issuer.client(["orders:read"], name="jwt", auth_method="private_key_jwt",
+                               jwks={"keys": [jwk]}).client.client_id
+    external = ExternalIssuer(EXTERNAL)
+    with services.sessions() as session:
+        trusted_issuers.add(session, {"issuer": EXTERNAL, "jwks": external.jwks(),
+                                      "algorithms": ["RS256"]},
+                            cli_actor(), services.clock(), UriPolicy.development())
+    federated_client = issuer.client(
+        ["orders:read"], name="workload", auth_method="federated",
+        federated_identities=[{"issuer": EXTERNAL, "subject": WORKLOAD}]).client.client_id
+    cert = make_cert("orders-batch")
+    mtls_client = issuer.client(["orders:read"], name="mtls",
+                                auth_method="self_signed_tls_client_auth",
+                                jwks={"keys": [cert.jwk()]}).client.client_id
+    admin = issuer.client(["issuer:admin"], name="admin")
+    services.engine.dispose()
+
+    now = time.time()
+    dpop_key, _ = make_key("ES256")
+    proof = make_proof(dpop_key, "ES256", method="POST", url=TOKEN_ENDPOINT, iat=now)
+    client_credentials = {"grant_type": "client_credentials"}
+    events = [
+        ("client_secret", _form_event(client_credentials, authorization=basic)),
+        ("private_key_jwt", _form_event({**client_credentials,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": client_assertion(key, "ES256", jwt_client, TOKEN_ENDPOINT,
+                                                 now, kid="k1")})),
+        ("dpop", _form_event(client_credentials, authorization=basic, dpop=proof)),
+        ("federated", _form_event(federated_form(external.token(WORKLOAD, TOKEN_ENDPOINT,
+                                                                now)))),
+        ("mtls", lambda_event("POST", "/oauth2/token", urlencode(
+            {**client_credentials, "client_id": mtls_client}), client_cert_pem=cert.pem)),
+        ("wrong secret", _form_event(client_credentials,
+                                     authorization=_basic(jwt_client, "wrong"))),
+        ("revoke", lambda_event("POST", "/oauth2/revoke", "token=FIRST",
+                                {"authorization": basic})),
+        ("introspect", lambda_event("POST", "/oauth2/introspect", "token=FIRST",
+                                    {"authorization": basic})),
+        ("admin token", _form_event(client_credentials, authorization=_basic(
+            admin.client.client_id, admin.client_secret))),
+        ("admin audit", lambda_event("GET", "/admin/audit", headers={})),
+        ("admin client", lambda_event("GET", f"/admin/clients/{federated_client}",
+                                      headers={})),
+    ]
+    report = _run(env, events)
+    answers = {a["name"]: a for a in report["answers"]}
+    assert report["init"] == []
+    # The first token loads nothing of the other methods either.
+    assert answers["client_secret"]["status"] == 200
+    assert answers["client_secret"]["loaded"] == []
+    assert answers["client_secret"]["body"]["token_type"] == "Bearer"
+
+    assert answers["private_key_jwt"]["status"] == 200, answers["private_key_jwt"]
+    claims = parse_compact(answers["private_key_jwt"]["body"]["access_token"]).claims
+    assert (claims["client_id"], claims["aud"]) == (jwt_client, ORDERS)
+
+    assert answers["dpop"]["status"] == 200, answers["dpop"]
+    assert answers["dpop"]["body"]["token_type"] == "DPoP"
+    cnf = parse_compact(answers["dpop"]["body"]["access_token"]).claims["cnf"]
+    assert cnf == {"jkt": thumbprint(parse_compact(proof).header["jwk"])}
+
+    assert answers["federated"]["status"] == 200, answers["federated"]
+    claims = parse_compact(answers["federated"]["body"]["access_token"]).claims
+    assert claims["client_id"] == federated_client
+    assert claims["act"] == {"iss": EXTERNAL, "sub": WORKLOAD}
+
+    assert answers["mtls"]["status"] == 200, answers["mtls"]
+    claims = parse_compact(answers["mtls"]["body"]["access_token"]).claims
+    assert claims["client_id"] == mtls_client
+
+    assert answers["wrong secret"]["status"] == 401
+    assert answers["wrong secret"]["body"]["error"] == "invalid_client"
+    assert answers["revoke"]["status"] == 200
+    assert answers["introspect"] == {**answers["introspect"], "status": 200,
+                                     "body": {"active": False}}
+    assert answers["admin token"]["status"] == 200
+    assert answers["admin audit"]["status"] == 200, answers["admin audit"]
+    actions = [item["action"] for item in answers["admin audit"]["body"]["items"]]
+    assert "trusted_issuer.create" in actions
+    assert answers["admin client"]["status"] == 200, answers["admin client"]
+    assert answers["admin client"]["body"]["federated_identities"] == [
+        {"issuer": EXTERNAL, "subject": WORKLOAD}]
+    # Each was imported by the request that used it (and every name above is a module).
+    assert {"issuer.oauth.private_key_jwt", "shared.jwk"} <= set(
+        answers["private_key_jwt"]["loaded"])
+    assert "shared.dpop" not in answers["private_key_jwt"]["loaded"]
+    assert "shared.dpop" in answers["dpop"]["loaded"]
+    assert "issuer.federation.directory" not in answers["dpop"]["loaded"]
+    assert "issuer.federation.directory" in answers["federated"]["loaded"]
+    assert "issuer.oauth.tls_client_auth" not in answers["federated"]["loaded"]
+    assert "issuer.oauth.tls_client_auth" in answers["mtls"]["loaded"]
+    assert answers["admin client"]["loaded"] == sorted(LAZY_MODULES)
