@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from issuer.store.models import AuditRecord, utcnow
+from issuer.store.audit_tables import AuditRecord
+from issuer.store.models import utcnow
 
 _FORBIDDEN = ("secret", "hash", "private", "password")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from issuer.store.models import Base
+from issuer.store.schema import Base  # every table, not only the token path's
 
 config = context.config
 target_metadata = Base.metadata

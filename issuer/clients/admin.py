@@ -76,7 +76,8 @@ def register(
     new = new_client(session, hasher, policy, now=now, **fields)
     changes = {**_public(new.client), "auth_method": new.client.auth_method}
     if new.client.auth_method == FEDERATED:
-        changes["federated_identities"] = identity_views(identities_of(new.client))
+        changes["federated_identities"] = identity_views(
+            identities_of(session, new.client.client_id))
     if new.client.tls_client_auth_subject_dn is not None:
         changes["tls_client_auth_subject_dn"] = new.client.tls_client_auth_subject_dn
     record(session, actor, "client.create", new.client.client_id, changes, now=now)
@@ -137,7 +138,7 @@ def update(
         diff["tls_client_auth_subject_dn"] = {
             "from": client.tls_client_auth_subject_dn, "to": subject_dn
         }
-    identities = identities_of(client)
+    identities = identities_of(session, client.client_id)
     if "federated_identities" in fields:
         wanted = check_identities(
             session, client.auth_method, fields["federated_identities"], client.client_id
@@ -154,7 +155,7 @@ def update(
     client.jwks = jwks
     client.tls_client_auth_subject_dn = subject_dn
     if "federated_identities" in diff:
-        set_identities(session, client, identities)
+        set_identities(session, client.client_id, identities)
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:

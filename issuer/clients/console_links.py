@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
 from issuer.clients.registry import ClientError, get_client
-from issuer.store.models import ConsoleSignInLink
+from issuer.store.console_tables import ConsoleSignInLink
 from shared.scope import ADMIN_SCOPE
 
 LINK_SECONDS = 300

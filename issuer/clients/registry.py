@@ -253,7 +253,7 @@ def new_client(
     )
     session.add(client)
     if identities:
-        set_identities(session, client, identities)
+        set_identities(session, client.client_id, identities)
     return NewClient(client=client, client_secret=secret)
 
 
@@ -345,6 +345,18 @@ def get_client(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id)
 
 
+def _federated_identities(client: Client) -> list[dict[str, str]]:
+    """A federated client's pairs, read in the client's session (`Client` has no
+    relationship to them: issuer/store/models.py)."""
+    # Imported here: issuer/federation/ builds on this module.
+    from issuer.federation.identities import identities_of, identity_views
+
+    session = Session.object_session(client)
+    if session is None:
+        raise ValueError(f"client {client.client_id} is not in a session")
+    return identity_views(identities_of(session, client.client_id))
+
+
 def client_view(client: Client) -> dict[str, Any]:
     """What may be shown about a client: never a secret or its hash."""
     return {
@@ -359,10 +371,7 @@ def client_view(client: Client) -> dict[str, Any]:
         "auth_method": client.auth_method,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
         **(
-            {"federated_identities": [
-                {"issuer": i.issuer, "subject": i.subject}
-                for i in sorted(client.federated_identities, key=lambda i: (i.issuer, i.subject))
-            ]}
+            {"federated_identities": _federated_identities(client)}
             if client.auth_method == FEDERATED
             else {}
         ),

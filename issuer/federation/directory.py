@@ -25,7 +25,8 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from issuer.federation.identities import client_id_for
 from issuer.federation.jwks import RemoteKeys, UriPolicy, fetch_jwks
-from issuer.store.models import Client, FederatedIdentity, TrustedIssuer
+from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
+from issuer.store.models import Client
 from shared.errors import KeySetError
 from shared.jwk import KeySet, PublicKey
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.federation.errors import Conflict, FederationError
-from issuer.store.models import SUBJECT_LENGTH, Client, FederatedIdentity, TrustedIssuer
+from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
+from issuer.store.models import SUBJECT_LENGTH
 
 FEDERATED = "federated"
 MAX_IDENTITIES = 20
@@ -95,24 +96,32 @@ def identity_views(pairs: Sequence[Pair]) -> list[dict[str, str]]:
     return [{"issuer": issuer, "subject": subject} for issuer, subject in pairs]
 
 
-def identities_of(client: Client) -> list[Pair]:
-    return sorted((i.issuer, i.subject) for i in client.federated_identities)
+def identities_of(session: Session, client_id: str) -> list[Pair]:
+    """A client's pairs, sorted (a query: `Client` has no relationship to them,
+    issuer/store/models.py says why)."""
+    rows = session.execute(
+        select(FederatedIdentity.issuer, FederatedIdentity.subject)
+        .where(FederatedIdentity.client_id == client_id)
+        .order_by(FederatedIdentity.issuer, FederatedIdentity.subject)
+    )
+    return [(issuer, subject) for issuer, subject in rows]
 
 
-def set_identities(session: Session, client: Client, pairs: Sequence[Pair]) -> None:
-    """Make `client`'s pairs exactly `pairs` (checked by `check_identities`): kept ones
+def set_identities(session: Session, client_id: str, pairs: Sequence[Pair]) -> None:
+    """Make the client's pairs exactly `pairs` (checked by `check_identities`): kept ones
     untouched, others added or removed. Flushed here so a concurrent registration of
     the same pair is a `Conflict`, not a database error at commit."""
     wanted = set(pairs)
-    for identity in list(client.federated_identities):
-        if (identity.issuer, identity.subject) not in wanted:
-            client.federated_identities.remove(identity)
-    held = {(i.issuer, i.subject) for i in client.federated_identities}
+    # The client's own row first: a new client's identities reference it.
+    session.flush()
+    held = set(identities_of(session, client_id))
+    for issuer, subject in sorted(held - wanted):
+        session.execute(delete(FederatedIdentity).where(
+            FederatedIdentity.issuer == issuer, FederatedIdentity.subject == subject,
+            FederatedIdentity.client_id == client_id))
     for issuer, subject in pairs:
         if (issuer, subject) not in held:
-            client.federated_identities.append(
-                FederatedIdentity(issuer=issuer, subject=subject, client_id=client.client_id)
-            )
+            session.add(FederatedIdentity(issuer=issuer, subject=subject, client_id=client_id))
     try:
         session.flush()
     except IntegrityError:

@@ -37,12 +37,8 @@ from issuer.clients.client_keys import checked_entries, key_ids, usable_keys
 from issuer.federation.errors import Conflict as Conflict  # (re-exported: the verbs raise it)
 from issuer.federation.errors import FederationError as FederationError
 from issuer.federation.jwks import UriPolicy, UriRefused
-from issuer.store.models import (
-    ISSUER_LENGTH,
-    URI_LENGTH,
-    FederatedIdentity,
-    TrustedIssuer,
-)
+from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
+from issuer.store.models import ISSUER_LENGTH, URI_LENGTH
 from shared.jwa import ALLOWED_ALGS
 
 DEFAULT_ALGORITHMS = ("RS256",)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord
 from issuer.oauth.client_auth import TokenRequest
 from issuer.oauth.errors import InvalidClient
-from issuer.store.models import ClientAssertionJti, FederatedAssertionJti
+from issuer.store.replay_tables import ClientAssertionJti, FederatedAssertionJti
 from shared.claims import is_number
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

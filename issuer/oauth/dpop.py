@@ -165,7 +165,7 @@ class TokenEndpointDpop:
     def spend(self, session: Session, proof: DpopProof, now: datetime) -> None:
         """Record the proof's (jkt, jti), committed at once (module docstring)."""
         # The replay table is declared by the first proof's spend (module docstring).
-        from issuer.store.models import DpopProofJti
+        from issuer.store.replay_tables import DpopProofJti
 
         until = datetime.fromtimestamp(proof.iat, now.tzinfo) + timedelta(
             seconds=self.max_age + self.leeway

@@ -64,7 +64,8 @@ from issuer.oauth.client_auth import (
     federated_issuer,
     presents_federated_assertion,
 )
-from issuer.store.models import JTI_LENGTH, FederatedAssertionJti, utcnow
+from issuer.store.models import JTI_LENGTH, utcnow
+from issuer.store.replay_tables import FederatedAssertionJti
 from shared.errors import KeySetError, TokenError
 from shared.jws import Compact
 from shared.verify import verify_signature

@@ -38,7 +38,8 @@ from issuer.oauth.assertion import (
     spend_once,
 )
 from issuer.oauth.client_auth import ClientLookup, TokenRequest, presents_private_key_jwt
-from issuer.store.models import JTI_LENGTH, ClientAssertionJti, utcnow
+from issuer.store.models import JTI_LENGTH, utcnow
+from issuer.store.replay_tables import ClientAssertionJti
 from shared.errors import KeySetError, TokenError
 from shared.jwk import KeySet
 from shared.jws import Compact

@@ -32,6 +32,10 @@ whole list far below it (tests/issuer/test_revocation_list.py measures both).
 The list's format (claims, `typ`, client ids published as `client_key` hashes, the
 checks verifiers apply) is the contract in `shared/revocation_list.py`; this module
 decides what goes in it and signs it.
+
+Every token reads this module (its `gen` claim) and none revokes: the per-token records
+and the sequence (`issuer/store/revocation_tables.py`) are imported by the functions
+that use them, so a cold start for a token does not declare those tables.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from issuer.keys.store import Signer
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.settings import MAX_CLIENT_CACHE_TTL
-from issuer.store.models import Base, ClientRevocation, RevocationState, RevokedToken
+from issuer.store.models import Base, ClientRevocation
 
 # Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
 # of the revocation contract is defined in shared.
@@ -97,6 +101,8 @@ def next_seq(session: Session, now: datetime) -> int:
     one more than the last and at least `now` in microseconds, so a database restored
     from a backup still numbers later changes above what verifiers hold. One UPDATE of
     one row: concurrent revocations queue on its lock, and each gets its own number."""
+    from issuer.store.revocation_tables import RevocationState  # module docstring
+
     floor = _micros(now)
     # An UPDATE's result is a CursorResult (it has the rowcount); Session.execute's
     # annotation says only Result. (UPDATE ... RETURNING would save the SELECT below but
@@ -169,6 +175,8 @@ def revoke_token(
     Keeps the list bounded: a client past `MAX_JTIS_PER_CLIENT` records, or the client
     with the most when all clients are past `MAX_LISTED_JTIS`, has its records replaced
     by one client-wide revocation (which revokes every token it holds)."""
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     prune(session, now)
     row = session.get(ClientRevocation, client_id)
     if row is not None and generation < row.generation:
@@ -197,6 +205,8 @@ def revoke_token(
 
 
 def _count(session: Session, client_id: str | None = None) -> int:
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     query = select(func.count()).select_from(RevokedToken)
     if client_id is not None:
         query = query.where(RevokedToken.client_id == client_id)
@@ -204,6 +214,8 @@ def _count(session: Session, client_id: str | None = None) -> int:
 
 
 def _bound(session: Session, client_id: str, now: datetime, stale_for: int) -> None:
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     if _count(session, client_id) > MAX_JTIS_PER_CLIENT:
         collapse(session, client_id, now, stale_for)
     elif _count(session) > MAX_LISTED_JTIS:
@@ -219,6 +231,8 @@ def _bound(session: Session, client_id: str, now: datetime, stale_for: int) -> N
 def collapse(session: Session, client_id: str, now: datetime, stale_for: int) -> None:
     """Replace a client's per-token records with a client-wide revocation: its new
     generation is above that of every token it holds, the recorded ones included."""
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     revoke_client(session, client_id, "revocation_overflow", now, stale_for)
     session.execute(
         delete(RevokedToken)
@@ -233,6 +247,8 @@ def is_revoked(
     """The issuer-side check (introspection, the admin guard): the rules the authorizer
     applies to the list, on the records themselves (no cache: a revocation made by any
     process is seen at once)."""
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     if jti is not None and session.get(RevokedToken, jti) is not None:
         return True
     row = session.get(ClientRevocation, client_id)
@@ -257,6 +273,8 @@ def current_generation(session: Session, client_id: str) -> int:
 
 def prune(session: Session, now: datetime) -> None:
     """Drop records no verifier can need any more (not committed)."""
+    from issuer.store.revocation_tables import RevokedToken  # module docstring
+
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
     # On the table, not the mapped class: an ORM bulk DELETE of client revocations makes
     # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
@@ -281,6 +299,8 @@ def revocation_list_claims(session: Session, issuer: str, now: datetime) -> dict
     records still in force. `seq` is read first: a revocation committed while the records
     are read may then be listed under an older `seq`, never missing from a list that
     claims it."""
+    from issuer.store.revocation_tables import RevocationState, RevokedToken  # module docstring
+
     seq = session.scalar(select(RevocationState.seq).where(RevocationState.id == 1)) or 0
     jtis = {
         jti: _ts(expires_at) - VERIFIER_MAX_LEEWAY  # the token's exp
@@ -357,10 +377,13 @@ def watch_revocations(sessions: sessionmaker[Session], cache: SignedListCache) -
     jti, client-wide, or a collapse): the process that revoked serves the new list at
     once; other processes within `LIST_CACHE_SECONDS`."""
     key = "tollgate_revocation_touched"
+    # By table name: `RevokedToken` is imported by the first revocation, not with this
+    # watch (module docstring).
+    watched = frozenset({"revoked_tokens", ClientRevocation.__tablename__})
 
     def after_flush(session: Session, _context: Any) -> None:
         for obj in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(obj, (RevokedToken, ClientRevocation)):
+            if getattr(obj, "__tablename__", None) in watched:
                 session.info[key] = True
                 return
 

@@ -1,5 +1,16 @@
-"""Tables (SQLAlchemy 2.0 typed mappings). One `Base.metadata` that Alembic compares
-against; new tables (the audit log) are added here as further classes.
+"""The tables a token touches (SQLAlchemy 2.0 typed mappings), on the one `Base` every
+table shares: `Client`, its `ClientRevocation` generation and `ClientActivity`
+counts, `SigningKey`, `KekCheck`. What makes and checks the issuer's first token (the
+Lambda init, docs/benchmarks.md) imports this module and no other table.
+
+The other tables live in modules by concept, each imported by the code that uses them:
+`audit_tables.py` (the audit log), `revocation_tables.py` (revoked tokens, the
+revocation sequence), `replay_tables.py` (assertions and DPoP proofs already spent),
+`federation_tables.py` (trusted issuers, federated identities), `throttle_tables.py`
+(failed authentications), `console_tables.py` (console sign-in links). No table here
+has a relationship to one of them (queries join explicitly), so the mappers configure
+whichever are imported. `schema.py` imports them all: Alembic's comparison
+(migrations/env.py) and anything reading the whole schema start there.
 
 API schemas live elsewhere (`issuer/http/admin/schemas.py`): a table is not a request body.
 """
@@ -15,7 +26,6 @@ from sqlalchemy import (
     CheckConstraint,
     Connection,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +36,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can alter them on SQLite (batch mode) and PG alike.
@@ -112,11 +122,12 @@ class Client(Base):
     previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
-    # auth_method "federated": the external identities that authenticate it
-    # (issuer/federation/identities.py); deleted with it by the database's cascade.
-    federated_identities: Mapped[list[FederatedIdentity]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True
-    )
+    # auth_method "federated": the external identities that authenticate it are rows of
+    # `federated_identities` (issuer/store/federation_tables.py), read and written by
+    # explicit queries (issuer/federation/identities.py), never through a relationship:
+    # this table is declared at start, that one only when federation is first used, and
+    # mapping one to the other would make every mapper depend on it. They go with the
+    # client by the database's ON DELETE CASCADE.
 
 
 PUBLISHED_STATUSES = ("next", "active", "retiring")
@@ -134,7 +145,6 @@ class SigningKey(Base):
             "uq_signing_keys_one_active",
             "status",
             unique=True,
-            sqlite_where=text("status = 'active'"),
         ),
         # At most one pending key: a second rotation while one is pending would only chain
         # another promotion behind it.
@@ -142,7 +152,6 @@ class SigningKey(Base):
             "uq_signing_keys_one_next",
             "status",
             unique=True,
-            sqlite_where=text("status = 'next'"),
         ),
     )
 
@@ -158,80 +167,27 @@ class SigningKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-# The same partial indexes' WHERE on PostgreSQL, attached when DDL is emitted there.
-# Declared on the Index as `postgresql_where`, SQLAlchemy would import its PostgreSQL
-# dialect (every PostgreSQL driver module) at model import to check the keyword: ~17 ms
-# of a SQLite issuer's cold start for an option only PostgreSQL DDL reads. The schema
-# itself comes from the migrations, which declare both WHEREs; this keeps
-# `metadata.create_all` on PostgreSQL from making a full unique index on `status`.
+# The partial indexes' WHERE (both backends support partial indexes), attached when DDL
+# is emitted, for the dialect emitting it. Declared on the Index as `sqlite_where` or
+# `postgresql_where`, SQLAlchemy would import that dialect (all of SQLite's, or every
+# PostgreSQL driver module: ~17 ms) when this module is imported, to check the keyword:
+# a cold start's cost for an option only DDL reads, and a dialect the database may not
+# use. The schema itself comes from the migrations, which declare both WHEREs; this keeps
+# `metadata.create_all` from making a full unique index on `status` (one retired key in
+# all).
 SIGNING_KEY_PARTIAL_INDEXES = {"uq_signing_keys_one_active": "status = 'active'",
                                "uq_signing_keys_one_next": "status = 'next'"}
 
 
 @event.listens_for(SigningKey.__table__, "before_create")
-def _postgresql_partial_indexes(table: Table, connection: Connection, **_: Any) -> None:
-    if connection.dialect.name != "postgresql":
+def _partial_indexes(table: Table, connection: Connection, **_: Any) -> None:
+    dialect = connection.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
         return
     for index in table.indexes:
         where = SIGNING_KEY_PARTIAL_INDEXES.get(str(index.name))
         if where is not None:
-            index.dialect_options["postgresql"]["where"] = text(where)
-
-
-class AuditRecord(Base):
-    """One admin change (who, what, when), written in the transaction of the change
-    itself. `changes` holds field names and public values only, never a secret or hash."""
-
-    __tablename__ = "audit_log"
-
-    # Autoincrement id: the order records were written in, and the paging cursor.
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    actor: Mapped[str] = mapped_column(String(200))  # admin client id, or cli:<user>
-    action: Mapped[str] = mapped_column(String(64))  # e.g. client.create, key.rotate
-    target: Mapped[str] = mapped_column(String(200))  # client id or kid
-    source: Mapped[str | None] = mapped_column(String(100))  # remote address, or "local"
-    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class ClientAssertionJti(Base):
-    """A `jti` of a client assertion already accepted (RFC 7523 §3 item 7: the server may
-    ensure a JWT is used only once). The primary key is the replay check: of two
-    concurrent requests with the same assertion, the second insert fails and loses."""
-
-    __tablename__ = "client_assertion_jtis"
-
-    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
-    # The assertion's exp (plus leeway): after it the assertion is refused anyway.
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-
-
-class DpopProofJti(Base):
-    """A DPoP proof already accepted at the token endpoint (RFC 9449 §11.1: a proof is
-    accepted once per `jti` within its acceptance window), by the proof key's RFC 7638
-    thumbprint and the proof's `jti`. As for client assertions, the primary key is the
-    replay check: of two concurrent requests with one proof, the second insert fails."""
-
-    __tablename__ = "dpop_proof_jtis"
-
-    jkt: Mapped[str] = mapped_column(String(JKT_LENGTH), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
-    # The proof's iat plus the acceptance window: after it the proof is refused anyway.
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-
-
-class RevokedToken(Base):
-    """An access token revoked by `jti` (RFC 7009), kept until the token's own `exp` plus
-    the verifiers' largest leeway (a verifier accepts it until then)."""
-
-    __tablename__ = "revoked_tokens"
-
-    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
-    # Indexed: each revocation counts its client's records (the per-client bound).
-    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), index=True)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+            index.dialect_options[dialect]["where"] = text(where)
 
 
 class ClientRevocation(Base):
@@ -253,45 +209,6 @@ class ClientRevocation(Base):
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class RevocationState(Base):
-    """One row (`id` 1): `seq`, the revocations' sequence number. Every revocation takes
-    the next value in its own transaction (a row lock on PostgreSQL), so the published
-    list's `seq` grows with every change and a verifier adopts only a strictly newer
-    list; a client-wide revocation's `generation` is its `seq`."""
-
-    __tablename__ = "revocation_state"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class AuthFailure(Base):
-    """One failed client authentication for one throttle key (`client:<id>`,
-    `addr:<ip or IPv6 /64>`, or `client#<sha256>` / `addr#<sha256>` for a value that is
-    long or not plain ASCII: `throttle_keys` keeps every key within this column, whatever
-    the caller sends). A row per failure rather than a counter: the window slides exactly
-    and concurrent workers only ever INSERT (no row lock to fight over). Rows per key stay
-    at the limit because a failure past it is refused uncounted; rows older than the
-    window are pruned."""
-
-    __tablename__ = "auth_failures"
-
-    id: Mapped[int] = mapped_column(
-        # SQLite only autoincrements an INTEGER PRIMARY KEY.
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    )
-    key: Mapped[str] = mapped_column(String(100))
-    # Epoch seconds (float): compared across processes, so wall time, not monotonic.
-    at: Mapped[float] = mapped_column(Float)
-
-    __table_args__ = (
-        Index("ix_auth_failures_key_at", "key", "at"),  # the window read of one key
-        Index("ix_auth_failures_at", "at"),  # pruning
-    )
-
-
 class KekCheck(Base):
     """`value`: a known marker sealed under the KEK with AES-256-GCM (`Kek.check_value`).
     Not secret and useless without the KEK; a KEK that cannot open it is not the one the
@@ -307,83 +224,6 @@ class KekCheck(Base):
     # The client-secret HMAC key, sealed under the same KEK (revision 0007): a data key
     # of its own, so a new KEK re-seals it and every secret keeps verifying.
     secret_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-
-
-class TrustedIssuer(Base):
-    """An external token issuer whose JWTs authenticate federated clients (RFC 7523
-    §2.2, docs/federation.md): its exact `iss`, its keys (`jwks_uri` fetched, or an
-    inline `jwks`), the algorithms it may sign with, the `aud` its tokens must carry for
-    us (None: our token endpoint URL), the oldest `iat` accepted, and whether one token
-    may authenticate more than once. `issuer` never changes once registered: the
-    federated identities name it."""
-
-    __tablename__ = "trusted_issuers"
-
-    id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(ISSUER_LENGTH), unique=True)
-    jwks_uri: Mapped[str | None] = mapped_column(String(URI_LENGTH))
-    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    algorithms: Mapped[list[str]] = mapped_column(JSON)
-    audience: Mapped[str | None] = mapped_column(String(ISSUER_LENGTH))
-    max_token_age: Mapped[int] = mapped_column(Integer)
-    allow_reuse: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
-
-
-class FederatedIdentity(Base):
-    """An external identity (`issuer`, `subject`) that authenticates one federated
-    client. The primary key is the mapping rule: a pair names at most one client, so two
-    clients can never claim one workload (the second registration fails). A client's
-    identities go with it (ON DELETE CASCADE); a trusted issuer that identities still
-    name cannot be deleted (RESTRICT)."""
-
-    __tablename__ = "federated_identities"
-
-    issuer: Mapped[str] = mapped_column(
-        String(ISSUER_LENGTH),
-        ForeignKey("trusted_issuers.issuer", ondelete="RESTRICT"),
-        primary_key=True,
-    )
-    subject: Mapped[str] = mapped_column(String(SUBJECT_LENGTH), primary_key=True)
-    client_id: Mapped[str] = mapped_column(
-        String(CLIENT_ID_LENGTH),
-        ForeignKey("clients.client_id", ondelete="CASCADE"),
-        index=True,
-    )
-
-
-class FederatedAssertionJti(Base):
-    """An external assertion already spent (RFC 7523 §3 item 7), for trusted issuers
-    that do not allow reuse: by `iss` and `jti`, or by `#sha256:` + the assertion's hash
-    when it has no `jti`. As for client assertions, the primary key is the replay check."""
-
-    __tablename__ = "federated_assertion_jtis"
-
-    issuer: Mapped[str] = mapped_column(String(ISSUER_LENGTH), primary_key=True)
-    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
-    # The assertion's exp (plus leeway): after it the assertion is refused anyway.
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-
-
-class ConsoleSignInLink(Base):
-    """A one-time sign-in link to the admin console (`issuer console link`): the SHA-256
-    of its code (the code itself is printed once and stored nowhere), the admin client it
-    signs in as, and until when. Single use: a conditional UPDATE of `used_at` claims it,
-    so two tabs or two processes racing for one link get one session between them."""
-
-    __tablename__ = "console_sign_in_links"
-
-    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(
-        String(CLIENT_ID_LENGTH),
-        ForeignKey("clients.client_id", ondelete="CASCADE"),
-        index=True,
-    )
-    created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ClientActivity(Base):

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from issuer.audit import Actor
 from issuer.audit import record as real_record
 from issuer.clients import admin as client_admin
-from issuer.store.models import AuditRecord, Client
+from issuer.store.audit_tables import AuditRecord
+from issuer.store.models import Client
 from issuer.store.paging import encode_cursor
 from shared.b64 import b64url_encode
 

@@ -17,7 +17,8 @@ from issuer.audit import Actor
 from issuer.clients.console_links import create_link
 from issuer.http.app import create_app
 from issuer.http.console.render import CSP
-from issuer.store.models import AuditRecord, Client
+from issuer.store.audit_tables import AuditRecord
+from issuer.store.models import Client
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ORIGIN = {"Origin": ISSUER_URL}

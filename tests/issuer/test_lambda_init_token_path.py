@@ -2,7 +2,8 @@
 client_secret token needs (issue 14; bench/startup_bench.py measures it): the other
 client authentication methods (issuer/oauth/client_auth.py `DeferredMethod`), federation
 (issuer/services.py `OnFirstUse`), DPoP's proof checks (issuer/oauth/dpop.py) and the
-JWS/JWK code behind them are imported by the first request that uses them.
+JWS/JWK code behind them are imported by the first request that uses them, and so are
+the tables a token does not touch (issuer/store/models.py declares the others).
 
 Then, in one process whose init loaded none of them, a client_secret token, then a
 private_key_jwt, a DPoP, a federated and a mutual-TLS token, a wrong secret, a
@@ -66,7 +67,19 @@ LAZY_MODULES = (
     "issuer.audit",
     # DPoP proofs
     "shared.dpop",
+    # the tables a token does not touch (and the module that imports them all)
+    "issuer.store.audit_tables",
+    "issuer.store.console_tables",
+    "issuer.store.federation_tables",
+    "issuer.store.replay_tables",
+    "issuer.store.revocation_tables",
+    "issuer.store.throttle_tables",
+    "issuer.store.schema",
 )
+# What a client_secret token reads or writes: the client, its revocation generation and
+# activity counts, the signing key, the KEK check (read at init).
+TOKEN_TABLES = ["client_activity", "client_revocations", "clients", "kek_check",
+                "signing_keys"]
 
 # The child: the Lambda entry's init, then each event of argv[2] through its handler.
 CHILD = r"""
@@ -76,9 +89,13 @@ LAZY = json.loads(sys.argv[1])
 def loaded():
     return sorted(m for m in LAZY if m in sys.modules)
 
+def tables():
+    from issuer.store.models import Base
+    return sorted(Base.metadata.tables)
+
 from deploy.issuer_lambda import handler
 
-report = {"init": loaded(), "answers": []}
+report = {"init": loaded(), "init_tables": tables(), "answers": []}
 for name, event in json.loads(sys.argv[2]):
     if name == "admin audit":  # the admin token of the previous answer
         token = report["answers"][-1]["body"]["access_token"]
@@ -94,7 +111,7 @@ for name, event in json.loads(sys.argv[2]):
     body = response.get("body") or ""
     report["answers"].append({"name": name, "status": response["statusCode"],
                               "body": json.loads(body) if body else None,
-                              "loaded": loaded()})
+                              "loaded": loaded(), "tables": tables()})
 print(json.dumps(report))
 """
 
@@ -131,6 +148,7 @@ def test_the_lambda_init_imports_no_method_federation_or_dpop_code(databases, po
     issuer.services.engine.dispose()
     report = _run(env, [])
     assert report["init"] == []
+    assert report["init_tables"] == TOKEN_TABLES
 
 
 def test_a_token_then_every_other_method_in_one_process(databases, policy_file):
@@ -189,6 +207,7 @@ def test_a_token_then_every_other_method_in_one_process(databases, policy_file):
     # The first token loads nothing of the other methods either.
     assert answers["client_secret"]["status"] == 200
     assert answers["client_secret"]["loaded"] == []
+    assert answers["client_secret"]["tables"] == TOKEN_TABLES
     assert answers["client_secret"]["body"]["token_type"] == "Bearer"
 
     assert answers["private_key_jwt"]["status"] == 200, answers["private_key_jwt"]
@@ -230,4 +249,24 @@ def test_a_token_then_every_other_method_in_one_process(databases, policy_file):
     assert "issuer.federation.directory" in answers["federated"]["loaded"]
     assert "issuer.oauth.tls_client_auth" not in answers["federated"]["loaded"]
     assert "issuer.oauth.tls_client_auth" in answers["mtls"]["loaded"]
-    assert answers["admin client"]["loaded"] == sorted(LAZY_MODULES)
+    # All but the whole schema (Alembic's) and the console's table (no console in
+    # production).
+    unused = {"issuer.store.schema", "issuer.store.console_tables"}
+    everything = [m for m in LAZY_MODULES if m not in unused]
+    assert answers["admin client"]["loaded"] == sorted(everything)
+    assert "revoked_tokens" in answers["revoke"]["tables"]
+    assert "auth_failures" in answers["wrong secret"]["tables"]
+    assert "dpop_proof_jtis" in answers["dpop"]["tables"]
+
+
+def test_declaring_every_table_loads_no_database_dialect():
+    """No `sqlite_*`/`postgresql_*` keyword at a table's definition: SQLAlchemy would
+    import that dialect to check it (all of SQLite's on a PostgreSQL issuer, every
+    PostgreSQL driver module on a SQLite one); the partial indexes' WHERE is attached when
+    DDL is emitted (issuer/store/models.py)."""
+    probe = ("import sys; import issuer.store.schema; "
+             "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["[]"]

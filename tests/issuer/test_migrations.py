@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from issuer.store.engine import make_engine
 from issuer.store.migrate import alembic_config, upgrade
-from issuer.store.models import Base
+from issuer.store.schema import Base
 
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -16,7 +16,7 @@ from issuer.clients.registry import ClientError, check_auth_method
 from issuer.oauth.client_auth import TokenRequest
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.private_key_jwt import LEEWAY, PrivateKeyJwt
-from issuer.store.models import ClientAssertionJti
+from issuer.store.replay_tables import ClientAssertionJti
 from shared.jws import parse_compact
 
 TOKEN_ENDPOINT = ISSUER_URL + "/oauth2/token"

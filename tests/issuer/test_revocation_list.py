@@ -141,7 +141,7 @@ def test_one_client_cannot_grow_the_list_past_a_sixteenth_of_the_authorizers_cap
 def _records(session, client_id=None):
     from sqlalchemy import func, select
 
-    from issuer.store.models import RevokedToken
+    from issuer.store.revocation_tables import RevokedToken
 
     query = select(func.count()).select_from(RevokedToken)
     if client_id is not None:

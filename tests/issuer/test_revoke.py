@@ -14,7 +14,8 @@ from issuer.audit import Actor
 from issuer.clients import admin as client_admin
 from issuer.oauth.revocation import VERIFIER_MAX_LEEWAY, revoke_client
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
-from issuer.store.models import Client, ClientRevocation, RevokedToken
+from issuer.store.models import Client, ClientRevocation
+from issuer.store.revocation_tables import RevokedToken
 from shared.jws import parse_compact
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, TooManyFailures
 from issuer.oauth.throttle_store import DatabaseFailureStore
-from issuer.store.models import AuthFailure
+from issuer.store.throttle_tables import AuthFailure
 
 FORM = {"grant_type": "client_credentials"}
 

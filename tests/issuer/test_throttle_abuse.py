@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from issuer.oauth.throttle import FailureThrottle, MemoryFailureStore, throttle_keys
 from issuer.oauth.throttle_store import DatabaseFailureStore
 from issuer.settings import SettingsError
-from issuer.store.models import AuthFailure
+from issuer.store.throttle_tables import AuthFailure
 
 FORM = {"grant_type": "client_credentials"}
 LIMIT = 3
@@ -348,7 +348,7 @@ def test_admin_audit_source_follows_the_same_rule(databases, policy_file):
     address a named proxy vouches for, never one the caller wrote itself."""
     from helpers.issuer_admin import ADMIN, bearer, token_for
 
-    from issuer.store.models import AuditRecord
+    from issuer.store.audit_tables import AuditRecord
 
     issuer, _ = _issuer(databases.new_url("sqlite"), policy_file,
                         ISSUER_TRUSTED_PROXIES="10.0.0.0/8")
