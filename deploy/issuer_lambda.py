@@ -62,13 +62,20 @@ def _before_snapshot() -> None:
     """Before Lambda snapshots the initialized environment (at publish: its time is not
     an invocation's): warm what a first request would otherwise pay, then leave no
     database connection in the snapshot (the KEK check at init opened one)."""
+    import importlib
+
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.orm import configure_mappers
 
     from issuer.http.lazy_routes import load_all
     from issuer.keys.store import NoSigningKey
+    from issuer.services import DEFERRED_MODULES
 
-    configure_mappers()  # SQLAlchemy configures the ORM mappers on first use otherwise
+    # What the init leaves to the first request that uses it (the other client
+    # authentication methods, federation, DPoP, the other tables): code only, no state.
+    for name in DEFERRED_MODULES:
+        importlib.import_module(name)
+    configure_mappers()  # every table now; SQLAlchemy does it on first use otherwise
     load_all(app)  # the admin API, imported on its first request otherwise
     try:
         # The active key read, decrypted and loaded (and the queries on the way compiled);

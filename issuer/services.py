@@ -42,6 +42,36 @@ if TYPE_CHECKING:  # made on first use (module docstring)
 
 T = TypeVar("T")
 
+# Every module the above leaves to the first request that uses it (with the tables a
+# client_secret token does not touch): what SnapStart's before-snapshot hook imports, so
+# a restored environment pays none of it (deploy/issuer_lambda.py). tests/issuer/
+# test_lambda_init_token_path.py holds the init to loading none of them.
+DEFERRED_MODULES = (
+    # client authentication other than a secret, and what reads assertions and keys
+    "issuer.oauth.private_key_jwt",
+    "issuer.oauth.assertion",
+    "issuer.oauth.tls_client_auth",
+    "issuer.oauth.federated_assertion",
+    "issuer.oauth.client_cert",
+    "issuer.clients.client_keys",
+    "shared.mtls",
+    "shared.jwa",
+    "shared.jwk",
+    "shared.jws",
+    "shared.verify",
+    "shared.claims",
+    # federation: trusted issuers, their keys, the identities, and the audit log
+    "issuer.federation.directory",
+    "issuer.federation.identities",
+    "issuer.federation.jwks",
+    "issuer.federation.trusted_issuers",
+    "issuer.audit",
+    # DPoP proofs
+    "shared.dpop",
+    # the tables a token does not touch (schema: the module that imports them all)
+    "issuer.store.schema",
+)
+
 
 class OnFirstUse(Generic[T]):
     """A service made by `make` at its first use, once (two first requests at once make

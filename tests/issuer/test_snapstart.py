@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.issuer_env import ISSUER_URL, ORDERS, lambda_child_env, lambda_token_event
 
+from issuer.services import DEFERRED_MODULES
 from shared.claims import AccessTokenRules
 from shared.verify import AccessTokenVerifier
 
@@ -45,6 +46,12 @@ report["pooled_in_snapshot"] = engine.pool.checkedin()
 from issuer.http.lazy_routes import LazyRouters
 report["admin_loaded"] = not any(isinstance(r, LazyRouters) for r in entry.app.routes)
 report["key_loaded"] = entry.services.key_store._signer is not None
+from issuer.services import DEFERRED_MODULES
+report["deferred_loaded"] = [m for m in DEFERRED_MODULES if m in sys.modules]
+from issuer.store.models import Base
+report["tables_mapped"] = sorted(m.local_table.name for m in Base.registry.mappers
+                                 if m.configured)
+report["tables"] = sorted(Base.metadata.tables)
 print(json.dumps(report), flush=True)
 
 snapshot_pool = engine.pool
@@ -108,6 +115,10 @@ def test_restored_environments_get_their_own_connections_seed_and_caches(lambda_
     assert init["pooled_before_snapshot"] > 0  # the init and its first token's connections
     assert init["pooled_in_snapshot"] == 0  # ... which the before-snapshot hook closed
     assert init["admin_loaded"] is True and init["key_loaded"] is True  # warmed for all
+    # ... and what the init leaves to the first request that uses it
+    # (tests/issuer/test_lambda_init_token_path.py: none of it is loaded at init).
+    assert init["deferred_loaded"] == list(DEFERRED_MODULES)
+    assert init["tables_mapped"] == init["tables"] and len(init["tables"]) == 15
     assert len(restored) == 2
     for environment in restored:
         assert environment["held_before_restore"] > 0
