@@ -16,14 +16,12 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from issuer.http import health
 from issuer.http.access_log import AccessLogMiddleware
 from issuer.http.body_limit import BodyLimitMiddleware
-from issuer.http.discovery import metadata, revocation_list
 from issuer.http.docs import OPENAPI_URL, install_docs
 from issuer.http.errors import install_error_handlers
 from issuer.http.lazy_routes import include_lazily
-from issuer.http.oauth import introspect, revoke, token
+from issuer.http.oauth import token
 from issuer.http.openapi import install_openapi
 from issuer.keys.kek import KekError
 from issuer.keys.kek_check import verify_kek
@@ -91,11 +89,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Outermost: sees every answer, 413 and 500 too.
     app.add_middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_proxies)
     app.include_router(token.router)
-    app.include_router(introspect.router)
-    app.include_router(revoke.router)
-    app.include_router(revocation_list.router)
-    app.include_router(metadata.router)
-    app.include_router(health.router)
+    # What a token does not need is imported on its first request (or OpenAPI
+    # document), in the same place among the routes (issuer/http/lazy_routes.py):
+    # introspection, revocation, discovery and the health checks.
+    include_lazily(app, PUBLIC_PATHS, _public_routers)
     # The admin API is imported on its first request (or OpenAPI document): a cold
     # start for a token never loads it (issuer/http/lazy_routes.py).
     include_lazily(app, "/admin", _admin_routers)
@@ -107,6 +104,20 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # with /docs and its assets first, measured in-process).
         install_docs(app)
     return app
+
+
+# Every path of `_public_routers`' routes (tests/issuer/test_lazy_admin.py holds the two
+# to each other).
+PUBLIC_PATHS = ("/oauth2/introspect", "/oauth2/revoke", "/.well-known", "/healthz", "/readyz")
+
+
+def _public_routers() -> list[APIRouter]:
+    from issuer.http import health
+    from issuer.http.discovery import metadata, revocation_list
+    from issuer.http.oauth import introspect, revoke
+
+    return [introspect.router, revoke.router, revocation_list.router, metadata.router,
+            health.router]
 
 
 def _console_routers() -> list[APIRouter]:

@@ -1,14 +1,15 @@
 """Routers imported on their first request: the admin API's modules (its pydantic
 models, its route declarations) cost a cold start about 30-70 ms here, and a Lambda
-instance cold-started by a token request never needs them (docs/benchmarks.md, startup).
+instance cold-started by a token request never needs them (docs/benchmarks.md, startup);
+nor does it need introspection, revocation, discovery or the health checks.
 
 `include_lazily(app, "/admin", load)` puts one placeholder route where the routers would
-be. The first request whose path is under the prefix, or the first OpenAPI document
-asked for, calls `load()` (which imports the modules and returns their routers),
-includes them as `app.include_router` would have, drops the placeholder, and routes the
-request again: from then on the app is exactly the eager one. Under SnapStart the
-before-snapshot hook loads them (deploy/issuer_lambda.py), so a restored instance pays
-nothing."""
+be (several paths: `include_lazily(app, ("/healthz", "/readyz"), load)`). The first
+request whose path is one of them or under one, or the first OpenAPI document asked for,
+calls `load()` (which imports the modules and returns their routers), includes them as
+`app.include_router` would have, drops the placeholder, and routes the request again:
+from then on the app is exactly the eager one. Under SnapStart the before-snapshot hook
+loads them (deploy/issuer_lambda.py), so a restored instance pays nothing."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from starlette.types import Receive, Scope, Send
 
 class LazyRouters(BaseRoute):
     def __init__(
-        self, app: FastAPI, prefix: str, load: Callable[[], Iterable[APIRouter]]
+        self, app: FastAPI, prefixes: tuple[str, ...], load: Callable[[], Iterable[APIRouter]]
     ) -> None:
         self.app = app
-        self.prefix = prefix.rstrip("/")
+        self.prefixes = tuple(prefix.rstrip("/") for prefix in prefixes)
         self._load = load
         self._lock = threading.Lock()  # the OpenAPI document may be built off the loop
         self.loaded = False
@@ -38,8 +39,9 @@ class LazyRouters(BaseRoute):
         root = scope.get("root_path", "")
         if root and path.startswith(root):  # as Starlette's own routes read the path
             path = path[len(root):]
-        if path == self.prefix or path.startswith(self.prefix + "/"):
-            return Match.FULL, {}
+        for prefix in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return Match.FULL, {}
         return Match.NONE, {}
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
@@ -68,11 +70,11 @@ class LazyRouters(BaseRoute):
 
 
 def include_lazily(
-    app: FastAPI, prefix: str, load: Callable[[], Iterable[APIRouter]]
+    app: FastAPI, prefixes: str | tuple[str, ...], load: Callable[[], Iterable[APIRouter]]
 ) -> LazyRouters:
     """Add the placeholder; wrap `app.openapi` so the document always lists the routes
     (call it after anything else that replaces `app.openapi`)."""
-    lazy = LazyRouters(app, prefix, load)
+    lazy = LazyRouters(app, (prefixes,) if isinstance(prefixes, str) else prefixes, load)
     app.router.routes.append(lazy)
     build_openapi = app.openapi
 
