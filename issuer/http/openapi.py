@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from issuer.oauth.client_auth import JWT_BEARER
 from issuer.settings import Settings
 from shared.scope import ADMIN_SCOPE
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
 SCHEMA_REF = "#/components/schemas/"  # FastAPI's, where it renders a route's models
 
 

@@ -23,7 +23,6 @@ from issuer.oauth.errors import InvalidClient
 from issuer.store.replay_tables import ClientAssertionJti, FederatedAssertionJti
 from shared.claims import is_number
 
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 LEEWAY = 30  # clock skew between the assertion's issuer and us
 
 

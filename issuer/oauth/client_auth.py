@@ -49,6 +49,10 @@ if TYPE_CHECKING:  # annotations only: both are loaded by the requests that use 
     from issuer.oauth.client_cert import PresentedCertificate
     from shared.jws import Compact
 
+# RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion (private_key_jwt
+# and a trusted external issuer's assertion alike).
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 # Signing algorithms accepted for client assertions (RFC 8414 §2
 # token_endpoint_auth_signing_alg_values_supported): asymmetric only.
 ASSERTION_ALGS = sorted(ALLOWED_ALGS)

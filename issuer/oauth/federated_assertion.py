@@ -51,7 +51,6 @@ from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.clients.registry import FEDERATED
 from issuer.federation.directory import Federation
 from issuer.oauth.assertion import (
-    JWT_BEARER,
     LEEWAY,
     AssertionMethod,
     Refused,
@@ -59,6 +58,7 @@ from issuer.oauth.assertion import (
     spend_once,
 )
 from issuer.oauth.client_auth import (
+    JWT_BEARER,
     ClientLookup,
     TokenRequest,
     federated_issuer,

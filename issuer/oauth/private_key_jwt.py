@@ -30,14 +30,18 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord, load_client_record
 from issuer.clients.registry import PRIVATE_KEY_JWT, could_be_client_id
 from issuer.oauth.assertion import (
-    JWT_BEARER,
     LEEWAY,
     AssertionMethod,
     Refused,
     numeric_date,
     spend_once,
 )
-from issuer.oauth.client_auth import ClientLookup, TokenRequest, presents_private_key_jwt
+from issuer.oauth.client_auth import (
+    JWT_BEARER,
+    ClientLookup,
+    TokenRequest,
+    presents_private_key_jwt,
+)
 from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import ClientAssertionJti
 from shared.errors import KeySetError, TokenError
