@@ -268,13 +268,17 @@ def secret_authenticator(
 _NOT_MUTUAL_TLS = ("client_secret", "client_assertion", "client_assertion_type")
 
 
+def presents_assertion(request: TokenRequest) -> bool:
+    """Either field of a client assertion (RFC 7523 §2.2), parsed or not: private_key_jwt
+    or a federated assertion, each of which records the assertion's jti."""
+    form = request.form
+    return "client_assertion" in form or "client_assertion_type" in form
+
+
 def presents_private_key_jwt(request: TokenRequest) -> bool:
     """Every client assertion but one from an external issuer, malformed ones included
     (private_key_jwt refuses them)."""
-    form = request.form
-    if "client_assertion" not in form and "client_assertion_type" not in form:
-        return False
-    return federated_issuer(request) is None
+    return presents_assertion(request) and federated_issuer(request) is None
 
 
 def presents_federated_assertion(request: TokenRequest) -> bool:

@@ -25,7 +25,7 @@ from issuer.http.oauth.form import read_form
 from issuer.http.openapi import TOKEN_EXAMPLE, TOKEN_FORM, oauth_errors, ok
 from issuer.logs import log_event
 from issuer.oauth.access_token import mint_access_token
-from issuer.oauth.client_auth import TokenRequest, claimed_client_id
+from issuer.oauth.client_auth import TokenRequest, claimed_client_id, presents_assertion
 from issuer.oauth.dpop import TokenEndpointDpop, binding_for
 from issuer.oauth.errors import NO_STORE, InvalidClient
 from issuer.oauth.federated import federated_act, federated_log_fields
@@ -159,8 +159,7 @@ def _answerable_from_memory(
     Signing then runs on the loop too, RSA included (~0.8 ms): what the ceiling app does.
     Handing RS256 to the thread pool instead (a hop of ~100 us plus a GIL handoff per
     request) measured worse, in throughput and tail alike (docs/benchmarks.md)."""
-    form = token_request.form
-    if "client_assertion" in form or "client_assertion_type" in form or not claimed:
+    if presents_assertion(token_request) or not claimed:
         return False
     if dpop_proofs:
         return False  # the proof's jti is written to the replay store
