@@ -17,15 +17,17 @@ from issuer.oauth.scopes import PolicyView
 from shared.errors import TokenError
 
 if TYPE_CHECKING:  # the verifier is imported by the first token read back (see below)
+    from sqlalchemy.orm import Session
+
+    from issuer.services import Services
     from shared.claims import AccessToken, AccessTokenRules
-    from shared.jwk import KeySet
 
 
 def own_token_rules(issuer_url: str, policy: PolicyView) -> AccessTokenRules:
     """This issuer as `iss`, and every audience it mints for: the policy's APIs and the
     issuer itself (admin tokens)."""
     # Imported here and in verify_own_token: the endpoints that read tokens back are
-    # imported with the app, but a cold start for a token never runs them.
+    # loaded on their first request, and a cold start for a token never runs them.
     from shared.claims import AccessTokenRules
 
     audiences = frozenset({issuer_url, *(api.audience for api in policy.apis.values())})
@@ -33,14 +35,16 @@ def own_token_rules(issuer_url: str, policy: PolicyView) -> AccessTokenRules:
 
 
 def verify_own_token(
-    token: str, rules: AccessTokenRules, keys: KeySet, now: datetime
+    services: Services, session: Session, token: str, now: datetime
 ) -> AccessToken | None:
     """The verified token, or None for anything that is not a live token of ours
     (malformed, foreign, badly signed, expired, not yet valid): callers answer those
-    alike. `keys` are the published ones (`KeyStore.public_keys`). Revocation is the
-    caller's check (`revocation.is_revoked`)."""
+    alike. Checked against the published keys (`KeyStore.public_keys`). Revocation is
+    the caller's check (`revocation.is_revoked`)."""
     from shared.verify import AccessTokenVerifier  # see own_token_rules
 
+    rules = own_token_rules(services.settings.url, services.policy)
+    keys = services.key_store.public_keys(session, now)
     try:
         return AccessTokenVerifier(rules, keys.get).verify(token, now.timestamp())
     except TokenError:

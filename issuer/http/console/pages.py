@@ -28,7 +28,7 @@ from issuer.http.console.render import page, redirect
 from issuer.http.console.tester import decide_token
 from issuer.keys.admin import key_view, list_keys, rotate
 from issuer.keys.lifecycle import KeySchedule
-from issuer.oauth.own_tokens import own_token_rules, verify_own_token
+from issuer.oauth.own_tokens import verify_own_token
 from issuer.oauth.revocation import (
     client_cutoffs,
     current_generation,
@@ -161,9 +161,7 @@ def _revoke(services: Services, who: SignedIn, pasted: str,
     now = services.clock()
     with services.sessions() as session:
         if pasted.count(".") == 2:
-            keys = services.key_store.public_keys(session, now)
-            rules = own_token_rules(services.settings.url, services.policy)
-            verified = verify_own_token(pasted, rules, keys, now)
+            verified = verify_own_token(services, session, pasted, now)
             if verified is None or verified.jti is None:
                 return False, "That is not a live token of this issuer: nothing to revoke."
             jti, owner, exp = verified.jti, verified.client_id, float(verified.exp)

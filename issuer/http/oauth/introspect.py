@@ -36,7 +36,7 @@ from issuer.http.openapi import TOKEN_ARGUMENT_FORM, oauth_errors, ok
 from issuer.logs import log_event
 from issuer.oauth.dpop import BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE, cnf_view
 from issuer.oauth.errors import NO_STORE, InvalidRequest
-from issuer.oauth.own_tokens import own_token_rules, verify_own_token
+from issuer.oauth.own_tokens import verify_own_token
 from issuer.oauth.revocation import is_revoked, token_generation
 from issuer.services import Services
 from shared.scope import ADMIN_SCOPE
@@ -54,9 +54,7 @@ def introspect_token(
     if not token:
         raise InvalidRequest("token is required")
     now = services.clock()
-    rules = own_token_rules(services.settings.url, services.policy)
-    keys = services.key_store.public_keys(session, now)
-    verified = verify_own_token(token, rules, keys, now)
+    verified = verify_own_token(services, session, token, now)
     if verified is None:
         return INACTIVE
     if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:

@@ -35,7 +35,7 @@ from issuer.http.oauth.client_request import run_for_client
 from issuer.http.openapi import TOKEN_ARGUMENT_FORM, oauth_errors
 from issuer.logs import log_event
 from issuer.oauth.errors import NO_STORE, InvalidRequest
-from issuer.oauth.own_tokens import own_token_rules, verify_own_token
+from issuer.oauth.own_tokens import verify_own_token
 from issuer.oauth.revocation import revoke_token, token_generation
 from issuer.services import Services
 from shared.scope import ADMIN_SCOPE
@@ -51,9 +51,7 @@ def revoke(
     if not token:
         raise InvalidRequest("token is required")
     now = services.clock()
-    rules = own_token_rules(services.settings.url, services.policy)
-    keys = services.key_store.public_keys(session, now)
-    verified = verify_own_token(token, rules, keys, now)
+    verified = verify_own_token(services, session, token, now)
     if verified is None or verified.jti is None:
         return  # nothing to revoke: invalid, foreign or expired (§2.2: still 200)
     if verified.client_id != caller.client_id and ADMIN_SCOPE not in caller.scopes:
