@@ -29,7 +29,7 @@ from issuer.clients.registry import (
 from issuer.oauth.scopes import PolicyView
 from issuer.settings import MAX_SECRET_ROTATION_GRACE, Settings
 from issuer.store.models import Client
-from issuer.store.paging import MAX_LIMIT
+from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor
 
 CLIENT_ID_HELP = "the client's id (c_...)"
 
@@ -189,7 +189,9 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_list(settings: Settings, args: argparse.Namespace) -> int:
-    after = page_after(args, could_be_client_id, "clients list")
+    after = page_after(
+        args, lambda cursor: decode_time_key_cursor(cursor, could_be_client_id), "clients list"
+    )
     with services_for(settings) as services, services.sessions() as session:
         page = client_page(session, args.limit, after)
         views = [client_view(c) for c in page]
@@ -198,7 +200,8 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
         state = "enabled" if view["enabled"] else "disabled"
         return f"{view['client_id']}  {state:<8}  {view['name']}  [{' '.join(view['scopes'])}]"
 
-    print_listing(args, page, views, lambda c: c.client_id, line, "clients list")
+    print_listing(args, page, views, lambda c: [c.created_at.isoformat(), c.client_id], line,
+                  "clients list")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""What the CLI's resource commands (`clients`, `trusted-issuers`) share: a `--jwks-file`
+"""What the CLI's commands (`clients`, `trusted-issuers`, `audit`) share: a `--jwks-file`
 read, a view printed as JSON or aligned lines, a page's `--limit` and `--cursor` checked
 and its listing printed in the admin API's list shape."""
 
@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from issuer.cli.errors import CliError
-from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor, encode_cursor
+from issuer.store.paging import MAX_LIMIT, encode_cursor
+
+Position = TypeVar("Position")
 
 JSON_HELP = "print the result as JSON (errors too, on stderr)"
 
@@ -47,16 +48,16 @@ def output(args: argparse.Namespace, view: dict[str, Any]) -> None:
 
 
 def page_after(
-    args: argparse.Namespace, could_be_key: Callable[[str], bool], command: str
-) -> tuple[datetime, str] | None:
-    """The (created_at, key) a page starts after, from --cursor; --limit checked against
-    the admin API's bound."""
+    args: argparse.Namespace, decode: Callable[[str], Position], command: str
+) -> Position | None:
+    """The position a page starts after, `decode`d from --cursor (one of
+    `issuer/store/paging.py`'s decoders); --limit checked against the admin API's bound."""
     if not 1 <= args.limit <= MAX_LIMIT:
         raise CliError(f"--limit must be 1 to {MAX_LIMIT}", "invalid_option")
     if args.cursor is None:
         return None
     try:
-        return decode_time_key_cursor(args.cursor, could_be_key)
+        return decode(args.cursor)
     except ValueError:
         raise CliError(f"--cursor is not one `{command}` printed", "invalid_option") from None
 
@@ -65,14 +66,15 @@ def print_listing(
     args: argparse.Namespace,
     page: list[Any],
     views: list[dict[str, Any]],
-    key: Callable[[Any], str],
+    position: Callable[[Any], list[Any]],
     line: Callable[[dict[str, Any]], str],
     command: str,
 ) -> None:
-    """The admin API's list shape (items, the next page's cursor) as JSON with --json,
-    else `line(view)` a row and how to ask for the next page."""
+    """The admin API's list shape (items, the next page's cursor: `position` of a full
+    page's last row) as JSON with --json, else `line(view)` a row and how to ask for the
+    next page."""
     last = page[-1] if len(page) == args.limit else None
-    next_cursor = encode_cursor([last.created_at.isoformat(), key(last)]) if last else None
+    next_cursor = encode_cursor(position(last)) if last else None
     if args.json:
         print(json.dumps({"items": views, "next_cursor": next_cursor}, indent=2))
         return

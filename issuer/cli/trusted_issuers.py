@@ -14,6 +14,7 @@ from issuer.cli.context import services_for
 from issuer.cli.errors import NEGATIVE, CliError
 from issuer.cli.output import JSON_HELP, output, page_after, print_listing, read_jwks_file
 from issuer.settings import Settings
+from issuer.store.paging import decode_time_key_cursor
 
 KEY_HELP = "the trusted issuer's id (ti_...) or its exact issuer URL"
 SUMMARY = "external issuers whose tokens authenticate federated clients"
@@ -126,7 +127,10 @@ def run_add(settings: Settings, args: argparse.Namespace) -> int:
 def run_list(settings: Settings, args: argparse.Namespace) -> int:
     from issuer.federation import trusted_issuers as registry
 
-    after = page_after(args, lambda key: key.startswith("ti_"), "trusted-issuers list")
+    after = page_after(
+        args, lambda cursor: decode_time_key_cursor(cursor, lambda key: key.startswith("ti_")),
+        "trusted-issuers list",
+    )
     with services_for(settings) as services, services.sessions() as session:
         page = registry.trusted_issuer_page(session, args.limit, after)
         views = [registry.trusted_issuer_view(row, settings.token_endpoint) for row in page]
@@ -136,7 +140,8 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
         reuse = "reuse" if view["allow_reuse"] else "once"
         return f"{view['id']}  {view['issuer']}  {' '.join(view['algorithms'])}  {reuse}  {keys}"
 
-    print_listing(args, page, views, lambda row: row.id, line, "trusted-issuers list")
+    print_listing(args, page, views, lambda row: [row.created_at.isoformat(), row.id], line,
+                  "trusted-issuers list")
     return 0
 
 
