@@ -21,25 +21,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.issuer_env import ORDERS, write_policy
+from helpers.issuer_env import POLICY as GOOD_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = [sys.executable, "-m", "issuer.cli"]
 AUTHORIZER = [sys.executable, "-m", "authorizer.cli"]
-ORDERS = "https://api.example.test/orders"
-
-GOOD_POLICY = f"""
-[apis.orders]
-audience = "{ORDERS}"
-
-[apis.orders.scopes]
-"orders:read" = "Read orders"
-"orders:write" = "Change orders"
-
-[[apis.orders.routes]]
-method = "GET"
-path = "/orders/*"
-scopes = ["orders:read"]
-"""
 
 BAD_POLICIES = {
     # name: (file text or None for a missing file, what the line must say)
@@ -122,8 +109,7 @@ class Home:
         self.root = root
         self.db = root / "issuer.db"
         self.kek = new_kek_text()
-        self.policy = root / "policy.toml"
-        self.policy.write_text(GOOD_POLICY, encoding="utf-8")
+        self.policy = write_policy(root)
         key = generate_private_key("ES256")
         self.jwks = root / "jwks.json"
         self.jwks.write_text(json.dumps({"keys": [public_jwk(key.public_key(), "ES256")]}))
