@@ -1,5 +1,6 @@
 """What the two client-assertion methods share (RFC 7523 §2.2): `private_key_jwt`
-(`private_key_jwt.py`) and a trusted external issuer's assertion (`federated.py`).
+(`private_key_jwt.py`) and a trusted external issuer's assertion
+(`federated_assertion.py`).
 
 Each method's checks raise `Refused(reason)`; `AssertionMethod.authenticate` turns that
 into the same `invalid_client` as a wrong secret, the reason going to the log only (the
@@ -18,10 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from issuer.clients.cache import ClientRecord
-from issuer.oauth.client_auth import TokenRequest
+from issuer.oauth.client_auth import JWT_BEARER, TokenRequest
 from issuer.oauth.errors import InvalidClient
 from issuer.store.replay_tables import ClientAssertionJti, FederatedAssertionJti
 from shared.claims import is_number
+from shared.errors import TokenError
+from shared.jws import Compact
 
 LEEWAY = 30  # clock skew between the assertion's issuer and us
 
@@ -43,6 +46,24 @@ class AssertionMethod:
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         raise NotImplementedError
+
+
+def jwt_bearer_assertion(request: TokenRequest) -> Compact:
+    """What both methods check first: RFC 7523 §2.2's two form fields, the assertion as
+    parsed once per request (`TokenRequest.assertion`), and no `crit` header (RFC 7515
+    §4.1.11: no extension is understood here)."""
+    form = request.form
+    if form.get("client_assertion_type") != JWT_BEARER:
+        raise Refused("unsupported_assertion_type")
+    if not form.get("client_assertion"):
+        raise Refused("no_assertion")
+    compact = request.assertion
+    if not isinstance(compact, Compact):
+        code = compact.code if isinstance(compact, TokenError) else "malformed"
+        raise Refused(f"assertion_{code}")
+    if "crit" in compact.header:
+        raise Refused("crit_unsupported")
+    return compact
 
 
 def numeric_date(claims: dict[str, Any], name: str) -> float | None:

@@ -54,11 +54,11 @@ from issuer.oauth.assertion import (
     LEEWAY,
     AssertionMethod,
     Refused,
+    jwt_bearer_assertion,
     numeric_date,
     spend_once,
 )
 from issuer.oauth.client_auth import (
-    JWT_BEARER,
     ClientLookup,
     TokenRequest,
     federated_issuer,
@@ -67,7 +67,6 @@ from issuer.oauth.client_auth import (
 from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import FederatedAssertionJti
 from shared.errors import KeySetError, TokenError
-from shared.jws import Compact
 from shared.verify import verify_signature
 
 
@@ -94,14 +93,10 @@ class FederatedAssertion(AssertionMethod):
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
-        if form.get("client_assertion_type") != JWT_BEARER:
-            raise Refused("unsupported_assertion_type")
-        compact = request.assertion
+        compact = jwt_bearer_assertion(request)
         iss = federated_issuer(request)
-        if not isinstance(compact, Compact) or iss is None:  # present() said otherwise
+        if iss is None:  # present() said otherwise
             raise Refused("no_assertion")
-        if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
-            raise Refused("crit_unsupported")
         issuer = self._federation.issuer(session, iss)
         if issuer is None:
             raise Refused("unknown_issuer")

@@ -33,11 +33,11 @@ from issuer.oauth.assertion import (
     LEEWAY,
     AssertionMethod,
     Refused,
+    jwt_bearer_assertion,
     numeric_date,
     spend_once,
 )
 from issuer.oauth.client_auth import (
-    JWT_BEARER,
     ClientLookup,
     TokenRequest,
     presents_private_key_jwt,
@@ -46,7 +46,6 @@ from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import ClientAssertionJti
 from shared.errors import KeySetError, TokenError
 from shared.jwk import KeySet
-from shared.jws import Compact
 from shared.verify import verify_signature
 
 # An assertion is a one-off proof: minutes, not hours (RFC 7523 §3 item 4 lets the server
@@ -79,17 +78,7 @@ class PrivateKeyJwt(AssertionMethod):
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form
-        if form.get("client_assertion_type") != JWT_BEARER:
-            raise Refused("unsupported_assertion_type")
-        assertion = form.get("client_assertion")
-        if not assertion:
-            raise Refused("no_assertion")
-        compact = request.assertion  # parsed once per request (client_auth.TokenRequest)
-        if not isinstance(compact, Compact):
-            code = compact.code if isinstance(compact, TokenError) else "malformed"
-            raise Refused(f"assertion_{code}")
-        if "crit" in compact.header:  # RFC 7515 §4.1.11: no extension is understood here
-            raise Refused("crit_unsupported")
+        compact = jwt_bearer_assertion(request)
         claims = compact.claims
         iss, sub = claims.get("iss"), claims.get("sub")
         if type(iss) is not str or iss != sub or not could_be_client_id(iss):
