@@ -28,6 +28,8 @@ import pytest
 from helpers.client_certs import make_cert
 from helpers.mint import good_claims, make_key, mint
 from helpers.procs import REPO, running
+from helpers.tls_gateway import ORDERS as AUDIENCE
+from helpers.tls_gateway import POLICY
 
 from authorizer import gateway as gw
 from authorizer.coldstart import build_authorizer
@@ -41,17 +43,8 @@ from shared.policy import parse_policy
 
 CURL = shutil.which("curl")
 ISSUER = "https://issuer.example.com"
-AUDIENCE = "https://api.example.com/orders"
-POLICY = """
-[apis.orders]
-audience = "https://api.example.com/orders"
-[apis.orders.scopes]
-"orders:read" = "Read orders"
-[[apis.orders.routes]]
-method = "GET"
-path = "/orders/{id}"
-scopes = ["orders:read"]
-"""
+
+
 class Pki:
     def __init__(self, directory: Path) -> None:
         ca = make_cert("test CA", ca=True)
