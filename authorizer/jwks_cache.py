@@ -1,11 +1,12 @@
 """The authorizer's signing keys: a JWKS cache with a TTL and an unknown-kid cooldown.
 
 Filled from a file bundled at deploy (read at cold start, no network) and/or fetched
-lazily from the issuer's JWKS URI. The rules, after aws-jwt-verify's `SimpleJwksCache`:
+lazily from the issuer's JWKS URI. The rules are `shared.jwk.RefetchedKeys`'s (after
+aws-jwt-verify's `SimpleJwksCache`), which the issuer's trusted-issuer keys follow too:
 - fetched keys are trusted for `ttl` seconds, then refetched on the next lookup;
 - an unknown `kid` refetches at most once per `cooldown` (its "penalty box"), so a flood
   of random kids costs one fetch per cooldown (docs/threat-model.md §1);
-- a failed fetch (issuer down, bad document) is a `KeySetError`, logged and absorbed:
+- a failed fetch (issuer down, bad document, or a fetcher bug) is logged and absorbed:
   the keys already held keep serving, and tokens are refused only if no key fits;
 - unfit keys (`use: enc`, small RSA, duplicate kid, symmetric) never enter: `KeySet`
   drops them and we log what it dropped.
@@ -14,13 +15,12 @@ The fetcher and the clock are parameters so tests count fetches and move time.
 
 from __future__ import annotations
 
-import _thread
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from shared.errors import KeySetError
-from shared.jwk import MAX_JWKS_BYTES, KeySet, PublicKey, parse_jwks
+from shared.jwk import MAX_JWKS_BYTES, KeySet, RefetchedKeys, parse_jwks
 
 if TYPE_CHECKING:  # urllib is imported only when a fetch happens (cold start)
     import urllib.request
@@ -88,8 +88,9 @@ class CacheOptions(TypedDict, total=False):
     log: Log | None
 
 
-class JwksCache:
-    """`get(kid)` is the verifier's `key_lookup`.
+class JwksCache(RefetchedKeys):
+    """`get(kid)` is the verifier's `key_lookup`; the TTL and cooldown rules are
+    `RefetchedKeys`'s, what is logged is ours.
 
     The bundled file is a cold-start bootstrap, not a second authority: once a fetch
     succeeds, the issuer's current document replaces it, so a key the issuer withdraws
@@ -106,17 +107,8 @@ class JwksCache:
         clock: Clock = time.monotonic,
         log: Log | None = None,
     ) -> None:
-        self._uri = uri
-        self._ttl = ttl
-        self._cooldown = cooldown
-        self._fetch = fetcher
-        self._clock = clock
+        super().__init__(uri, fetcher, clock, ttl, cooldown, file_keys)
         self._log = log or (lambda *args, **kwargs: None)
-        self._lock = _thread.allocate_lock()  # _thread: no `threading` import at cold start
-        self._keys = file_keys
-        # When the keys held were obtained (file read or fetch); None: nothing yet.
-        self._fresh_at: float | None = clock() if file_keys is not None else None
-        self._attempted_at: float | None = None  # last fetch attempt, good or bad
 
     @classmethod
     def from_file(cls, path: str, **kwargs: Unpack[CacheOptions]) -> JwksCache:
@@ -130,47 +122,14 @@ class JwksCache:
     def has_keys(self) -> bool:
         return self._keys is not None and bool(self._keys.keys)
 
-    @property
-    def keys(self) -> KeySet | None:
-        return self._keys
+    def _fetched(self, reason: str, keys: KeySet) -> None:
+        self._log("info", "jwks_fetched", reason=reason, keys=len(keys.keys),
+                  rejected=[{"kid": kid, "reason": why} for kid, why in keys.rejected])
 
-    def get(self, kid: str | None) -> PublicKey | None:
-        uri = self._uri
-        if uri is not None and self._due(self._clock()):
-            self._refresh(uri, "ttl" if self._fresh_at is not None else "first_use")
-        keys = self._keys
-        key = keys.get(kid) if keys is not None else None
-        if key is None and uri is not None and self._cooled_down(self._clock()):
-            self._refresh(uri, "unknown_kid")
-            keys = self._keys
-            key = keys.get(kid) if keys is not None else None
-        return key
-
-    def _due(self, now: float) -> bool:
-        """Past the TTL (or never filled), and not inside a failed attempt's cooldown."""
-        if self._fresh_at is not None and now - self._fresh_at < self._ttl:
-            return False
-        return self._cooled_down(now)
-
-    def _cooled_down(self, now: float) -> bool:
-        return self._attempted_at is None or now - self._attempted_at >= self._cooldown
-
-    def _refresh(self, uri: str, reason: str) -> None:
-        with self._lock:
-            now = self._clock()
-            if self._attempted_at is not None and now - self._attempted_at < self._cooldown:
-                return  # another thread fetched while this one waited for the lock
-            self._attempted_at = now
-            try:
-                keys = parse_jwks(self._fetch(uri))
-            except Exception as exc:
-                # KeySetError is the expected branch (issuer down, bad document); anything
-                # else is a fetcher bug. Either way the keys held keep serving.
-                level = "warning" if isinstance(exc, KeySetError) else "error"
-                serving = len(self._keys.keys) if self._keys is not None else 0
-                self._log(level, "jwks_fetch_failed", reason=reason,
-                          error=f"{type(exc).__name__}: {exc}", serving=serving)
-                return
-            self._keys, self._fresh_at = keys, now
-            self._log("info", "jwks_fetched", reason=reason, keys=len(keys.keys),
-                      rejected=[{"kid": kid, "reason": why} for kid, why in keys.rejected])
+    def _failed(self, reason: str, exc: Exception) -> None:
+        # KeySetError is the expected branch (issuer down, bad document); anything else is
+        # a fetcher bug. Either way the keys held keep serving.
+        level = "warning" if isinstance(exc, KeySetError) else "error"
+        serving = len(self._keys.keys) if self._keys is not None else 0
+        self._log(level, "jwks_fetch_failed", reason=reason,
+                  error=f"{type(exc).__name__}: {exc}", serving=serving)

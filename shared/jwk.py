@@ -7,6 +7,7 @@ a JWK's `alg` if published, else the single algorithm its type implies.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
 from collections import Counter
@@ -305,3 +306,87 @@ def parse_jwks(body: bytes | str) -> KeySet:
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, duplicates, nesting
         raise KeySetError(f"JWKS is not strict JSON: {exc}") from None
     return KeySet.from_jwks(doc)
+
+
+class RefetchedKeys:
+    """A JWKS fetched from a URI and cached, shared by every verifier of this project
+    (the authorizer's `JwksCache`, the issuer's trusted-issuer `RemoteKeys`); `get(kid)`
+    is a verifier's key lookup. The rules, after aws-jwt-verify's `SimpleJwksCache`:
+    - keys are trusted for `ttl` seconds after they were obtained, then refetched on
+      the next lookup;
+    - an unknown `kid` refetches at most once per `cooldown`, so a flood of made-up
+      kids costs one fetch per cooldown (docs/threat-model.md §1), and a key the issuer
+      rotated in is picked up within one;
+    - a failed fetch (an exception of `absorbs`) is `_failed`'s to log, and absorbed:
+      the keys held keep serving; it counts as an attempt, so the next is a cooldown away.
+    A clock that steps back (a wall clock) makes the held keys and the last attempt
+    stale rather than young. Subclasses say what to log (`_fetched`, `_failed`)."""
+
+    # Absorbed by a refresh; anything else propagates to the lookup's caller.
+    absorbs: tuple[type[Exception], ...] = (Exception,)
+
+    def __init__(
+        self,
+        uri: str | None,
+        fetcher: Callable[[str], bytes],
+        clock: Callable[[], float],
+        ttl: float,
+        cooldown: float,
+        keys: KeySet | None = None,
+    ) -> None:
+        self._uri = uri  # None: `keys` only, never fetched
+        self._fetch = fetcher
+        self._clock = clock
+        self._ttl = ttl
+        self._cooldown = cooldown
+        # _thread, not threading: the authorizer's cold start does not load threading.
+        self._lock = _thread.allocate_lock()
+        self._keys = keys
+        # When the keys held were obtained; None: nothing yet.
+        self._fresh_at: float | None = clock() if keys is not None else None
+        self._attempted_at: float | None = None  # last fetch attempt, good or bad
+
+    @property
+    def keys(self) -> KeySet | None:
+        return self._keys
+
+    def get(self, kid: str | None) -> PublicKey | None:
+        uri = self._uri
+        if uri is not None:
+            # Past the TTL (or never filled), and not inside a failed attempt's cooldown.
+            now, fresh_at = self._clock(), self._fresh_at
+            if (fresh_at is None or not 0 <= now - fresh_at < self._ttl) and (
+                self._cooled_down(now)
+            ):
+                self._refresh(uri, "first_use" if fresh_at is None else "ttl")
+        keys = self._keys
+        key = keys.get(kid) if keys is not None else None
+        if key is None and uri is not None and self._cooled_down(self._clock()):
+            self._refresh(uri, "unknown_kid")
+            keys = self._keys
+            key = keys.get(kid) if keys is not None else None
+        return key
+
+    def _cooled_down(self, now: float) -> bool:
+        attempted_at = self._attempted_at
+        return attempted_at is None or not 0 <= now - attempted_at < self._cooldown
+
+    def _refresh(self, uri: str, reason: str) -> None:
+        with self._lock:
+            now = self._clock()
+            if not self._cooled_down(now):
+                return  # another thread fetched while this one waited for the lock
+            self._attempted_at = now
+            try:
+                keys = parse_jwks(self._fetch(uri))
+            except self.absorbs as exc:
+                self._failed(reason, exc)
+                return
+            self._keys, self._fresh_at = keys, now
+            self._fetched(reason, keys)
+
+    def _fetched(self, reason: str, keys: KeySet) -> None:
+        """A fetch replaced the keys held."""
+
+    def _failed(self, reason: str, exc: Exception) -> None:
+        """A fetch failed; the keys held (if any) keep serving."""

@@ -1,7 +1,7 @@
 """A trusted issuer's keys: its `jwks_uri` fetched with care, and cached.
 
-The rules are the authorizer's (`authorizer/jwks_cache.py`), applied to a URI an admin
-typed rather than our own issuer's:
+The rules are the authorizer's (`shared.jwk.RefetchedKeys` serves both), applied to a URI
+an admin typed rather than our own issuer's:
 - fetched keys are trusted for `ttl` seconds, then refetched on the next lookup;
 - an unknown `kid` refetches at most once per `cooldown`, so a flood of made-up kids
   costs one fetch per cooldown, and a key the issuer rotated in is picked up within one;
@@ -28,7 +28,6 @@ import ipaddress
 import logging
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 
 from issuer.logs import log_event
 from shared.errors import KeySetError
-from shared.jwk import MAX_JWKS_BYTES, KeySet, PublicKey, parse_jwks
+from shared.jwk import MAX_JWKS_BYTES, KeySet, PublicKey, RefetchedKeys
 
 if TYPE_CHECKING:
     from issuer.settings import Settings
@@ -203,8 +202,12 @@ Fetcher = Callable[[str], bytes]
 Clock = Callable[[], float]
 
 
-class RemoteKeys:
-    """One trusted issuer's fetched keys: `get(kid)` is the verifier's key lookup."""
+class RemoteKeys(RefetchedKeys):
+    """One trusted issuer's fetched keys: `get(kid)` is the verifier's key lookup. The
+    TTL and cooldown rules are `RefetchedKeys`'s; a refused URI or a failed fetch is
+    absorbed, anything else (a bug) reaches the token request."""
+
+    absorbs = (KeySetError, UriRefused)
 
     def __init__(
         self,
@@ -215,46 +218,20 @@ class RemoteKeys:
         cooldown: float = UNKNOWN_KID_COOLDOWN,
         issuer: str = "",
     ) -> None:
-        self.uri = uri
-        self._fetch = fetcher
-        self._clock = clock
-        self._ttl = ttl
-        self._cooldown = cooldown
+        super().__init__(uri, fetcher, clock, ttl, cooldown)
         self._issuer = issuer
-        self._lock = threading.Lock()
-        self._keys: KeySet | None = None
-        self._fresh_at: float | None = None
-        self._attempted_at: float | None = None
 
     def get(self, kid: str | None) -> PublicKey | None:
-        now = self._clock()
-        if (self._fresh_at is None or not 0 <= now - self._fresh_at < self._ttl) and (
-            self._cooled_down(now)
-        ):
-            self._refresh("ttl" if self._fresh_at is not None else "first_use")
-        key = self._keys.get(kid) if self._keys is not None else None
-        if key is None and self._cooled_down(self._clock()):
-            self._refresh("unknown_kid")
-            key = self._keys.get(kid) if self._keys is not None else None
+        key = super().get(kid)
         if key is None and self._keys is None:
             # Nothing ever fetched: "the issuer's keys are unavailable", not "bad token".
             raise KeySetError("no keys fetched from the trusted issuer's jwks_uri yet")
         return key
 
-    def _cooled_down(self, now: float) -> bool:
-        return self._attempted_at is None or not 0 <= now - self._attempted_at < self._cooldown
+    def _fetched(self, reason: str, keys: KeySet) -> None:
+        log_event(log, "trusted_issuer_jwks_fetched", issuer=self._issuer, reason=reason,
+                  keys=len(keys.keys), rejected=len(keys.rejected))
 
-    def _refresh(self, reason: str) -> None:
-        with self._lock:
-            if not self._cooled_down(self._clock()):
-                return  # another thread fetched while this one waited
-            self._attempted_at = self._clock()
-            try:
-                keys = parse_jwks(self._fetch(self.uri))
-            except (KeySetError, UriRefused) as exc:
-                log_event(log, "trusted_issuer_jwks_failed", logging.WARNING,
-                          issuer=self._issuer, reason=reason, error=str(exc)[:200])
-                return
-            self._keys, self._fresh_at = keys, self._attempted_at
-            log_event(log, "trusted_issuer_jwks_fetched", issuer=self._issuer, reason=reason,
-                      keys=len(keys.keys), rejected=len(keys.rejected))
+    def _failed(self, reason: str, exc: Exception) -> None:
+        log_event(log, "trusted_issuer_jwks_failed", logging.WARNING,
+                  issuer=self._issuer, reason=reason, error=str(exc)[:200])

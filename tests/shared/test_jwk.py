@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers.mint import make_key
@@ -13,6 +15,7 @@ from shared.jwk import (
     PRIVATE_JWK_MEMBERS,
     KeySet,
     PublicKey,
+    RefetchedKeys,
     load_public_jwk,
     public_jwk,
     thumbprint,
@@ -177,3 +180,55 @@ def test_private_member_names_are_the_rfcs_and_each_is_refused():
     for name in sorted(PRIVATE_JWK_MEMBERS):
         with pytest.raises(KeyRejected, match="private key material"):
             load_public_jwk({**jwk, name: "AQAB"})
+
+
+# RefetchedKeys: the TTL/cooldown rules both verifiers share. The authorizer's cases (TTL,
+# cooldown, failures absorbed) are in tests/authorizer/test_jwks_cache.py; here what only
+# the issuer's wall clock and its narrower `absorbs` reach.
+
+
+class _Source:
+    def __init__(self, jwk):
+        self.body = json.dumps({"keys": [jwk]}).encode()
+        self.calls = 0
+        self.now = 1000.0
+
+    def fetch(self, uri):
+        self.calls += 1
+        return self.body
+
+    def clock(self):
+        return self.now
+
+
+def test_refetched_keys_treat_a_clock_stepping_back_as_stale():
+    source = _Source(dict(RSA_JWK, kid="a"))
+    keys = RefetchedKeys("https://i/jwks", source.fetch, source.clock, ttl=300, cooldown=60)
+    assert keys.get("a").kid == "a" and source.calls == 1
+    source.now -= 1  # a wall clock set back: the keys' age is unknown, not young
+    assert keys.get("a").kid == "a" and source.calls == 2
+    assert keys.get("made-up") is None and source.calls == 2  # the cooldown holds
+    source.now -= 1  # back again: stale again, refetched
+    assert keys.get("made-up") is None and source.calls == 3
+
+
+def test_refetched_keys_let_a_failure_outside_absorbs_through():
+    class Narrow(RefetchedKeys):
+        absorbs = (KeySetError,)
+
+    def broken(uri):
+        raise RuntimeError("fetcher bug")
+
+    narrow = Narrow("https://i/jwks", broken, lambda: 0.0, ttl=300, cooldown=60)
+    with pytest.raises(RuntimeError, match="fetcher bug"):
+        narrow.get("a")
+    wide = RefetchedKeys("https://i/jwks", broken, lambda: 0.0, ttl=300, cooldown=60)
+    assert wide.get("a") is None and wide.keys is None
+
+
+def test_refetched_keys_without_uri_serve_what_they_were_given():
+    source = _Source(dict(RSA_JWK, kid="a"))
+    given = KeySet.from_jwks({"keys": [dict(EC_JWK, kid="b")]})
+    keys = RefetchedKeys(None, source.fetch, source.clock, ttl=300, cooldown=60, keys=given)
+    source.now += 10_000
+    assert keys.get("b").kid == "b" and keys.get("a") is None and source.calls == 0
