@@ -21,9 +21,6 @@ from helpers.issuer_env import ORDERS, make_issuer, write_policy
 from helpers.issuer_server import serve
 from helpers.mint import make_key
 
-from issuer.http.app import create_app
-from issuer.services import build_services
-
 JWT_ALGS = ("RS256", "ES256", "EdDSA")
 
 
@@ -92,9 +89,7 @@ def live(databases, policy_file):
     state: dict[str, Any] = {}
 
     def app_for(url: str):
-        settings = prepared.settings.__class__(**{**prepared.settings.__dict__, "url": url})
-        services = build_services(settings, prepared.services.engine)
-        state["counter"] = CountingApp(create_app(settings, services))
+        state["counter"] = CountingApp(prepared.app_at(url))
         return state["counter"]
 
     secret_client = prepared.client(

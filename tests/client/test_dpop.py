@@ -20,8 +20,6 @@ from helpers.issuer_server import serve
 from tollgate_client import HttpxAuth, RequestsAuth, TokenError, TokenSource
 from tollgate_client.binding import access_token_hash
 
-from issuer.http.app import create_app
-from issuer.services import build_services
 from shared.dpop import verify_proof
 from shared.errors import TokenError as ProofError
 from shared.jws import parse_compact
@@ -60,9 +58,7 @@ def _issuer(databases, policy_file, **env):
     state = {}
 
     def app_for(url: str):
-        settings = prepared.settings.__class__(**{**prepared.settings.__dict__, "url": url})
-        state["app"] = Recorder(create_app(settings, build_services(
-            settings, prepared.services.engine)))
+        state["app"] = Recorder(prepared.app_at(url))
         return state["app"]
 
     dpop_client = prepared.client(["orders:read"], token_binding="dpop", name="dpop client")

@@ -31,8 +31,6 @@ from fastapi.responses import JSONResponse, Response
 from helpers.issuer_env import make_issuer
 from helpers.issuer_server import serve
 
-from issuer.http.app import create_app
-from issuer.services import build_services
 from issuer.settings import DEFAULT_POLICY_FILE
 
 pytestmark = pytest.mark.slow
@@ -112,9 +110,7 @@ def tls_issuer(databases, tmp_path_factory, counting_app):
     state = {}
 
     def app_for(url: str):
-        settings = prepared.settings.__class__(**{**prepared.settings.__dict__, "url": url})
-        state["counter"] = counting_app(create_app(settings, build_services(
-            settings, prepared.services.engine)))
+        state["counter"] = counting_app(prepared.app_at(url))
         return state["counter"]
 
     def new_client() -> tuple[str, str]:

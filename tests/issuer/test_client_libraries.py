@@ -19,9 +19,6 @@ from jwcrypto import jwt as jwc_jwt
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
-from issuer.http.app import create_app
-from issuer.services import build_services
-
 pytestmark = pytest.mark.slow
 
 
@@ -29,15 +26,8 @@ pytestmark = pytest.mark.slow
 def live(databases, policy_file):
     """(base_url, client) for an issuer served by uvicorn whose `iss` is its own URL."""
     prepared = make_issuer(databases.new_url("sqlite"), policy_file)
-    state = {}
-
-    def app_for(url: str):
-        settings = prepared.settings.__class__(**{**prepared.settings.__dict__, "url": url})
-        state["issuer"] = services = build_services(settings, prepared.services.engine)
-        return create_app(settings, services)
-
     new = prepared.client(["orders:read", "orders:write"], name="library client")
-    with serve(app_for) as base_url:
+    with serve(prepared.app_at) as base_url:
         yield base_url, new
 
 
