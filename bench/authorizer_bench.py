@@ -33,7 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.table import Row
+from bench.table import Row, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 ISSUER = "https://issuer.example.com"
@@ -332,10 +332,8 @@ def run(options: list[str]) -> list[Row]:
         "authorizer", f"first-seen decision as Lambda runs it (RS256, {pipe_n} tokens, stdout a "
         f"pipe flushed per write, mean; median of {pipe_rounds} rounds)", p["mean"], "us",
         "PyJWT jwt.decode RS256 (mean)", p["pyjwt_mean"], "<= 1.0x",
-        "first-seen as Lambda runs it, ratio of the means per round: "
-        + " ".join(f"{x:.3f}x" for x in p["ratios"])
-        + f"; min-max {min(p['ratios']):.3f}-{max(p['ratios']):.3f}x; ratio of the medians "
-        "per round: " + " ".join(f"{x:.3f}x" for x in p["median_ratios"])))
+        "first-seen as Lambda runs it, ratio of the means per round: " + spread(p["ratios"])
+        + "; ratio of the medians per round: " + " ".join(f"{x:.3f}x" for x in p["median_ratios"])))
     i = import_figures(runs)
     rows.append(Row("authorizer", f"cold start: import authorizer.handler (median of {runs})",
                     i["handler"], "ms", "python -c 'import jwt'", i["jwt"], "<= 1.1x"))

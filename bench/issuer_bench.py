@@ -48,7 +48,7 @@ from bench.issuer_setup import (
     sqlite_url,
 )
 from bench.loadgen import percentile
-from bench.table import Row
+from bench.table import Row, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = "grant_type=client_credentials"
@@ -350,9 +350,8 @@ def run(options: list[str]) -> list[Row]:
                 continue
             where = f"{alg}, {label[name]}"
             ratios = [a / b for a, b in zip(r["round_rps"], ceiling["round_rps"], strict=True)]
-            note = (f"throughput ({where}) / ceiling, per round: "
-                    f"{' '.join(f'{x:.3f}x' for x in ratios)}; min-max "
-                    f"{min(ratios):.3f}-{max(ratios):.3f}x (table: ratio of the medians)")
+            note = (f"throughput ({where}) / ceiling, per round: {spread(ratios)} (table: "
+                    "ratio of the medians)")
             rows.append(Row("issuer", f"POST /oauth2/token throughput ({where}, {n} conns, "
                             f"median of {rounds} x {secs:g} s)", r["rps"], "req/s",
                             f"ceiling app {alg}", ceiling["rps"], ">= 0.9x", note))
@@ -367,9 +366,7 @@ def run(options: list[str]) -> list[Row]:
         "issuer", f"issuer serve from outside (RS256, SQLite, {o['tool']}, median of "
         f"{o['rounds']} per-round ratios)", o["ours"], "req/s",
         "plain ceiling (parse_qs + jwt.encode)", o["ceiling"], ">= 0.9x",
-        "issuer serve / plain ceiling, per round: "
-        + " ".join(f"{x:.3f}x" for x in o["ratios"])
-        + f"; min-max {min(o['ratios']):.3f}-{max(o['ratios']):.3f}x"
+        "issuer serve / plain ceiling, per round: " + spread(o["ratios"])
         + (f"; by server CPU per request (ceiling's / issuer's), median "
            f"{statistics.median(o['cpu_ratios']):.3f}x, min-max {min(o['cpu_ratios']):.3f}-"
            f"{max(o['cpu_ratios']):.3f}x" if o["cpu_ratios"] else ""),

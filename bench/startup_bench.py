@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.table import Row
+from bench.table import Row, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,8 +107,7 @@ def pairs(ours: list[str], baseline: list[str], env: dict[str, str], rounds: int
 
 def _row(name: str, figures: dict, baseline_name: str, target: str) -> Row:
     ratios = figures["ratios"]
-    note = (f"{name}, per round: {' '.join(f'{x:.2f}x' for x in ratios)}; min-max "
-            f"{min(ratios):.2f}-{max(ratios):.2f}x (table: median of the per-round ratios)")
+    note = f"{name}, per round: {spread(ratios)} (table: median of the per-round ratios)"
     return Row("startup", name, figures["ours"], "ms", baseline_name, figures["baseline"],
                target, note, paired_ratio=figures["ratio"])
 

@@ -51,6 +51,12 @@ class Row:
         return "ok" if op(subject, bound) else "MISS"
 
 
+def spread(ratios: list[float]) -> str:
+    """Per-round ratios for a row's note: each, then their range."""
+    each = " ".join(f"{x:.3f}x" for x in ratios)
+    return f"{each}; min-max {min(ratios):.3f}-{max(ratios):.3f}x"
+
+
 def _num(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
