@@ -7,13 +7,9 @@ skips the proof)."""
 from __future__ import annotations
 
 import copy
-import datetime
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from helpers.client_certs import make_cert
 
 from authorizer.binding import encode_path
 from authorizer.responses import policy_allows
@@ -35,25 +31,14 @@ SCOPES = {REST: "orders:read", HTTP: "orders:write", "go-request": "orders:read"
           "go-v2": "orders:write"}
 
 
-def make_cert(cn: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 @pytest.fixture(scope="module")
 def cert():
-    return make_cert("client-1")
+    return make_cert("client-1").pem
 
 
 @pytest.fixture(scope="module")
 def other_cert():
-    return make_cert("thief")
+    return make_cert("thief").pem
 
 
 @pytest.fixture(scope="module")
