@@ -200,8 +200,7 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
         state = "enabled" if view["enabled"] else "disabled"
         return f"{view['client_id']}  {state:<8}  {view['name']}  [{' '.join(view['scopes'])}]"
 
-    print_listing(args, page, views, lambda c: [c.created_at.isoformat(), c.client_id], line,
-                  "clients list")
+    print_listing(args, page, views, client_admin.client_position, line, "clients list")
     return 0
 
 

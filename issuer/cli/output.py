@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from issuer.cli.errors import CliError
-from issuer.store.paging import MAX_LIMIT, encode_cursor
+from issuer.store.paging import MAX_LIMIT, next_cursor
 
 Position = TypeVar("Position")
 
@@ -73,12 +73,11 @@ def print_listing(
     """The admin API's list shape (items, the next page's cursor: `position` of a full
     page's last row) as JSON with --json, else `line(view)` a row and how to ask for the
     next page."""
-    last = page[-1] if len(page) == args.limit else None
-    next_cursor = encode_cursor(position(last)) if last else None
+    after = next_cursor(page, args.limit, position)
     if args.json:
-        print(json.dumps({"items": views, "next_cursor": next_cursor}, indent=2))
+        print(json.dumps({"items": views, "next_cursor": after}, indent=2))
         return
     for view in views:
         print(line(view))
-    if next_cursor:
-        print(f"(more: issuer {command} --cursor {next_cursor})")
+    if after:
+        print(f"(more: issuer {command} --cursor {after})")

@@ -140,7 +140,7 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
         reuse = "reuse" if view["allow_reuse"] else "once"
         return f"{view['id']}  {view['issuer']}  {' '.join(view['algorithms'])}  {reuse}  {keys}"
 
-    print_listing(args, page, views, lambda row: [row.created_at.isoformat(), row.id], line,
+    print_listing(args, page, views, registry.trusted_issuer_position, line,
                   "trusted-issuers list")
     return 0
 

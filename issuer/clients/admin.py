@@ -241,3 +241,9 @@ def client_page(
         same_time = and_(Client.created_at == created, Client.client_id > cid)
         query = query.where(or_(Client.created_at > created, same_time))
     return list(session.scalars(query))
+
+
+def client_position(client: Client) -> list[str]:
+    """What a cursor holds to resume `client_page` (and the console's search, in the same
+    order) after `client`."""
+    return [client.created_at.isoformat(), client.client_id]

@@ -284,3 +284,8 @@ def trusted_issuer_page(
         same_time = and_(TrustedIssuer.created_at == created, TrustedIssuer.id > key)
         query = query.where(or_(TrustedIssuer.created_at > created, same_time))
     return list(session.scalars(query.limit(limit)))
+
+
+def trusted_issuer_position(row: TrustedIssuer) -> list[str]:
+    """What a cursor holds to resume `trusted_issuer_page` after `row`."""
+    return [row.created_at.isoformat(), row.id]

@@ -12,7 +12,7 @@ and out-of-range integers; the UTC binder refuses naive times).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,14 @@ MAX_ID = 2**31 - 1
 
 def encode_cursor(position: list[Any]) -> str:
     return b64url_encode(json.dumps(position, separators=(",", ":")).encode())
+
+
+def next_cursor(
+    rows: Sequence[Any], limit: int, position: Callable[[Any], list[Any]]
+) -> str | None:
+    """The cursor after a page: `position` of its last row, or None when the page is
+    short (nothing follows it)."""
+    return encode_cursor(position(rows[-1])) if rows and len(rows) == limit else None
 
 
 def _invalid() -> ValueError:

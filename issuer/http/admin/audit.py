@@ -11,7 +11,7 @@ from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.deps import SessionDep
 from issuer.http.openapi import admin_errors, ok
 from issuer.http.openapi_models import AuditList
-from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_id_cursor, encode_cursor
+from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_id_cursor, next_cursor
 
 router = APIRouter(
     prefix="/admin/audit",
@@ -54,8 +54,7 @@ def audit(
         except ValueError:
             raise HTTPException(422, "cursor is not valid") from None
     rows = audit_page(session, limit, before)
-    last = rows[-1] if len(rows) == limit else None
     return {
         "items": [audit_view(r) for r in rows],
-        "next_cursor": encode_cursor([last.id]) if last else None,
+        "next_cursor": next_cursor(rows, limit, lambda row: [row.id]),
     }

@@ -19,7 +19,7 @@ from issuer.http.openapi import CLIENT_EXAMPLE, admin_errors, ok
 from issuer.http.openapi_models import ClientList, ClientView, NewClient, SecretRotated
 from issuer.oauth.errors import NO_STORE
 from issuer.store.models import CLIENT_ID_LENGTH, Client
-from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
+from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, next_cursor
 
 router = APIRouter(
     prefix="/admin/clients",
@@ -101,12 +101,9 @@ def list_clients(
     admin: AdminDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: str | None = None
 ) -> dict[str, Any]:
     page = client_admin.client_page(session, limit, _after(cursor))
-    last = page[-1] if len(page) == limit else None
     return {
         "items": [client_view(c) for c in page],
-        "next_cursor": encode_cursor([last.created_at.isoformat(), last.client_id])
-        if last
-        else None,
+        "next_cursor": next_cursor(page, limit, client_admin.client_position),
     }
 
 

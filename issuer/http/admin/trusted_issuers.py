@@ -21,7 +21,7 @@ from issuer.http.openapi import admin_errors, ok
 from issuer.services import Services
 from issuer.store.federation_tables import TrustedIssuer
 from issuer.store.models import CLIENT_ID_LENGTH, ISSUER_LENGTH, URI_LENGTH
-from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, encode_cursor
+from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, next_cursor
 
 router = APIRouter(
     prefix="/admin/trusted-issuers",
@@ -177,10 +177,9 @@ def list_trusted_issuers(admin: AdminDep, services: ServicesDep, session: Sessio
         except ValueError:
             raise HTTPException(422, "cursor is not valid") from None
     page = registry.trusted_issuer_page(session, limit, after)
-    last = page[-1] if len(page) == limit else None
     return {
         "items": [_view(services, row) for row in page],
-        "next_cursor": encode_cursor([last.created_at.isoformat(), last.id]) if last else None,
+        "next_cursor": next_cursor(page, limit, registry.trusted_issuer_position),
     }
 
 

@@ -40,7 +40,7 @@ from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.services import Services
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
 from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH
-from issuer.store.paging import decode_time_key_cursor, encode_cursor
+from issuer.store.paging import decode_time_key_cursor, next_cursor
 from shared.jws import strict_json
 from shared.scope import ADMIN_SCOPE
 
@@ -140,11 +140,10 @@ def list_clients(request: Request) -> Response:
     with services.sessions() as session:
         rows = search_clients(session, query, PAGE_SIZE, after)
         views = [client_view(c) for c in rows]
-    last = rows[-1] if len(rows) == PAGE_SIZE else None
-    next_cursor = encode_cursor([last.created_at.isoformat(), last.client_id]) if last else None
     done = DONE.get(request.query_params.get("done", ""))
     return page("clients.html", signed_in=who, csrf=who.csrf, clients=views, q=query,
-                next_cursor=next_cursor, first=cursor is not None, done=done)
+                next_cursor=next_cursor(rows, PAGE_SIZE, client_admin.client_position),
+                first=cursor is not None, done=done)
 
 
 @router.get("/new")

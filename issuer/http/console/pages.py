@@ -38,7 +38,7 @@ from issuer.oauth.revocation import (
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.services import Services
 from issuer.store.models import CLIENT_ID_LENGTH
-from issuer.store.paging import decode_id_cursor, encode_cursor
+from issuer.store.paging import decode_id_cursor, next_cursor
 from shared.jws import MAX_TOKEN_BYTES
 from shared.route_pattern import METHODS
 from shared.scope import ADMIN_SCOPE
@@ -126,9 +126,9 @@ def audit(request: Request) -> Response:
         rows = audit_page(session, AUDIT_PAGE, before, **{k: v or None for k, v in
                                                           filters.items()})
         items = [audit_view(r) for r in rows]
-    last = rows[-1] if len(rows) == AUDIT_PAGE else None
     return page("audit.html", signed_in=who, csrf=who.csrf, items=items, filters=filters,
-                actions=AUDIT_ACTIONS, next_cursor=encode_cursor([last.id]) if last else None)
+                actions=AUDIT_ACTIONS,
+                next_cursor=next_cursor(rows, AUDIT_PAGE, lambda row: [row.id]))
 
 
 # --- revocation ---------------------------------------------------------------------
