@@ -745,12 +745,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def invalid_token_challenge(value: str | None) -> bool:
-    """True for a `WWW-Authenticate` carrying a Bearer challenge with
-    `error="invalid_token"` (RFC 6750 §3, §3.1)."""
-    return challenge_error(value, "bearer", "invalid_token")
-
-
 def challenge_error(value: str | None, scheme: str, error: str) -> bool:
     """True for a `WWW-Authenticate` carrying a `scheme` challenge (lower case) whose
     `error` parameter is `error` (RFC 6750 §3, RFC 9449 §7.1). The header may hold
