@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers.procs import free_port, running, wait_http
+from helpers.procs import free_port, running, serving, wait_http
 from helpers.procs import http as request
 
 from authorizer import gateway as gw
@@ -81,15 +80,8 @@ class Clock:
 
 @contextmanager
 def _serving(server) -> Iterator[str]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
+    with serving(server) as (host, port):
         yield f"http://{host}:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="module")

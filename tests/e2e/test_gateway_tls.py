@@ -16,10 +16,8 @@ import shutil
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -27,7 +25,7 @@ from urllib.parse import unquote
 import pytest
 from helpers.client_certs import make_cert
 from helpers.mint import good_claims, make_key, mint
-from helpers.procs import REPO, running
+from helpers.procs import REPO, running, serving
 from helpers.tls_gateway import ORDERS as AUDIENCE
 from helpers.tls_gateway import POLICY
 
@@ -83,23 +81,11 @@ class Echo(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def _serving(server) -> Iterator[tuple[str, int]]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[:2]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @pytest.fixture(scope="module")
 def echo() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     server.daemon_threads = True
-    with _serving(server) as (host, port):
+    with serving(server) as (host, port):
         yield f"http://{host}:{port}"
 
 
@@ -148,7 +134,7 @@ def gateway(request, pki, echo, issuer_key) -> Iterator[Served]:
     gateway = gw.Gateway(_handler(issuer_key, "iam"), gw.AuthorizerCache(0), kind,
                          simple=False, routes=("GET /orders/{id}",))
     tls = gw.tls_context(*pki.server, pki.ca)
-    with _serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls, echo)) as (host, port):
+    with serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls, echo)) as (host, port):
         yield Served(f"https://{host}:{port}", kind)
 
 
@@ -291,7 +277,7 @@ def test_the_cache_keyed_by_token_alone_lets_a_thief_through(pki, echo, issuer_k
     headers = {"Authorization": f"Bearer {tok}"}
     tls = gw.tls_context(*pki.server, pki.ca)
     cached = gw.Gateway(_handler(issuer_key), gw.AuthorizerCache(300), "request")
-    with _serving(gw.serve(cached, echo, "127.0.0.1", 0, tls)) as (host, port):
+    with serving(gw.serve(cached, echo, "127.0.0.1", 0, tls)) as (host, port):
         url = f"https://{host}:{port}/orders/1"
         assert _https(url, pki, "client-1", headers)[0] == 200
         assert _https(url, pki, None, headers)[0] == 200  # the hazard, reproduced
@@ -299,7 +285,7 @@ def test_the_cache_keyed_by_token_alone_lets_a_thief_through(pki, echo, issuer_k
                           routes=("GET /orders/{id}",),
                           identity_sources=("$request.header.Authorization",
                                             gw.CERT_IDENTITY_SOURCE))
-    with _serving(gw.serve(per_cert, echo, "127.0.0.1", 0, tls)) as (host, port):
+    with serving(gw.serve(per_cert, echo, "127.0.0.1", 0, tls)) as (host, port):
         url = f"https://{host}:{port}/orders/1"
         assert _https(url, pki, "client-1", headers)[0] == 200
         assert _https(url, pki, "client-2", headers)[0] == 403  # another cache key: asked
@@ -316,7 +302,7 @@ def test_event_shapes_carry_the_certificate_as_api_gateway_does(pki, echo):
     tls = gw.tls_context(*pki.server, pki.ca)
     for kind in ("request", "http", "token"):
         gateway = gw.Gateway(record, gw.AuthorizerCache(0), kind)
-        with _serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls)) as (host, port):
+        with serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls)) as (host, port):
             _https(f"https://{host}:{port}/orders/1", pki, "client-1",
                    {"Authorization": "Bearer x", "DPoP": "proof"})
     rest, http_v2, token_event = seen
@@ -337,7 +323,7 @@ def test_event_shapes_carry_the_certificate_as_api_gateway_does(pki, echo):
 def test_require_client_cert_refuses_the_handshake(pki, echo):
     gateway = gw.Gateway(lambda e, c: {}, gw.AuthorizerCache(0), "request")
     tls = gw.tls_context(*pki.server, pki.ca, require_client_cert=True)
-    with _serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls)) as (host, port):
+    with serving(gw.serve(gateway, echo, "127.0.0.1", 0, tls)) as (host, port):
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
             _https(f"https://{host}:{port}/orders/1", pki, None, {})
 

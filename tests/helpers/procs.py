@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -65,6 +66,20 @@ def running(argv: list[str], **kwargs) -> Iterator[subprocess.Popen]:
         yield proc
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def serving(server) -> Iterator[tuple[str, int]]:
+    """Run a bound `socketserver` server (an `http.server` one) on a thread; yields its
+    (host, port), and shuts it down and closes its socket on the way out."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[:2]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def wait_http(

@@ -13,7 +13,6 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from helpers.client_certs import make_cert
-from helpers.procs import REPO, free_port, running, tail, wait_http
+from helpers.procs import REPO, free_port, running, serving, tail, wait_http
 from issuer.keys.kek import new_kek_text
 
 ORDERS = "https://api.example.test/orders"
@@ -113,7 +112,6 @@ def tls_gateway(tmp: Path, ca_name: str, client_name: str) -> Iterator[Stack]:
 
     api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     api.daemon_threads = True
-    threading.Thread(target=api.serve_forever, args=(0.05,), daemon=True).start()
 
     issuer_port, gateway_port = free_port(), free_port()
     base = f"https://127.0.0.1:{gateway_port}"
@@ -147,7 +145,7 @@ def tls_gateway(tmp: Path, ca_name: str, client_name: str) -> Iterator[Stack]:
     }
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ISSUER_", "AUTHORIZER_"))}
-    try:
+    with serving(api):
         with running(issuer_argv, env={**env, **issuer_env}, cwd=tmp,
                      log=issuer_log) as issuer:
             wait_http(upstream + "/healthz", proc=issuer, log=issuer_log,
@@ -157,6 +155,3 @@ def tls_gateway(tmp: Path, ca_name: str, client_name: str) -> Iterator[Stack]:
                 _wait_tls(base + "/.well-known/oauth-authorization-server", files["ca"][0],
                           gateway, gateway_log)
                 yield Stack(base, {**env, **issuer_env}, pki, files, client_name)
-    finally:
-        api.shutdown()
-        api.server_close()
