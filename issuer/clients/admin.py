@@ -138,16 +138,15 @@ def update(
         diff["tls_client_auth_subject_dn"] = {
             "from": client.tls_client_auth_subject_dn, "to": subject_dn
         }
-    identities = identities_of(session, client.client_id)
     if "federated_identities" in fields:
         wanted = check_identities(
             session, client.auth_method, fields["federated_identities"], client.client_id
         )
-        if set(wanted) != set(identities):
+        held = identities_of(session, client.client_id)
+        if set(wanted) != set(held):
             diff["federated_identities"] = {
-                "from": identity_views(identities), "to": identity_views(sorted(wanted))
+                "from": identity_views(held), "to": identity_views(sorted(wanted))
             }
-            identities = wanted
     if not diff:
         return client  # nothing changed: no write, no record
     for name, value in after.items():
@@ -155,7 +154,7 @@ def update(
     client.jwks = jwks
     client.tls_client_auth_subject_dn = subject_dn
     if "federated_identities" in diff:
-        set_identities(session, client.client_id, identities)
+        set_identities(session, client.client_id, held, wanted)
     client.updated_at = now
     action = "client.update"
     if set(diff) == {"enabled"}:

@@ -253,7 +253,7 @@ def new_client(
     )
     session.add(client)
     if identities:
-        set_identities(session, client.client_id, identities)
+        set_identities(session, client.client_id, (), identities)
     return NewClient(client=client, client_secret=secret)
 
 

@@ -82,11 +82,7 @@ def check_identities(
             "(POST /admin/trusted-issuers, or issuer trusted-issuers add)"
         )
     for issuer, subject in pairs:
-        owner = session.scalars(
-            select(FederatedIdentity.client_id).where(
-                FederatedIdentity.issuer == issuer, FederatedIdentity.subject == subject
-            )
-        ).first()
+        owner = client_id_for(session, issuer, subject)
         if owner is not None and owner != client_id:
             raise Conflict(f"({issuer}, {subject}) already authenticates client {owner}")
     return pairs
@@ -107,20 +103,23 @@ def identities_of(session: Session, client_id: str) -> list[Pair]:
     return [(issuer, subject) for issuer, subject in rows]
 
 
-def set_identities(session: Session, client_id: str, pairs: Sequence[Pair]) -> None:
-    """Make the client's pairs exactly `pairs` (checked by `check_identities`): kept ones
-    untouched, others added or removed. Flushed here so a concurrent registration of
-    the same pair is a `Conflict`, not a database error at commit."""
-    wanted = set(pairs)
+def set_identities(
+    session: Session, client_id: str, held: Sequence[Pair], pairs: Sequence[Pair]
+) -> None:
+    """Make the client's pairs exactly `pairs` (checked by `check_identities`), `held`
+    being its pairs now (none for a new client; `identities_of` for one that exists,
+    which the caller has read for its audit record): kept ones untouched, others added
+    or removed. Flushed here so a concurrent registration of the same pair is a
+    `Conflict`, not a database error at commit."""
+    kept, wanted = set(held), set(pairs)
     # The client's own row first: a new client's identities reference it.
     session.flush()
-    held = set(identities_of(session, client_id))
-    for issuer, subject in sorted(held - wanted):
+    for issuer, subject in sorted(kept - wanted):
         session.execute(delete(FederatedIdentity).where(
             FederatedIdentity.issuer == issuer, FederatedIdentity.subject == subject,
             FederatedIdentity.client_id == client_id))
     for issuer, subject in pairs:
-        if (issuer, subject) not in held:
+        if (issuer, subject) not in kept:
             session.add(FederatedIdentity(issuer=issuer, subject=subject, client_id=client_id))
     try:
         session.flush()
