@@ -46,7 +46,6 @@ from typing import Any, Literal, get_args
 
 from shared.bearer import MAX_AUTHORIZATION as MAX_AUTHORIZATION
 from shared.bearer import BearerCode, BearerRefused
-from shared.bearer import bearer_token as _bearer_token
 from shared.bearer import credentials as _credentials
 from shared.route_pattern import path_problem
 
@@ -293,19 +292,10 @@ def _header(event: dict[str, Any], lower: str, canonical: str | None = None) -> 
     return value
 
 
-def bearer_token(authorization: object) -> str:
-    """The b64token of `Bearer <b64token>` (`shared.bearer`: RFC 6750 §2.1, the rule the
-    issuer's admin guard applies too), or `Refused` with its code (`no_token`,
-    `bad_authorization`, `too_large`)."""
-    try:
-        return _bearer_token(authorization)
-    except BearerRefused as exc:
-        raise Refused(exc.code) from None
-
-
 def credentials(authorization: object) -> tuple[str, str]:
-    """(scheme, token) of `Bearer <b64token>` or `DPoP <token68>` (`shared.bearer`,
-    RFC 9449 §7.1), or `Refused` with the same codes as `bearer_token`."""
+    """(scheme, token) of `Bearer <b64token>` (RFC 6750 §2.1) or `DPoP <token68>` (RFC 9449
+    §7.1), by `shared.bearer`'s rule (the issuer's admin guard applies it too), or
+    `Refused` with its code (`no_token`, `bad_authorization`, `too_large`)."""
     try:
         return _credentials(authorization)
     except BearerRefused as exc:

@@ -1,8 +1,9 @@
 """Hypothesis properties for the two parsers that face untrusted input first:
 
-- the authorizer's `bearer_token` (RFC 6750 §2.1): for any input it returns a token or
-  raises `Refused`, nothing else; it accepts exactly `Bearer` (any letter case), one or
-  more spaces and a b64token, and returns that b64token;
+- `shared.bearer.bearer_token` (RFC 6750 §2.1), the rule the authorizer and the admin
+  guard apply: for any input it returns a token or raises `BearerRefused`, nothing
+  else; it accepts exactly `Bearer` (any letter case), one or more spaces and a
+  b64token, and returns that b64token;
 - `KeySet.from_jwks` on arbitrary JSON-like documents and on mutated real JWKs: it
   raises only `KeySetError` and never yields a symmetric key, an encryption key or an
   RSA key under 2048 bits (docs/threat-model.md §1).
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authorizer.events import Refused, bearer_token
+from shared.bearer import BearerRefused, bearer_token
 from shared.errors import KeySetError
 from shared.jwa import generate_private_key
 from shared.jwk import KeySet, public_jwk
@@ -41,7 +42,7 @@ def _check_bearer(value: object) -> None:
     expected = _spec(value)
     try:
         token = bearer_token(value)
-    except Refused:
+    except BearerRefused:
         assert expected is None, f"refused valid credentials {value!r}"
         return
     assert token == expected, (value, token)

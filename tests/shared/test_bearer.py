@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from authorizer.events import Refused
-from authorizer.events import bearer_token as authorizer_bearer
+from authorizer.events import credentials as authorizer_credentials
 from issuer.http.admin.errors import InvalidToken, MissingToken
 from issuer.http.admin.guard import bearer_token as guard_bearer
 from shared.bearer import MAX_AUTHORIZATION, BearerRefused, bearer_token
@@ -73,10 +73,10 @@ def test_shared_rule(value, expected):
 @pytest.mark.parametrize(("value", "expected"), CASES, ids=IDS)
 def test_authorizer_events_apply_it(value, expected):
     if _ok(expected):
-        assert authorizer_bearer(value) == expected
+        assert authorizer_credentials(value) == ("bearer", expected)
     else:
         with pytest.raises(Refused) as refused:
-            authorizer_bearer(value)
+            authorizer_credentials(value)
         assert refused.value.code == expected
 
 
