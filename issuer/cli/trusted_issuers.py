@@ -128,7 +128,8 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
     from issuer.federation import trusted_issuers as registry
 
     after = page_after(
-        args, lambda cursor: decode_time_key_cursor(cursor, lambda key: key.startswith("ti_")),
+        args,
+        lambda cursor: decode_time_key_cursor(cursor, registry.could_be_trusted_issuer_id),
         "trusted-issuers list",
     )
     with services_for(settings) as services, services.sessions() as session:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
 from issuer.clients.client_keys import checked_entries, key_ids, usable_keys
+from issuer.clients.registry import could_be_client_id
 from issuer.federation.errors import Conflict as Conflict  # (re-exported: the verbs raise it)
 from issuer.federation.errors import FederationError as FederationError
 from issuer.federation.jwks import UriPolicy, UriRefused
@@ -54,6 +55,13 @@ UPDATABLE = FIELDS[1:]
 
 def new_trusted_issuer_id() -> str:
     return "ti_" + secrets.token_urlsafe(12)
+
+
+def could_be_trusted_issuer_id(value: str) -> bool:
+    """The shape `new_trusted_issuer_id` makes (unreserved characters, as a client id):
+    a key of any other shape is never looked up, so a cursor holding NUL is refused
+    (422), not a database error (PostgreSQL refuses NUL: issuer/store/paging.py)."""
+    return value.startswith("ti_") and could_be_client_id(value)
 
 
 def _check_issuer(value: Any, own_issuer: str | None) -> str:
@@ -178,7 +186,7 @@ def trusted_issuer_view(row: TrustedIssuer, token_endpoint: str) -> dict[str, An
 
 def get_trusted_issuer(session: Session, key: str) -> TrustedIssuer | None:
     """By id (`ti_...`), or by its exact `issuer` (the CLI takes either)."""
-    row = session.get(TrustedIssuer, key) if key.startswith("ti_") else None
+    row = session.get(TrustedIssuer, key) if could_be_trusted_issuer_id(key) else None
     if row is None:
         row = session.scalars(select(TrustedIssuer).where(TrustedIssuer.issuer == key)).first()
     return row

@@ -180,10 +180,20 @@ BAD_CLIENT_CURSORS = {
 }
 
 
+BAD_TRUSTED_ISSUER_CURSORS = {
+    "nul-id": _cursor(["2024-01-01T00:00:00+00:00", "ti_\x00"]),  # PostgreSQL refuses NUL
+    "long-id": _cursor(["2024-01-01T00:00:00+00:00", "ti_" + "x" * 100]),
+    "client-id": _cursor(["2024-01-01T00:00:00+00:00", "c_x"]),
+    "naive-time": _cursor(["2024-01-01T00:00:00", "ti_x"]),
+}
+
+
 BAD_CURSORS = [
     *(pytest.param("/admin/audit", c, id=f"audit-{k}") for k, c in BAD_AUDIT_CURSORS.items()),
     *(pytest.param("/admin/clients", c, id=f"clients-{k}")
       for k, c in BAD_CLIENT_CURSORS.items()),
+    *(pytest.param("/admin/trusted-issuers", c, id=f"trusted-issuers-{k}")
+      for k, c in BAD_TRUSTED_ISSUER_CURSORS.items()),
 ]
 
 

@@ -173,7 +173,7 @@ def list_trusted_issuers(admin: AdminDep, services: ServicesDep, session: Sessio
     after = None
     if cursor is not None:
         try:
-            after = decode_time_key_cursor(cursor, lambda key: key.startswith("ti_"))
+            after = decode_time_key_cursor(cursor, registry.could_be_trusted_issuer_id)
         except ValueError:
             raise HTTPException(422, "cursor is not valid") from None
     page = registry.trusted_issuer_page(session, limit, after)
