@@ -137,17 +137,19 @@ def lambda_event(
     body: str = "",
     headers: dict[str, str] | None = None,
     client_cert_pem: str | None = None,
+    *,
+    source_ip: str = "10.0.0.1",
 ) -> dict:
     """An API Gateway HTTP API (payload 2.0) request event; `body` form-encoded;
     `client_cert_pem`: the certificate of a mutual-TLS connection, as API Gateway passes
-    it (`requestContext.authentication.clientCert`)."""
+    it (`requestContext.authentication.clientCert`); `source_ip`: the caller's address."""
     all_headers = {"host": "abc.execute-api.eu-west-1.amazonaws.com", **(headers or {})}
     if body:
         all_headers.update({"content-length": str(len(body)),
                             "content-type": "application/x-www-form-urlencoded"})
     context: dict = {"accountId": "123456789012", "apiId": "abc", "stage": "$default",
                      "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                              "sourceIp": "10.0.0.1", "userAgent": "test"},
+                              "sourceIp": source_ip, "userAgent": "test"},
                      "requestId": "r", "routeKey": f"{method} {path}", "timeEpoch": 0}
     if client_cert_pem is not None:
         context["authentication"] = {"clientCert": {"clientCertPem": client_cert_pem}}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from helpers.client_certs import make_cert
-from helpers.issuer_env import ISSUER_URL, make_issuer
+from helpers.issuer_env import ISSUER_URL, lambda_event, make_issuer
 from mangum import Mangum
 
 from issuer.clients.registry import (
@@ -431,22 +431,12 @@ def _context() -> Any:
 
 
 def _event(version: str, body: str, headers: dict, cert_pem: str | None, source_ip: str):
+    if version == "2.0":
+        return lambda_event("POST", "/oauth2/token", body, headers, cert_pem, source_ip=source_ip)
     cert = {"clientCert": {"clientCertPem": cert_pem, "subjectDN": "ignored"}} if cert_pem else {}
     headers = {"content-type": "application/x-www-form-urlencoded", "host": "auth.example.test",
                **headers}
-    if version == "2.0":
-        return {
-            "version": "2.0", "routeKey": "POST /oauth2/token", "rawPath": "/oauth2/token",
-            "rawQueryString": "", "headers": headers, "body": body, "isBase64Encoded": False,
-            "requestContext": {
-                "accountId": "123456789012", "apiId": "abc", "stage": "$default",
-                "http": {"method": "POST", "path": "/oauth2/token", "protocol": "HTTP/1.1",
-                         "sourceIp": source_ip, "userAgent": "test"},
-                "requestId": "r2", "routeKey": "POST /oauth2/token", "timeEpoch": 0,
-                "authentication": cert,
-            },
-        }
-    return {
+    return {  # REST API (payload 1.0)
         "resource": "/oauth2/token", "path": "/oauth2/token", "httpMethod": "POST",
         "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": None, "multiValueQueryStringParameters": None,
