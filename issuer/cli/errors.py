@@ -2,7 +2,7 @@
 option, what is wrong and how to fix it; never a traceback; an exit code by kind.
 
 - 1: the command ran and the answer is no (no such client, a policy that does not
-  check, a deletion not confirmed);
+  check, a deletion not confirmed, a conflict with another record);
 - 2: bad input or configuration (an option, a setting, the policy file, the KEK, a
   database that does not exist or refuses the credentials): fix it and run again;
 - 3: the database cannot be reached (down, not started yet, wrong host or port): the
@@ -63,6 +63,11 @@ def classify(exc: BaseException, database_url: str | None = None) -> CliError:
 
         problem = describe_database_error(exc, database_url or "")
         return CliError(problem.message, problem.kind, UNAVAILABLE if problem.transient else CONFIG)
+    federation = sys.modules.get("issuer.federation.errors")
+    if federation is not None and isinstance(exc, federation.Conflict):
+        # An issuer already trusted or still in use, an identity another client has: the
+        # admin API's 409, whichever command met it.
+        return CliError(str(exc), "conflict", NEGATIVE)
     if isinstance(exc, LookupError):  # an unknown client id and the like
         return CliError(str(exc.args[0] if exc.args else exc), "not_found", NEGATIVE)
     if isinstance(exc, OSError) and exc.filename is not None:

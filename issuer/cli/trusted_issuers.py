@@ -91,14 +91,6 @@ def _fields_of(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-def _refused(exc: Exception) -> CliError:
-    from issuer.federation.trusted_issuers import Conflict
-
-    if isinstance(exc, Conflict):
-        return CliError(str(exc), "conflict", NEGATIVE)
-    return CliError(str(exc), "invalid_request")
-
-
 def _lookup(session: Any, key: str) -> Any:
     from issuer.federation.trusted_issuers import get_trusted_issuer
 
@@ -114,11 +106,8 @@ def run_add(settings: Settings, args: argparse.Namespace) -> int:
 
     fields = {"issuer": args.issuer, **_fields_of(args)}
     with services_for(settings) as services, services.sessions() as session:
-        try:
-            row = registry.add(session, fields, cli_actor(), services.clock(),
-                               UriPolicy.from_settings(settings), own_issuer=settings.url)
-        except registry.FederationError as exc:
-            raise _refused(exc) from None
+        row = registry.add(session, fields, cli_actor(), services.clock(),
+                           UriPolicy.from_settings(settings), own_issuer=settings.url)
         view = registry.trusted_issuer_view(row, settings.token_endpoint)
     output(args, view)
     return 0
@@ -170,11 +159,8 @@ def run_update(settings: Settings, args: argparse.Namespace) -> int:
         fields["allow_reuse"] = False
     with services_for(settings) as services, services.sessions() as session:
         row = _lookup(session, args.key)
-        try:
-            registry.update(session, row, fields, cli_actor(), services.clock(),
-                            UriPolicy.from_settings(settings))
-        except registry.FederationError as exc:
-            raise _refused(exc) from None
+        registry.update(session, row, fields, cli_actor(), services.clock(),
+                        UriPolicy.from_settings(settings))
         view = registry.trusted_issuer_view(row, settings.token_endpoint)
     output(args, view)
     return 0
@@ -186,9 +172,6 @@ def run_remove(settings: Settings, args: argparse.Namespace) -> int:
     with services_for(settings) as services, services.sessions() as session:
         row = _lookup(session, args.key)
         removed = {"id": row.id, "issuer": row.issuer, "removed": True}
-        try:
-            registry.remove(session, row, cli_actor(), services.clock())
-        except registry.FederationError as exc:
-            raise _refused(exc) from None
+        registry.remove(session, row, cli_actor(), services.clock())
     output(args, removed)
     return 0

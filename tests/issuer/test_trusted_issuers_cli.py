@@ -54,10 +54,13 @@ def test_trusted_issuer_and_federated_client_verbs(admin_cli_env, capsys, tmp_pa
                                "--federated-identity", GITHUB, subject, "--json"])
     assert client["auth_method"] == "federated" and "client_secret" not in client
     assert client["federated_identities"] == [{"issuer": GITHUB, "subject": subject}]
-    # A second client claiming the same identity; an untrusted issuer.
-    refused(capsys, ["clients", "create", "--name", "dup", "--scope", "orders:read",
-                     "--auth-method", "federated", "--federated-identity", GITHUB, subject],
-            2, "already authenticates client " + client["client_id"])
+    # A second client claiming the same identity (a conflict, exit 1, as the admin API's
+    # 409); an untrusted issuer (a rule, exit 2).
+    error = refused(capsys, ["clients", "create", "--name", "dup", "--scope", "orders:read",
+                             "--auth-method", "federated", "--federated-identity", GITHUB,
+                             subject],
+                    1, "already authenticates client " + client["client_id"])
+    assert error["error"] == "conflict"
     refused(capsys, ["clients", "create", "--name", "x", "--scope", "orders:read",
                      "--auth-method", "federated", "--federated-identity",
                      "https://nope.example", "x"], 2, "not a trusted issuer")
