@@ -9,12 +9,16 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.external_issuer import ExternalIssuer
 from helpers.issuer_admin import ADMIN, bearer, clocked_issuer, token_for
 from helpers.issuer_env import ISSUER_URL, make_issuer, make_settings
 from sqlalchemy import select
 
 from issuer.audit import Actor
+from issuer.clients import admin as client_admin
 from issuer.clients.console_links import create_link
+from issuer.federation import trusted_issuers
+from issuer.federation.jwks import UriPolicy
 from issuer.http.app import create_app
 from issuer.http.console.render import CSP
 from issuer.store.audit_tables import AuditRecord
@@ -609,3 +613,26 @@ def test_activity_and_links_on_each_database(db_kind, databases, policy_file):
             assert redeem(session, "x" * 101, clock()) is None
     finally:
         issuer.services.engine.dispose()
+
+
+def test_federated_client_pages(env, signed_in):
+    """A federated client (made by the admin API or the CLI) has pages as any other: its
+    identities are read while its session is open."""
+    issuer = env[0]
+    http, _ = signed_in
+    services = issuer.services
+    ext = ExternalIssuer("https://kubernetes.console.example.test")
+    actor = Actor("cli:test", "cli")
+    with services.sessions() as session:
+        trusted_issuers.add(session, {"issuer": ext.iss, "jwks": ext.jwks(),
+                                      "algorithms": [ext.alg]},
+                            actor, services.clock(), UriPolicy.from_settings(services.settings))
+        client_id = client_admin.register(
+            session, services.hasher, services.policy, actor, services.clock(),
+            name="workload", scopes=["orders:read"], auth_method="federated",
+            federated_identities=[(ext.iss, "system:serviceaccount:jobs:batch")],
+        ).client.client_id
+    for path in (f"/console/clients/{client_id}", f"/console/clients/{client_id}/delete"):
+        response = http.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert client_id in response.text

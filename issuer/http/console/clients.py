@@ -191,9 +191,11 @@ async def create(request: Request) -> Response:
                 secret=view.pop("client_secret"), created=True)
 
 
-def _client_or_none(services: Services, client_id: str) -> Any:
+def _view_or_none(services: Services, client_id: str) -> dict[str, Any] | None:
+    # Viewed while its session is open: a federated client's identities are a query.
     with services.sessions() as session:
-        return get_client(session, client_id[:CLIENT_ID_LENGTH])
+        client = get_client(session, client_id[:CLIENT_ID_LENGTH])
+        return client_view(client) if client is not None else None
 
 
 def _not_found(who: SignedIn, client_id: str) -> Response:
@@ -245,12 +247,12 @@ async def edit(request: Request, client_id: str) -> Response:
             fields["jwks"] = _jwks(form.get("jwks"))
         outcome, _ = await run_in_threadpool(_update, services, who, client_id, fields)
     except (FormError, ClientError) as exc:
-        client = await run_in_threadpool(_client_or_none, services, client_id)
-        if client is None:
+        view = await run_in_threadpool(_view_or_none, services, client_id)
+        if view is None:
             return _not_found(who, client_id)
         return page("error.html", status=422, signed_in=who, csrf=who.csrf,
                     title="Not changed", message=str(exc),
-                    back=f"/console/clients/{client.client_id}")
+                    back=f"/console/clients/{view['client_id']}")
     if outcome == "missing":
         return _not_found(who, client_id)
     done = "updated" if outcome == "changed" else "unchanged"
@@ -307,10 +309,10 @@ async def rotate_secret(request: Request, client_id: str) -> Response:
 @router.get("/{client_id}/delete")
 def confirm_delete(request: Request, client_id: str) -> Response:
     who = signed_in(request)
-    client = _client_or_none(services_of(request), client_id)
-    if client is None:
+    view = _view_or_none(services_of(request), client_id)
+    if view is None:
         return _not_found(who, client_id)
-    return page("client_delete.html", signed_in=who, csrf=who.csrf, client=client_view(client))
+    return page("client_delete.html", signed_in=who, csrf=who.csrf, client=view)
 
 
 def _delete(services: Services, who: SignedIn, client_id: str) -> bool:
