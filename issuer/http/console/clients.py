@@ -223,18 +223,16 @@ def show(request: Request, client_id: str) -> Response:
         max_grace=MAX_SECRET_ROTATION_GRACE))
 
 
-def _update(services: Services, who: SignedIn, client_id: str,
-            fields: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+def _update(services: Services, who: SignedIn, client_id: str, fields: dict[str, Any]) -> str:
     with services.sessions() as session:
         client = get_client(session, client_id[:CLIENT_ID_LENGTH])
         if client is None:
-            return "missing", None
+            return "missing"
         before = client_view(client)
         updated = client_admin.update(session, services.policy, client, fields, who.actor,
                                       services.clock(),
                                       stale_for=services.settings.client_cache_ttl)
-        after = client_view(updated)
-        return ("changed" if after != before else "unchanged"), after
+        return "changed" if client_view(updated) != before else "unchanged"
 
 
 @router.post("/{client_id}/edit")
@@ -245,7 +243,7 @@ async def edit(request: Request, client_id: str) -> Response:
         fields = _fields(form)
         if "jwks" in form and str(form.get("jwks") or "").strip():
             fields["jwks"] = _jwks(form.get("jwks"))
-        outcome, _ = await run_in_threadpool(_update, services, who, client_id, fields)
+        outcome = await run_in_threadpool(_update, services, who, client_id, fields)
     except (FormError, ClientError) as exc:
         view = await run_in_threadpool(_view_or_none, services, client_id)
         if view is None:
@@ -264,7 +262,7 @@ async def set_enabled(request: Request, client_id: str) -> Response:
     who, form = await checked_post(request)
     services = services_of(request)
     enabled = form.get("enabled") == "true"
-    outcome, _ = await run_in_threadpool(_update, services, who, client_id, {"enabled": enabled})
+    outcome = await run_in_threadpool(_update, services, who, client_id, {"enabled": enabled})
     if outcome == "missing":
         return _not_found(who, client_id)
     done = ("enabled" if enabled else "disabled") if outcome == "changed" else "unchanged"
