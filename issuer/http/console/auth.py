@@ -52,14 +52,12 @@ from issuer.oauth.access_token import mint_access_token
 from issuer.oauth.client_auth import TokenRequest
 from issuer.oauth.errors import InvalidClient, OAuthError
 from issuer.oauth.grant import grant_client_credentials
+from issuer.oauth.own_tokens import verify_own_token
 from issuer.oauth.revocation import revoke_token, token_generation
 from issuer.oauth.scopes import join_scopes
 from issuer.oauth.throttle import TooManyFailures
 from issuer.services import Services
-from shared.claims import AccessTokenRules
-from shared.errors import TokenError
 from shared.scope import ADMIN_SCOPE
-from shared.verify import AccessTokenVerifier
 
 SOURCE = "console"  # the audit records' source for every change made here
 MAX_FIELD = 500  # a client id or secret longer than this is not one: refused unread
@@ -316,19 +314,11 @@ async def link_sign_in(request: Request) -> Response:
 
 def _revoke_session_token(services: Services, token: str) -> None:
     """Sign-out: the session's token revoked as RFC 7009's endpoint revokes one."""
-    url = services.settings.url
     now = services.clock()
     with services.sessions() as session:
-        keys = services.key_store.public_keys(session, now)
-        verifier = AccessTokenVerifier(
-            AccessTokenRules(issuer=url, audiences=frozenset({url})), keys.get
-        )
-        try:
-            verified = verifier.verify(token, now.timestamp())
-        except TokenError:
+        verified = verify_own_token(services, session, token, now)
+        if verified is None or verified.jti is None:
             return  # expired or otherwise dead already
-        if verified.jti is None:
-            return
         revoke_token(session, jti=verified.jti, client_id=verified.client_id, exp=verified.exp,
                      generation=token_generation(verified.claims), now=now,
                      stale_for=services.settings.client_cache_ttl)
