@@ -186,7 +186,8 @@ ADMIN_ERRORS: dict[int, dict[str, Any]] = {
         )},
         BEARER_CHALLENGE,
     ),
-    404: _error("no such client", {"not_found": ("not_found", "no client 'c_nobody'")}),
+    404: _error("no such client or trusted issuer",
+                {"not_found": ("not_found", "no client 'c_nobody'")}),
     409: _error(
         "the change collides with another record: an external identity another client "
         "has, an issuer already trusted or still in use (docs/federation.md)",
