@@ -22,6 +22,7 @@ from issuer.audit import Actor, record
 from issuer.clients.client_keys import key_ids
 from issuer.clients.registry import (
     CLIENT_SECRET,
+    FEDERATED,
     PRIVATE_KEY_JWT,
     SELF_SIGNED_TLS_CLIENT_AUTH,
     ClientError,
@@ -35,7 +36,6 @@ from issuer.clients.registry import (
     new_client_secret,
 )
 from issuer.federation.identities import (
-    FEDERATED,
     check_identities,
     identities_of,
     identity_views,

@@ -19,11 +19,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from issuer.clients.registry import FEDERATED
 from issuer.federation.errors import Conflict, FederationError
 from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
 from issuer.store.models import SUBJECT_LENGTH
 
-FEDERATED = "federated"
 MAX_IDENTITIES = 20
 
 Pair = tuple[str, str]
