@@ -273,13 +273,7 @@ def run_rotate_secret(settings: Settings, args: argparse.Namespace) -> int:
             session, services.hasher, client, grace, cli_actor(), services.clock(),
             stale_for=settings.client_cache_ttl,
         )
-    until = rotated.previous_secret_valid_until
-    view = {
-        "client_id": args.client_id,
-        "client_secret": rotated.client_secret,
-        "previous_secret_valid_until": until.isoformat() if until else None,
-    }
-    output(args, view)
+    output(args, rotated.view(args.client_id))
     if not args.json:
         print("\nThe client secret is shown only now; store it safely.")
     return 0

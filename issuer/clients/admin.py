@@ -186,6 +186,15 @@ class SecretRotation:
     client_secret: str
     previous_secret_valid_until: datetime | None
 
+    def view(self, client_id: str) -> dict[str, Any]:
+        """The admin API's answer, and the CLI's: the new secret, shown this once."""
+        until = self.previous_secret_valid_until
+        return {
+            "client_id": client_id,
+            "client_secret": self.client_secret,
+            "previous_secret_valid_until": until.isoformat() if until else None,
+        }
+
 
 def rotate_secret(
     session: Session,

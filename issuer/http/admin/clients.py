@@ -167,13 +167,7 @@ def rotate_secret(
         session, services.hasher, client, grace, admin, services.clock(),
         stale_for=services.settings.client_cache_ttl,
     )
-    until = rotated.previous_secret_valid_until
-    payload = {
-        "client_id": client.client_id,
-        "client_secret": rotated.client_secret,
-        "previous_secret_valid_until": until.isoformat() if until else None,
-    }
-    return JSONResponse(payload, headers=NO_STORE)
+    return JSONResponse(rotated.view(client.client_id), headers=NO_STORE)
 
 
 @router.delete(
