@@ -179,9 +179,7 @@ def run_create(settings: Settings, args: argparse.Namespace) -> int:
             tls_client_auth_subject_dn=args.tls_client_auth_subject_dn,
             token_binding=args.token_binding or NO_BINDING,
         )
-        view = client_view(new.client)
-        if new.client_secret is not None:  # private_key_jwt clients have none
-            view["client_secret"] = new.client_secret
+        view = new.view()
     output(args, view)
     if not args.json and new.client_secret is not None:
         print("\nThe client secret is shown only now; store it safely.")

@@ -132,6 +132,14 @@ class NewClient:
     client: Client
     client_secret: str | None  # None unless auth_method is client_secret: no secret
 
+    def view(self) -> dict[str, Any]:
+        """`client_view`, and the secret if it has one: the answer to its creation, the
+        only one that ever shows the secret."""
+        view = client_view(self.client)
+        if self.client_secret is not None:
+            view["client_secret"] = self.client_secret
+        return view
+
 
 def _check_scopes(scopes: Sequence[str], policy: PolicyView) -> list[str]:
     if not scopes:

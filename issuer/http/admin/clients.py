@@ -82,10 +82,7 @@ def create(body: ClientCreate, admin: AdminDep, services: ServicesDep, session: 
         tls_client_auth_subject_dn=body.tls_client_auth_subject_dn,
         token_binding=body.token_binding,
     )
-    view = client_view(new.client)
-    if new.client_secret is not None:  # a private_key_jwt client has none
-        view["client_secret"] = new.client_secret
-    return JSONResponse(view, status_code=201, headers=NO_STORE)
+    return JSONResponse(new.view(), status_code=201, headers=NO_STORE)
 
 
 @router.get(

@@ -158,9 +158,7 @@ def _register(services: Services, who: SignedIn, fields: dict[str, Any]) -> dict
     with services.sessions() as session:
         new = client_admin.register(session, services.hasher, services.policy, who.actor,
                                     services.clock(), **fields)
-        view = client_view(new.client)
-        view["client_secret"] = new.client_secret
-        return view
+        return new.view()
 
 
 @router.post("/new")
@@ -188,7 +186,7 @@ async def create(request: Request) -> Response:
         return page("client_new.html", status=422, **_form_context(
             services, who, values=values, error=str(exc)))
     return page("secret.html", status=201, signed_in=who, csrf=who.csrf, client=view,
-                secret=view.pop("client_secret"), created=True)
+                secret=view.pop("client_secret", None), created=True)
 
 
 def _view_or_none(services: Services, client_id: str) -> dict[str, Any] | None:
