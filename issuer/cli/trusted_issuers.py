@@ -14,7 +14,7 @@ from issuer.cli.context import services_for
 from issuer.cli.errors import NEGATIVE, CliError
 from issuer.cli.output import JSON_HELP, output, page_after, print_listing, read_jwks_file
 from issuer.settings import Settings
-from issuer.store.paging import decode_time_key_cursor
+from issuer.store.paging import MAX_LIMIT, decode_time_key_cursor
 
 KEY_HELP = "the trusted issuer's id (ti_...) or its exact issuer URL"
 SUMMARY = "external issuers whose tokens authenticate federated clients"
@@ -31,7 +31,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.set_defaults(handler=run_add)
 
     listing = verbs.add_parser("list", help="trusted issuers, oldest first")
-    listing.add_argument("--limit", type=int, default=100, help="per page, 1 to 100")
+    listing.add_argument("--limit", type=int, default=MAX_LIMIT,
+                         help=f"per page, 1 to {MAX_LIMIT} (default {MAX_LIMIT})")
     listing.add_argument("--cursor", help="the next_cursor a previous page printed")
     listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(handler=run_list)
