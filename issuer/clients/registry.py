@@ -350,7 +350,9 @@ def check_subject_dn(auth_method: str, subject_dn: Any) -> str | None:
 
 
 def get_client(session: Session, client_id: str) -> Client | None:
-    return session.get(Client, client_id)
+    """None, unread, for an id of a shape never made (a path or form holding NUL would
+    otherwise be a database error on PostgreSQL, not a 404)."""
+    return session.get(Client, client_id) if could_be_client_id(client_id) else None
 
 
 def _federated_identities(client: Client) -> list[dict[str, str]]:

@@ -281,3 +281,16 @@ def test_a_private_jwks_uri_is_refused_in_production(databases, policy_file, cap
             assert any('"reason": "issuer_keys_unavailable"' in m for m in messages)
     finally:
         issuer.services.engine.dispose()
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/clients/c_%00",
+    "/admin/trusted-issuers/ti_%00",
+    "/admin/trusted-issuers/ti_" + "x" * 100,
+])
+def test_an_id_of_a_shape_never_made_is_404(admin_env, path):
+    """Not looked up: PostgreSQL refuses a NUL, which would be a 503."""
+    http = admin_env[2]
+    response = http.get(path)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
