@@ -127,6 +127,12 @@ class ClientError(ValueError):
     """A registration that breaks a rule; the message says which."""
 
 
+def has_control_character(text: str) -> bool:
+    """C0 controls and DEL: never in a name or identifier stored here (PostgreSQL refuses
+    NUL outright, a 503 where the rule is a 422; the rest would garble a page or a log)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 @dataclass(frozen=True)
 class NewClient:
     client: Client
@@ -200,8 +206,10 @@ def check_client_fields(
     names the offending value. Absent audiences are derived from the scopes' APIs, absent
     default scopes are all the scopes."""
     name = name.strip()
-    if not name or len(name) > CLIENT_NAME_LENGTH:
-        raise ClientError(f"name must be 1 to {CLIENT_NAME_LENGTH} characters")
+    if not name or len(name) > CLIENT_NAME_LENGTH or has_control_character(name):
+        raise ClientError(
+            f"name must be 1 to {CLIENT_NAME_LENGTH} characters, no control characters"
+        )
     scope_list = _check_scopes(scopes, policy)
     audience_list = _resolve_audiences(scope_list, audiences, policy)
     defaults = list(dict.fromkeys(default_scopes)) if default_scopes else scope_list

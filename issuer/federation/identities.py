@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from issuer.clients.registry import FEDERATED
+from issuer.clients.registry import FEDERATED, has_control_character
 from issuer.federation.errors import Conflict, FederationError
 from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
 from issuer.store.models import SUBJECT_LENGTH
@@ -48,9 +48,9 @@ def parse_identities(value: Any) -> list[Pair]:
             )
         if type(issuer) is not str or type(subject) is not str:
             raise FederationError("a federated identity's issuer and subject are strings")
-        if not 0 < len(subject) <= SUBJECT_LENGTH or any(
-            ord(ch) < 32 or ord(ch) == 127 for ch in subject
-        ):
+        if has_control_character(issuer):  # never a trusted one (trusted_issuers.py)
+            raise FederationError("a federated identity's issuer has no control characters")
+        if not 0 < len(subject) <= SUBJECT_LENGTH or has_control_character(subject):
             raise FederationError(
                 f"subject must be 1 to {SUBJECT_LENGTH} characters, no control characters"
             )

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from issuer.audit import Actor, record
 from issuer.clients.client_keys import checked_entries, key_ids, usable_keys
-from issuer.clients.registry import could_be_client_id
+from issuer.clients.registry import could_be_client_id, has_control_character
 from issuer.federation.errors import Conflict as Conflict  # (re-exported: the verbs raise it)
 from issuer.federation.errors import FederationError as FederationError
 from issuer.federation.jwks import UriPolicy, UriRefused
@@ -67,7 +67,7 @@ def could_be_trusted_issuer_id(value: str) -> bool:
 def _check_issuer(value: Any, own_issuer: str | None) -> str:
     if type(value) is not str or not 0 < len(value) <= ISSUER_LENGTH:
         raise FederationError(f"issuer must be a string of 1 to {ISSUER_LENGTH} characters")
-    if ":" not in value or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if ":" not in value or has_control_character(value) or any(ch.isspace() for ch in value):
         # RFC 7519 §2: a StringOrURI holding ":" is a URI; one without could be a client id.
         raise FederationError("issuer must be a URI such as https://issuer.example (its exact iss)")
     if own_issuer is not None and value.rstrip("/") == own_issuer.rstrip("/"):
@@ -132,8 +132,9 @@ def check_fields(
         raise FederationError("give exactly one of jwks_uri and jwks")
     audience = fields.get("audience")
     if audience is not None and (type(audience) is not str or not 0 < len(audience)
-                                 <= ISSUER_LENGTH):
-        raise FederationError(f"audience must be a string of 1 to {ISSUER_LENGTH} characters")
+                                 <= ISSUER_LENGTH or has_control_character(audience)):
+        raise FederationError(f"audience must be a string of 1 to {ISSUER_LENGTH} characters, "
+                              "no control characters")
     age = fields.get("max_token_age", DEFAULT_MAX_TOKEN_AGE)
     if type(age) is not int or not MIN_MAX_TOKEN_AGE <= age <= MAX_MAX_TOKEN_AGE:
         raise FederationError(

@@ -294,3 +294,19 @@ def test_an_id_of_a_shape_never_made_is_404(admin_env, path):
     response = http.get(path)
     assert response.status_code == 404, response.text
     assert response.json()["error"] == "not_found"
+
+
+def test_control_characters_are_refused_not_stored(admin_env, ext):
+    """A rule (422) on either database: on PostgreSQL a NUL reaching the database would be a
+    503, on SQLite it would be stored."""
+    http = admin_env[2]
+    trusted = http.post("/admin/trusted-issuers", json={
+        "issuer": "https://nul-audience.example", "jwks": ext.jwks(), "algorithms": [ext.alg],
+        "audience": "a\u0000b"})
+    assert trusted.status_code == 422 and "no control characters" in trusted.text
+    named = http.post("/admin/clients", json={"name": "n\u0000", "scopes": ["orders:read"]})
+    assert named.status_code == 422 and "no control characters" in named.text
+    identity = http.post("/admin/clients", json={
+        "name": "workload", "scopes": ["orders:read"], "auth_method": "federated",
+        "federated_identities": [{"issuer": "https://x\u0000", "subject": "s"}]})
+    assert identity.status_code == 422 and "no control characters" in identity.text
