@@ -636,3 +636,22 @@ def test_federated_client_pages(env, signed_in):
         response = http.get(path)
         assert response.status_code == 200, (path, response.text[:300])
         assert client_id in response.text
+
+
+def test_control_characters_in_searches_and_a_jti(db_kind, databases, policy_file):
+    """No stored name, id, action or jti holds one: a search drops them, a jti with one is
+    refused, and none reaches the database (PostgreSQL refuses NUL: a 503)."""
+    issuer, _ = clocked_issuer(databases.new_url(db_kind), policy_file)
+    try:
+        admin = issuer.client([ADMIN], name="admin")
+        with console_http(issuer) as http:
+            csrf = sign_in(http, admin.client.client_id, admin.client_secret)
+            found = http.get("/console/clients", params={"q": "adm\x00in"})
+            assert found.status_code == 200 and admin.client.client_id in found.text
+            for name in ("actor", "action", "target"):
+                assert http.get("/console/audit", params={name: "a\x00"}).status_code == 200
+            refused = http.post("/console/revocation", data={
+                "csrf": csrf, "token": "j\x00", "client_id": admin.client.client_id})
+            assert refused.status_code == 422 and "Paste an access token or a jti" in refused.text
+    finally:
+        issuer.services.engine.dispose()

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from issuer.audit import Actor
 from issuer.clients.cache import load_client_record
 from issuer.clients.console_links import redeem
+from issuer.clients.registry import has_control_character
 from issuer.http.admin.errors import InsufficientScope, InvalidToken, MissingToken
 from issuer.http.admin.guard import authenticate_admin
 from issuer.http.console.csrf import Forbidden, check_origin, check_token, sign_in_token
@@ -151,6 +152,13 @@ async def checked_post(request: Request) -> tuple[SignedIn, Any]:
     form = await request.form()
     check_token(form.get("csrf"), who.csrf)
     return who, form
+
+
+def query_text(value: str | None, limit: int) -> str:
+    """A search or filter term: trimmed, at most `limit` characters, control characters
+    dropped (no name, id or action stored holds one: has_control_character; PostgreSQL
+    would refuse a NUL, a 503 for a page)."""
+    return "".join(ch for ch in value or "" if not has_control_character(ch)).strip()[:limit]
 
 
 def _pre_nonce(request: Request) -> tuple[str, str | None]:

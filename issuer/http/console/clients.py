@@ -32,6 +32,7 @@ from issuer.http.console.auth import (
     ConsoleRoute,
     SignedIn,
     checked_post,
+    query_text,
     services_of,
     signed_in,
 )
@@ -129,7 +130,7 @@ def _fields(form: Any) -> dict[str, Any]:
 def list_clients(request: Request) -> Response:
     who = signed_in(request)
     services = services_of(request)
-    query = request.query_params.get("q", "")[:CLIENT_NAME_LENGTH].strip()
+    query = query_text(request.query_params.get("q"), CLIENT_NAME_LENGTH)
     cursor = request.query_params.get("cursor")
     after = None
     if cursor:

@@ -15,12 +15,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from issuer.audit import audit_page, audit_view, record
-from issuer.clients.registry import get_client
+from issuer.clients.registry import get_client, has_control_character
 from issuer.clients.search import scope_holders
 from issuer.http.console.auth import (
     ConsoleRoute,
     SignedIn,
     checked_post,
+    query_text,
     services_of,
     signed_in,
 )
@@ -113,7 +114,7 @@ def audit(request: Request) -> Response:
     who = signed_in(request)
     services = services_of(request)
     params = request.query_params
-    filters = {name: params.get(name, "").strip()[:MAX_FILTER] for name in
+    filters = {name: query_text(params.get(name), MAX_FILTER) for name in
                ("actor", "action", "target")}
     before = None
     cursor = params.get("cursor")
@@ -191,8 +192,10 @@ async def revoke(request: Request) -> Response:
     if pasted[:7].lower() == "bearer ":
         pasted = pasted[7:].strip()
     client_id = str(form.get("client_id") or "").strip()[:CLIENT_ID_LENGTH]
-    if not pasted or len(pasted) > MAX_TOKEN_BYTES or (pasted.count(".") != 2
-                                                       and len(pasted) > JTI_MAX):
+    # A jti is ours only if printable (issuer/oauth/access_token.py makes them); PostgreSQL
+    # would refuse a NUL.
+    if not pasted or len(pasted) > MAX_TOKEN_BYTES or (pasted.count(".") != 2 and (
+            len(pasted) > JTI_MAX or has_control_character(pasted))):
         return _revocation_page(request, who, status=422,
                                 error="Paste an access token or a jti.", client_id=client_id)
     ok, message = await run_in_threadpool(_revoke, services_of(request), who, pasted, client_id)
