@@ -10,6 +10,7 @@ import argparse
 import json
 from urllib.parse import urlencode
 
+from issuer.cli.output import JSON_HELP
 from issuer.settings import Settings
 
 SUMMARY = "the admin console: print a one-time sign-in link"
@@ -26,8 +27,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     link.add_argument("--seconds", type=int, default=LINK_SECONDS,
                       help=f"how long the link works, 1 to {MAX_LINK_SECONDS} "
                            f"(default {LINK_SECONDS})")
-    link.add_argument("--json", action="store_true",
-                      help="print the result as JSON (errors too, on stderr)")
+    link.add_argument("--json", action="store_true", help=JSON_HELP)
     link.set_defaults(handler=run_link)
 
 

@@ -14,11 +14,10 @@ import json
 
 from issuer.audit import cli_actor
 from issuer.cli.context import services_for
+from issuer.cli.output import JSON_HELP
 from issuer.keys.admin import RotationReport, key_view, list_keys, rotate, rotate_if_due
 from issuer.keys.lifecycle import KeySchedule
 from issuer.settings import Settings
-
-JSON_HELP = "print the result as JSON (errors too, on stderr)"
 
 
 def register(groups: argparse._SubParsersAction) -> None:
