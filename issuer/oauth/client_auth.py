@@ -108,12 +108,17 @@ class Authenticated:
     method: str  # e.g. client_secret_basic: logged with the issued token
 
 
-class ClientAuthMethod(Protocol):
+class Authenticates(Protocol):
+    """What a `DeferredMethod` loads: whether a request presents it is the
+    `DeferredMethod`'s to decide, from the request alone."""
+
+    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord: ...
+
+
+class ClientAuthMethod(Authenticates, Protocol):
     name: str  # a method of RFC 8414's token_endpoint_auth_methods_supported
 
     def present(self, request: TokenRequest) -> bool: ...
-
-    def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord: ...
 
 
 class SecretVerifier:
@@ -307,13 +312,13 @@ class DeferredMethod:
         self,
         name: str,
         present: Callable[[TokenRequest], bool],
-        load: Callable[[], ClientAuthMethod],
+        load: Callable[[], Authenticates],
         names: tuple[str, ...] | None = None,
     ) -> None:
         self.name = name
         self._present = present
         self._load = load
-        self._method: ClientAuthMethod | None = None
+        self._method: Authenticates | None = None
         if names is not None:
             self.names = names
 
@@ -342,12 +347,12 @@ def client_authenticator(
     methods are built now (module docstring)."""
 
     # Each import below runs at the first request presenting that method, not at start.
-    def private_key_jwt() -> ClientAuthMethod:
+    def private_key_jwt() -> Authenticates:
         from issuer.oauth.private_key_jwt import PrivateKeyJwt
 
         return PrivateKeyJwt(issuer_url, token_endpoint, clock, lookup=lookup)
 
-    def mutual_tls() -> ClientAuthMethod:
+    def mutual_tls() -> Authenticates:
         from issuer.oauth.tls_client_auth import MutualTlsClientAuth
 
         return MutualTlsClientAuth(lookup)
@@ -360,7 +365,7 @@ def client_authenticator(
     if federation is not None:
         services_federation = federation
 
-        def federated() -> ClientAuthMethod:
+        def federated() -> Authenticates:
             from issuer.oauth.federated_assertion import FederatedAssertion
 
             return FederatedAssertion(services_federation(), lookup, clock)

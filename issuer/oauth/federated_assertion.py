@@ -62,7 +62,6 @@ from issuer.oauth.client_auth import (
     ClientLookup,
     TokenRequest,
     federated_issuer,
-    presents_federated_assertion,
 )
 from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import FederatedAssertionJti
@@ -71,11 +70,6 @@ from shared.verify import verify_signature
 
 
 class FederatedAssertion(AssertionMethod):
-    name = FEDERATED
-    # Advertised in RFC 8414 metadata under no name of its own: on the wire it is
-    # private_key_jwt's client assertion (RFC 7523 §2.2), which the metadata lists.
-    names: tuple[str, ...] = ()
-
     def __init__(
         self,
         federation: Federation,
@@ -87,9 +81,6 @@ class FederatedAssertion(AssertionMethod):
         self._lookup = lookup
         self._clock = clock
         self._leeway = leeway
-
-    def present(self, request: TokenRequest) -> bool:
-        return presents_federated_assertion(request)
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form

@@ -40,7 +40,6 @@ from issuer.oauth.assertion import (
 from issuer.oauth.client_auth import (
     ClientLookup,
     TokenRequest,
-    presents_private_key_jwt,
 )
 from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import ClientAssertionJti
@@ -54,8 +53,6 @@ MAX_ASSERTION_LIFETIME = 300
 
 
 class PrivateKeyJwt(AssertionMethod):
-    name = PRIVATE_KEY_JWT
-
     def __init__(
         self,
         issuer_url: str,
@@ -70,11 +67,6 @@ class PrivateKeyJwt(AssertionMethod):
         self._clock = clock
         self._max_lifetime = max_lifetime
         self._leeway = leeway
-
-    def present(self, request: TokenRequest) -> bool:
-        # Every assertion but one from an external issuer
-        # (issuer/oauth/federated_assertion.py), malformed ones included: refused here.
-        return presents_private_key_jwt(request)
 
     def _authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         form = request.form

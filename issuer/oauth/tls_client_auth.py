@@ -35,24 +35,15 @@ from issuer.clients.client_keys import certificate_thumbprints
 from issuer.clients.registry import (
     MTLS_AUTH_METHODS,
     SELF_SIGNED_TLS_CLIENT_AUTH,
-    TLS_CLIENT_AUTH,
     could_be_client_id,
 )
-from issuer.oauth.client_auth import ClientLookup, TokenRequest, presents_mutual_tls
+from issuer.oauth.client_auth import ClientLookup, TokenRequest
 from issuer.oauth.errors import InvalidClient
 
 
 class MutualTlsClientAuth:
-    name = TLS_CLIENT_AUTH
-    names = MTLS_AUTH_METHODS  # RFC 8414 metadata lists both
-
     def __init__(self, lookup: ClientLookup = load_client_record) -> None:
         self._lookup = lookup
-
-    def present(self, request: TokenRequest) -> bool:
-        """A `client_id` and no other credential (RFC 8705 §2). Presented with or without
-        a certificate: without one it fails as `invalid_client`, as an id alone did."""
-        return presents_mutual_tls(request)
 
     def authenticate(self, request: TokenRequest, session: Session) -> ClientRecord:
         client_id = request.form["client_id"]
