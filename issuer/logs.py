@@ -121,19 +121,21 @@ def _foreign_fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
+# Pattern texts (not secrets), compiled by `re` (and cached there) at the first redaction,
+# not at import.
 # `scheme://user:password@host`: the password of a URL (a database URL in an error).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@")
+_URL_PASSWORD = r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@"  # noqa: S105
 # libpq keyword form (`password=secret`, `password='se cret'`).
-_KEYWORD_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\"[^\"]*\"|\S+)")
+_KEYWORD_PASSWORD = r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\"[^\"]*\"|\S+)"  # noqa: S105
 MAX_ERROR_MESSAGE = 300
 
 
 def redact(text: str) -> str:
     """`text` without a URL's password or a `password=` value."""
     if "@" in text:
-        text = _URL_PASSWORD.sub(r"\g<head>:***@", text)
+        text = re.sub(_URL_PASSWORD, r"\g<head>:***@", text)
     if "=" in text:
-        text = _KEYWORD_PASSWORD.sub(r"\1=***", text)
+        text = re.sub(_KEYWORD_PASSWORD, r"\1=***", text)
     return text
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,8 +91,7 @@ class OnFirstUse(Generic[T]):
         return made
 
 
-@dataclass(frozen=True)
-class Services:
+class Services(NamedTuple):
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]

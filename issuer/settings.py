@@ -11,8 +11,8 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import shared
@@ -78,8 +78,7 @@ class SettingsError(ValueError):
     """A setting is missing or wrong; the message names it and says what to do."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     url: str = DEFAULT_URL
     database_url: str = DEFAULT_DATABASE_URL
     key_encryption_key: bytes | None = None  # None: development file `kek_file`
@@ -145,6 +144,26 @@ class Settings:
     def jwks_uri(self) -> str:
         return self.url + "/.well-known/jwks.json"
 
+    def __repr__(self) -> str:
+        # A repr reaches tracebacks and debug output: the KEKs and the database URL's
+        # password are never in it.
+        shown = {name: ("***" if value is not None else None)
+                 if name in ("key_encryption_key", "previous_key_encryption_key") else value
+                 for name, value in self._asdict().items()}
+        shown["database_url"] = _without_password(self.database_url)
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]  # as written: brackets and port kept
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+DEFAULTS = Settings()  # the default of each setting (a NamedTuple's class has none to read)
+
 
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """`KEY=VALUE` lines (optional quotes, `#` comments, `export ` prefix); missing file: {}."""
@@ -196,7 +215,7 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _verifier_cache_ttl(env: Mapping[str, str], jwks_max_age: int) -> int:
     # A verifier honouring the JWKS response's max-age keeps it that long, so the horizon
     # the key lifecycle waits for can never be shorter than max-age.
-    default = max(Settings.verifier_cache_ttl, jwks_max_age)
+    default = max(DEFAULTS.verifier_cache_ttl, jwks_max_age)
     ttl = _int(env, "ISSUER_VERIFIER_CACHE_TTL", default, 0, DAY)
     if ttl < jwks_max_age:
         raise SettingsError(
@@ -319,7 +338,7 @@ def load_settings(
     alg = env.get("ISSUER_SIGNING_ALG") or "RS256"
     if alg not in SIGNING_ALGS:
         raise SettingsError(f"ISSUER_SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}")
-    max_age = _int(env, "ISSUER_JWKS_MAX_AGE", Settings.jwks_max_age, 0, DAY)
+    max_age = _int(env, "ISSUER_JWKS_MAX_AGE", DEFAULTS.jwks_max_age, 0, DAY)
     try:
         trusted_proxies = parse_trusted_proxies(env.get("ISSUER_TRUSTED_PROXIES") or "")
     except ValueError as exc:
@@ -342,17 +361,17 @@ def load_settings(
         jwks_max_age=max_age,
         verifier_cache_ttl=_verifier_cache_ttl(env, max_age),
         key_rotation_days=_int(
-            env, "ISSUER_KEY_ROTATION_DAYS", Settings.key_rotation_days, 1, 365, "days"
+            env, "ISSUER_KEY_ROTATION_DAYS", DEFAULTS.key_rotation_days, 1, 365, "days"
         ),
         secret_rotation_grace=_int(
-            env, "ISSUER_SECRET_ROTATION_GRACE", Settings.secret_rotation_grace, 0,
+            env, "ISSUER_SECRET_ROTATION_GRACE", DEFAULTS.secret_rotation_grace, 0,
             MAX_SECRET_ROTATION_GRACE,
         ),
         client_cache_ttl=_int(
-            env, "ISSUER_CLIENT_CACHE_TTL", Settings.client_cache_ttl, 0, MAX_CLIENT_CACHE_TTL
+            env, "ISSUER_CLIENT_CACHE_TTL", DEFAULTS.client_cache_ttl, 0, MAX_CLIENT_CACHE_TTL
         ),
-        throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", Settings.throttle_limit, 1, 100_000),
-        throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", Settings.throttle_window, 1, DAY),
+        throttle_limit=_int(env, "ISSUER_THROTTLE_LIMIT", DEFAULTS.throttle_limit, 1, 100_000),
+        throttle_window=_int(env, "ISSUER_THROTTLE_WINDOW", DEFAULTS.throttle_window, 1, DAY),
         trusted_proxies=trusted_proxies,
         policy_file=env.get("POLICY_FILE") or DEFAULT_POLICY_FILE,
         **_metrics(env),

@@ -308,7 +308,7 @@ def _residue(method: str, allow: list[str], deny: list[str], exact: list[Nfa],
                 hit = "?"
             if hit is not None:
                 out.append(f"{a} also grants {method} {route.path} (api {api.name!r} "
-                           f"routes[{route.index}], not granted by these scopes), "
+                           f"routes[{route.position}], not granted by these scopes), "
                            f"e.g. {_as_call(method, hit)}")
         out.append(f"{a} grants more than the granted routes, e.g. {_as_call(method, word)}")
     return out

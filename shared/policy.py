@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from shared.route_pattern import METHODS, matches, parse_pattern, split_path
 from shared.scope import ADMIN_SCOPE, is_scope_token
@@ -76,20 +75,23 @@ class FrozenMap(Mapping[str, _V]):
         return f"FrozenMap({self._data!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):
     """One rule: method and path pattern, and the scopes it needs.
 
     `scopes` is any-of, `all_of` is every-one-of; when both are given both must hold.
     At least one of them is non-empty (the loader refuses a route that needs nothing).
+
+    Route and Api are NamedTuples, Policy a plain class, not dataclasses: a dataclass is
+    compiled from source when it is declared, ~1 ms of each cold start of the issuer
+    and the authorizer (docs/benchmarks.md, "Issuer cold start").
     """
 
     method: str  # one of METHODS, or "*" for all of them
     path: str  # as written, for messages
     scopes: tuple[str, ...] = ()
     all_of: tuple[str, ...] = ()
-    index: int = 0  # position in its API's routes list
-    pattern: tuple[str, ...] = field(default=(), repr=False)
+    position: int = 0  # its index in its API's routes list
+    pattern: tuple[str, ...] = ()
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -101,11 +103,10 @@ class Route:
         return all(s in scopes for s in self.all_of)
 
     def describe(self) -> str:
-        return f"routes[{self.index}] ({self.method} {self.path})"
+        return f"routes[{self.position}] ({self.method} {self.path})"
 
 
-@dataclass(frozen=True, slots=True)
-class Api:
+class Api(NamedTuple):
     name: str
     audience: str
     scopes: Mapping[str, str]  # scope name -> description
@@ -123,17 +124,39 @@ class Api:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class Policy:
+    """Every API of one policy file, read-only once made (the authorizer shares one
+    across requests)."""
+
+    __slots__ = ("_by_audience", "_by_scope", "apis", "source")
     source: str
     apis: Mapping[str, Api]
-    _by_audience: dict[str, Api] = field(init=False, repr=False, compare=False)
-    _by_scope: dict[str, Api] = field(init=False, repr=False, compare=False)
+    _by_audience: dict[str, Api]
+    _by_scope: dict[str, Api]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_audience", {a.audience: a for a in self.apis.values()})
-        by_scope = {s: a for a in self.apis.values() for s in a.scopes}
-        object.__setattr__(self, "_by_scope", by_scope)
+    def __init__(self, source: str, apis: Mapping[str, Api]) -> None:
+        init = object.__setattr__
+        init(self, "source", source)
+        init(self, "apis", apis)
+        init(self, "_by_audience", {a.audience: a for a in apis.values()})
+        init(self, "_by_scope", {s: a for a in apis.values() for s in a.scopes})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Policy is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Policy is read-only: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return (self.source, self.apis) == (other.source, other.apis)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.apis))
+
+    def __repr__(self) -> str:
+        return f"Policy(source={self.source!r}, apis={self.apis!r})"
 
     def api_for_audience(self, audience: str) -> Api | None:
         return self._by_audience.get(audience)

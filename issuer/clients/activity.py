@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, literal, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -144,8 +143,7 @@ class ActivityCounter:
             session.commit()
 
 
-@dataclass(frozen=True)
-class Activity:
+class Activity(NamedTuple):
     """A client's counts: per hour (newest first, hours with none left out) and totals
     over the last day and the last `KEEP`."""
 

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
@@ -75,8 +74,7 @@ _LOAD = (
 )
 
 
-@dataclass(frozen=True)
-class ClientRecord:
+class ClientRecord(NamedTuple):
     """A snapshot of one client: the fields client authentication and the grant read
     (the same names as `models.Client`), plus its revocation record if any."""
 

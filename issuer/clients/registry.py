@@ -18,9 +18,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -133,8 +132,7 @@ def has_control_character(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
-@dataclass(frozen=True)
-class NewClient:
+class NewClient(NamedTuple):
     client: Client
     client_secret: str | None  # None unless auth_method is client_secret: no secret
 
@@ -182,8 +180,7 @@ def _resolve_audiences(
     return audiences
 
 
-@dataclass(frozen=True)
-class ClientFields:
+class ClientFields(NamedTuple):
     """Registration values that passed every rule, normalised (duplicates dropped)."""
 
     name: str

@@ -52,7 +52,7 @@ class RotationReport:
             "reason": self.reason,
             "created": bool(rotation and rotation.created),
             "key": key_view(rotation.key, schedule) if rotation else None,
-            "transitions": [vars(t) for t in self.transitions],
+            "transitions": [t._asdict() for t in self.transitions],
         }
 
 

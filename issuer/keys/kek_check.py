@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -190,8 +190,7 @@ def secret_hmac_key(sessions: sessionmaker[Session], kek: Kek) -> bytes:
     return kek.secret_hmac_key()
 
 
-@dataclass(frozen=True)
-class Rekeyed:
+class Rekeyed(NamedTuple):
     signing_keys: int  # re-sealed under the current KEK
     already_current: bool  # nothing was under the previous KEK
 

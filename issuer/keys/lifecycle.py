@@ -16,9 +16,8 @@ Nothing here sleeps or reads the wall clock: `now` is always given.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,8 +37,7 @@ log = logging.getLogger("issuer.keys")
 RECHECK = timedelta(seconds=60)
 
 
-@dataclass(frozen=True)
-class KeySchedule:
+class KeySchedule(NamedTuple):
     publish_lead: timedelta  # a next key is published this long before it signs
     retire_after: timedelta  # a retiring key stays published this long after it stopped
     rotation_period: timedelta  # the scheduled job rotates an active key this old
@@ -62,8 +60,7 @@ class KeySchedule:
         return key.retiring_at + self.retire_after if key.retiring_at is not None else None
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     kid: str
     old: str
     new: str

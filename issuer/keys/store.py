@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -46,8 +45,7 @@ class NoSigningKey(RuntimeError):
     """No active signing key in the database (not bootstrapped, or being rotated)."""
 
 
-@dataclass(frozen=True)
-class Signer:
+class Signer(NamedTuple):
     kid: str
     alg: str
     private_key: Any

@@ -38,9 +38,8 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -101,8 +100,7 @@ class DpopNonces:
         return hmac.compare_digest(raw[8:], self._mac(slot))
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """What a token is bound to: its `cnf` claim (None: a bearer token) and
     `token_type`; `proof` is the DPoP proof still to be spent, if any."""
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -126,7 +125,7 @@ class FederatedAssertion(AssertionMethod):
             key = self._replay_key(claims, form["client_assertion"])
             spend_once(session, FederatedAssertionJti(issuer=iss, jti=key), exp, now,
                        self._leeway)
-        return replace(client, federated_identity=(iss, sub))
+        return client._replace(federated_identity=(iss, sub))
 
     def _check_times(self, claims: dict[str, Any], now: float, max_age: int) -> float:
         leeway = self._leeway

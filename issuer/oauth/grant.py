@@ -9,7 +9,7 @@ The audience comes from `resource` (RFC 8707) or `audience`, else the client's f
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from issuer.clients.cache import ClientRecord
@@ -26,8 +26,7 @@ from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from shared.scope import ADMIN_SCOPE
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(NamedTuple):
     audience: str
     scopes: tuple[str, ...]
     lifetime: int

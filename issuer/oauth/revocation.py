@@ -43,9 +43,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, case, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -284,8 +283,7 @@ def prune(session: Session, now: datetime) -> None:
     session.execute(delete(table).where(table.c.expires_at <= now))
 
 
-@dataclass(frozen=True)
-class SignedRevocationList:
+class SignedRevocationList(NamedTuple):
     """What this process serves: the compact JWS, and counts for logs and tests."""
 
     token: str  # the compact JWS

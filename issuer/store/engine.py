@@ -4,8 +4,7 @@ choose their own database (docs/design.md)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,8 +51,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@dataclass(frozen=True)
-class DatabaseProblem:
+class DatabaseProblem(NamedTuple):
     """What an operator reads when the database fails: one line, naming the setting, what
     is wrong and what to do; `kind` a stable code (`database_unreachable`,
     `database_missing`, `database_credentials`, `database_not_migrated`, `database_error`)."""
@@ -83,25 +81,24 @@ def database_location(url: str) -> str:
 
 # Server and driver messages (PostgreSQL's FATAL texts are stable: they are what libpq
 # shows; SQLite's come from sqlite3_errstr) mapped to what the operator has to fix.
-_UNREACHABLE = re.compile(
+# Pattern texts, not compiled patterns: `re` compiles each (and keeps it in its cache) when
+# the first database error is classified, not at every cold start (docs/benchmarks.md).
+_UNREACHABLE = (
     r"connection refused|could not connect|failed to resolve host|name or service not known|"
     r"could not translate host|no route to host|timeout expired|network is unreachable|"
     r"server closed the connection|connection timed out|the database system is starting up|"
-    r"the database system is shutting down|database is locked",
-    re.IGNORECASE,
+    r"the database system is shutting down|database is locked"
 )
-_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist', re.IGNORECASE)
-_CREDENTIALS = re.compile(
+_MISSING_DATABASE = r'database "[^"]*" does not exist'
+_CREDENTIALS = (
     r'role "[^"]*" does not exist|password authentication failed|no password supplied|'
-    r"authentication failed|pg_hba\.conf rejects|permission denied for database",
-    re.IGNORECASE,
+    r"authentication failed|pg_hba\.conf rejects|permission denied for database"
 )
-_NOT_MIGRATED = re.compile(
+_NOT_MIGRATED = (
     r"no such table|relation \"[^\"]*\" does not exist|no such column|"
-    r"column \"[^\"]*\" does not exist|undefinedtable|undefinedcolumn",
-    re.IGNORECASE,
+    r"column \"[^\"]*\" does not exist|undefinedtable|undefinedcolumn"
 )
-_SQLITE_OPEN = re.compile(r"unable to open database file", re.IGNORECASE)
+_SQLITE_OPEN = r"unable to open database file"
 
 
 def describe_database_error(exc: BaseException, url: str) -> DatabaseProblem:
@@ -110,32 +107,32 @@ def describe_database_error(exc: BaseException, url: str) -> DatabaseProblem:
     where = database_location(url)
     orig = getattr(exc, "orig", None) or exc
     text = f"{type(orig).__name__}: {orig}"
-    if _SQLITE_OPEN.search(text):
+    if re.search(_SQLITE_OPEN, text, re.IGNORECASE):
         return DatabaseProblem(
             "database_unreachable",
             f"ISSUER_DATABASE_URL: cannot open the SQLite file {where}: does its directory "
             "exist and is it writable?",
         )
-    if _MISSING_DATABASE.search(text):
+    if re.search(_MISSING_DATABASE, text, re.IGNORECASE):
         name = where.rsplit("/", 1)[-1]
         return DatabaseProblem(
             "database_missing",
             f"ISSUER_DATABASE_URL: the server answers but database {name!r} does not exist "
             f"({where}): create it (createdb {name}) or fix the name in the URL",
         )
-    if _CREDENTIALS.search(text):
+    if re.search(_CREDENTIALS, text, re.IGNORECASE):
         return DatabaseProblem(
             "database_credentials",
             f"ISSUER_DATABASE_URL: the server at {where} refused the user or password in the "
             "URL (no such role, or a wrong password): fix the credentials",
         )
-    if _UNREACHABLE.search(text):
+    if re.search(_UNREACHABLE, text, re.IGNORECASE):
         return DatabaseProblem(
             "database_unreachable",
             f"ISSUER_DATABASE_URL: cannot reach the database server at {where} "
             f"({_reason(text)}): is it running, and are the host and port right?",
         )
-    if _NOT_MIGRATED.search(text):
+    if re.search(_NOT_MIGRATED, text, re.IGNORECASE):
         return DatabaseProblem(
             "database_not_migrated",
             f"the database at {where} is not migrated: run `issuer db upgrade`",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -80,7 +79,7 @@ class TestIssuer:
     def app_at(self, url: str):
         """The app as served at `url`, its `iss` that URL, on this issuer's database: for
         a server over real HTTP, whose URL is known only once its port is bound."""
-        settings = dataclasses.replace(self.settings, url=url)
+        settings = self.settings._replace(url=url)
         return create_app(settings, build_services(settings, self.services.engine))
 
     def client(self, scopes: list[str], **kwargs) -> NewClient:

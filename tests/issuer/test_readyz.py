@@ -4,8 +4,6 @@ naming the first failed check, with nothing secret in the body."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_env import make_settings
@@ -58,7 +56,7 @@ def test_ready_then_each_failing_check(databases, policy_file, db):
     assert ready(app) == (200, {"status": "ready", "checks": dict.fromkeys(CHECKS, "ok")})
 
     # policy: none loaded.
-    no_policy = create_app(settings, dataclasses.replace(services, policy=None))
+    no_policy = create_app(settings, services._replace(policy=None))
     assert_failed(no_policy, "policy")
     services.engine.dispose()
 

@@ -11,6 +11,7 @@ from issuer.keys.kek import Kek, KekError, decode_kek, load_or_create_kek_file, 
 from issuer.settings import (
     DEFAULT_DATABASE_URL,
     DEFAULT_URL,
+    Settings,
     SettingsError,
     load_settings,
 )
@@ -139,3 +140,21 @@ def test_development_kek_file_made_once(tmp_path):
     os.chmod(path, 0o644)
     with pytest.raises(KekError, match="readable by others"):
         load_or_create_kek_file(path)
+
+
+def test_the_settings_repr_shows_no_kek_and_no_database_password():
+    """A repr reaches tracebacks and debug output: both KEKs and the password of the
+    database URL are masked, everything else is shown as set."""
+    kek, previous = b"k" * 32, b"p" * 32
+    settings = Settings(key_encryption_key=kek, previous_key_encryption_key=previous,
+                        database_url="postgresql+psycopg://app:s3cr%40t@[::1]:5432/tg")
+    shown = repr(settings)
+    assert "key_encryption_key='***'" in shown
+    assert "previous_key_encryption_key='***'" in shown
+    assert "database_url='postgresql+psycopg://app:***@[::1]:5432/tg'" in shown
+    for secret in (repr(kek), repr(previous), "s3cr", "kkkk", "pppp"):
+        assert secret not in shown
+    assert "signing_alg='RS256'" in shown
+    plain = repr(Settings(database_url="sqlite:///./issuer.db"))
+    assert "key_encryption_key=None" in plain
+    assert "database_url='sqlite:///./issuer.db'" in plain

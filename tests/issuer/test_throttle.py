@@ -5,8 +5,6 @@ Counts are shared through the database by every process; a good request pays no 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from fastapi.testclient import TestClient
 from helpers.issuer_db import count_writes
@@ -125,7 +123,7 @@ def test_token_endpoint_with_database_counts(db_issuer):
     limit, then 429 + Retry-After for the guesser, while the real secret still works; the
     guesser is heard again after the window; a good request writes nothing."""
     clock = Clock()
-    db_issuer.services = replace(db_issuer.services, throttle=_throttle(db_issuer, clock))
+    db_issuer.services = db_issuer.services._replace(throttle=_throttle(db_issuer, clock))
     victim = db_issuer.client(["orders:read"])
     cid, secret = victim.client.client_id, victim.client_secret
     engine = db_issuer.services.engine

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,7 +54,7 @@ def _issuer(url, policy_file, store=None, **env):
     issuer = make_issuer(url, policy_file, **env)
     store = store if store is not None else DatabaseFailureStore(issuer.services.sessions)
     throttle = FailureThrottle(LIMIT, 60, clock, store)
-    issuer.services = replace(issuer.services, throttle=throttle)
+    issuer.services = issuer.services._replace(throttle=throttle)
     return issuer, clock
 
 
