@@ -12,18 +12,27 @@ has a relationship to one of them (queries join explicitly), so the mappers conf
 whichever are imported. `schema.py` imports them all: Alembic's comparison
 (migrations/env.py) and anything reading the whole schema start there.
 
+Each of these tables is a Core `Table` given to its class (`__table__`), with the
+columns' `Mapped[...]` types under `TYPE_CHECKING` for the type checker only: the
+annotated form (`x: Mapped[str] = mapped_column(...)`) makes SQLAlchemy read and resolve
+every annotation when the class is made, about a fifth of the five tables' cost at every
+Lambda cold start (docs/benchmarks.md, "Issuer cold start"). The metadata is the same;
+the tables imported off the cold start keep the annotated form.
+
 API schemas live elsewhere (`issuer/http/admin/schemas.py`): a table is not a request body.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Column,
     Connection,
     DateTime,
     ForeignKey,
@@ -36,7 +45,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can alter them on SQLite (batch mode) and PG alike.
@@ -95,40 +104,59 @@ class Client(Base):
     previous one until `previous_secret_valid_until`."""
 
     __tablename__ = "clients"
-
-    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
-    name: Mapped[str] = mapped_column(String(CLIENT_NAME_LENGTH))
-    scopes: Mapped[list[str]] = mapped_column(JSON)
-    default_scopes: Mapped[list[str]] = mapped_column(JSON)
-    audiences: Mapped[list[str]] = mapped_column(JSON)  # ordered: the first is the default
-    grant_types: Mapped[list[str]] = mapped_column(JSON)
-    token_lifetime: Mapped[int | None]
-    enabled: Mapped[bool] = mapped_column(default=True)
-    # "client_secret" (basic or post), "private_key_jwt" (RFC 7523, keys in `jwks`),
-    # "self_signed_tls_client_auth" (RFC 8705 §2.2, certificates as `x5c` in `jwks`) or
-    # "tls_client_auth" (RFC 8705 §2.1, `tls_client_auth_subject_dn`) or "federated"
-    # (RFC 7523 §2.2 with a trusted issuer's JWT, `federated_identities`).
-    auth_method: Mapped[str] = mapped_column(String(32), default="client_secret")
-    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # RFC 8705 §2.1.2: the subject DN (RFC 4514 string) of a tls_client_auth client.
-    tls_client_auth_subject_dn: Mapped[str | None] = mapped_column(String(SUBJECT_DN_LENGTH))
-    # What its tokens are bound to: "none" (bearer), "mtls" (cnf.x5t#S256, RFC 8705 §3)
-    # or "dpop" (cnf.jkt, RFC 9449 §6; a proof required on every token request).
-    token_binding: Mapped[str] = mapped_column(
-        String(8), default="none", server_default="none"
+    __table__ = Table(
+        "clients",
+        Base.metadata,
+        Column("client_id", String(CLIENT_ID_LENGTH), primary_key=True),
+        Column("name", String(CLIENT_NAME_LENGTH), nullable=False),
+        Column("scopes", JSON, nullable=False),
+        Column("default_scopes", JSON, nullable=False),
+        Column("audiences", JSON, nullable=False),  # ordered: the first is the default
+        Column("grant_types", JSON, nullable=False),
+        Column("token_lifetime", Integer),
+        Column("enabled", Boolean, nullable=False, default=True),
+        # "client_secret" (basic or post), "private_key_jwt" (RFC 7523, keys in `jwks`),
+        # "self_signed_tls_client_auth" (RFC 8705 §2.2, certificates as `x5c` in `jwks`)
+        # or "tls_client_auth" (RFC 8705 §2.1, `tls_client_auth_subject_dn`) or
+        # "federated" (RFC 7523 §2.2 with a trusted issuer's JWT, `federated_identities`).
+        Column("auth_method", String(32), nullable=False, default="client_secret"),
+        Column("jwks", JSON),
+        # RFC 8705 §2.1.2: the subject DN (RFC 4514 string) of a tls_client_auth client.
+        Column("tls_client_auth_subject_dn", String(SUBJECT_DN_LENGTH)),
+        # What its tokens are bound to: "none" (bearer), "mtls" (cnf.x5t#S256, RFC 8705
+        # §3) or "dpop" (cnf.jkt, RFC 9449 §6; a proof required on every token request).
+        Column("token_binding", String(8), nullable=False, default="none",
+               server_default="none"),
+        Column("secret_hash", String(64)),
+        Column("previous_secret_hash", String(64)),
+        Column("previous_secret_valid_until", UtcDateTime()),
+        Column("created_at", UtcDateTime(), nullable=False, default=utcnow),
+        Column("updated_at", UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
     )
-    secret_hash: Mapped[str | None] = mapped_column(String(64))
-    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
-    previous_secret_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
     # auth_method "federated": the external identities that authenticate it are rows of
     # `federated_identities` (issuer/store/federation_tables.py), read and written by
     # explicit queries (issuer/federation/identities.py), never through a relationship:
     # this table is declared at start, that one only when federation is first used, and
     # mapping one to the other would make every mapper depend on it. They go with the
     # client by the database's ON DELETE CASCADE.
-
+    if TYPE_CHECKING:  # the columns as the type checker sees them (module docstring)
+        client_id: Mapped[str]
+        name: Mapped[str]
+        scopes: Mapped[list[str]]
+        default_scopes: Mapped[list[str]]
+        audiences: Mapped[list[str]]
+        grant_types: Mapped[list[str]]
+        token_lifetime: Mapped[int | None]
+        enabled: Mapped[bool]
+        auth_method: Mapped[str]
+        jwks: Mapped[dict[str, Any] | None]
+        tls_client_auth_subject_dn: Mapped[str | None]
+        token_binding: Mapped[str]
+        secret_hash: Mapped[str | None]
+        previous_secret_hash: Mapped[str | None]
+        previous_secret_valid_until: Mapped[datetime | None]
+        created_at: Mapped[datetime]
+        updated_at: Mapped[datetime]
 
 PUBLISHED_STATUSES = ("next", "active", "retiring")
 
@@ -138,34 +166,36 @@ class SigningKey(Base):
     -> retiring (published until its tokens expire) -> retired (gone from the JWKS)."""
 
     __tablename__ = "signing_keys"
-    __table_args__ = (
+    __table__ = Table(
+        "signing_keys",
+        Base.metadata,
+        Column("kid", String(100), primary_key=True),
+        Column("alg", String(16), nullable=False),
+        Column("status", String(16), nullable=False, index=True),
+        Column("private_key_encrypted", LargeBinary, nullable=False),
+        Column("public_jwk", JSON, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False, default=utcnow),
+        Column("activated_at", UtcDateTime()),
+        # When it stopped signing: its last token expires at most a maximum lifetime later.
+        Column("retiring_at", UtcDateTime()),
+        Column("retired_at", UtcDateTime()),
         # At most one active key, enforced by the database: two workers starting at once
         # (or a rotation racing a start) cannot both make one.
-        Index(
-            "uq_signing_keys_one_active",
-            "status",
-            unique=True,
-        ),
-        # At most one pending key: a second rotation while one is pending would only chain
-        # another promotion behind it.
-        Index(
-            "uq_signing_keys_one_next",
-            "status",
-            unique=True,
-        ),
+        Index("uq_signing_keys_one_active", "status", unique=True),
+        # At most one pending key: a second rotation while one is pending would only
+        # chain another promotion behind it.
+        Index("uq_signing_keys_one_next", "status", unique=True),
     )
-
-    kid: Mapped[str] = mapped_column(String(100), primary_key=True)
-    alg: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
-    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    # When it stopped signing: its last token expires at most a maximum lifetime later.
-    retiring_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
+    if TYPE_CHECKING:
+        kid: Mapped[str]
+        alg: Mapped[str]
+        status: Mapped[str]
+        private_key_encrypted: Mapped[bytes]
+        public_jwk: Mapped[dict[str, Any]]
+        created_at: Mapped[datetime]
+        activated_at: Mapped[datetime | None]
+        retiring_at: Mapped[datetime | None]
+        retired_at: Mapped[datetime | None]
 
 # The partial indexes' WHERE (both backends support partial indexes), attached when DDL
 # is emitted, for the dialect emitting it. Declared on the Index as `sqlite_where` or
@@ -199,14 +229,23 @@ class ClientRevocation(Base):
     no token it revokes can still be accepted by a verifier."""
 
     __tablename__ = "client_revocations"
-
-    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_LENGTH), primary_key=True)
-    # When the latest client-wide revocation was made (for people; the check uses
-    # `generation`).
-    issued_before: Mapped[datetime] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    reason: Mapped[str] = mapped_column(String(64))
-    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table__ = Table(
+        "client_revocations",
+        Base.metadata,
+        Column("client_id", String(CLIENT_ID_LENGTH), primary_key=True),
+        # When the latest client-wide revocation was made (for people; the check uses
+        # `generation`).
+        Column("issued_before", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False, index=True),
+        Column("reason", String(64), nullable=False),
+        Column("generation", BigInteger, nullable=False, default=0),
+    )
+    if TYPE_CHECKING:
+        client_id: Mapped[str]
+        issued_before: Mapped[datetime]
+        expires_at: Mapped[datetime]
+        reason: Mapped[str]
+        generation: Mapped[int]
 
 
 class KekCheck(Base):
@@ -216,14 +255,22 @@ class KekCheck(Base):
     first starts race on the primary key and the losers verify the winner's value."""
 
     __tablename__ = "kek_check"
-    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    value: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # The client-secret HMAC key, sealed under the same KEK (revision 0007): a data key
-    # of its own, so a new KEK re-seals it and every secret keeps verifying.
-    secret_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    __table__ = Table(
+        "kek_check",
+        Base.metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("value", LargeBinary, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False, default=utcnow),
+        # The client-secret HMAC key, sealed under the same KEK (revision 0007): a data
+        # key of its own, so a new KEK re-seals it and every secret keeps verifying.
+        Column("secret_key", LargeBinary, nullable=True),
+        CheckConstraint("id = 1", name="one_row"),
+    )
+    if TYPE_CHECKING:
+        id: Mapped[int]
+        value: Mapped[bytes]
+        created_at: Mapped[datetime]
+        secret_key: Mapped[bytes | None]
 
 
 class ClientActivity(Base):
@@ -233,12 +280,17 @@ class ClientActivity(Base):
     pruned past `activity.KEEP`."""
 
     __tablename__ = "client_activity"
-
-    client_id: Mapped[str] = mapped_column(
-        String(CLIENT_ID_LENGTH),
-        ForeignKey("clients.client_id", ondelete="CASCADE"),
-        primary_key=True,
+    __table__ = Table(
+        "client_activity",
+        Base.metadata,
+        Column("client_id", String(CLIENT_ID_LENGTH),
+               ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True),
+        Column("hour", UtcDateTime(), primary_key=True, index=True),
+        Column("issued", BigInteger, nullable=False, default=0),
+        Column("failed", BigInteger, nullable=False, default=0),
     )
-    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True, index=True)
-    issued: Mapped[int] = mapped_column(BigInteger, default=0)
-    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    if TYPE_CHECKING:
+        client_id: Mapped[str]
+        hour: Mapped[datetime]
+        issued: Mapped[int]
+        failed: Mapped[int]
