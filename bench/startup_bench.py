@@ -20,6 +20,14 @@ job needs, in the same run:
   how much of the target's 5% any such service spends before it does anything of its
   own).
 
+Then the init and the floor once more as instructions executed (valgrind's callgrind,
+one run of each side: the same count for the same program whatever else the machine is
+doing). Wall time on a shared virtual machine moves by +-30 % from one run to the next
+(the rows' notes print every round), more than the 5 % the target allows; the
+instruction ratio is the figure that does not move, though not the time itself (cache
+misses and system calls weigh differently). Full mode only (~1 min per run), and only
+where valgrind is installed (the row says so when it is not).
+
 Wall time of the process. Runs alternate (ours, baseline, then the reverse), so a
 slow moment of a shared machine moves one pair, not one side; the figure is the median
 over the rounds and the ratio the median of the per-round ratios (their range below the
@@ -31,6 +39,8 @@ compiled on every start while the libraries' are not (PYTHONDONTWRITEBYTECODE un
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,6 +97,36 @@ def _run(argv: list[str], env: dict[str, str]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int:
+    """Instructions `argv` executes, counted by valgrind's callgrind. One hash seed, so
+    that the same program counts the same (a random one moves the count by ~0.1 %)."""
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *argv],
+                          env={**env, "PYTHONHASHSEED": "0"}, cwd=str(ROOT), check=True,
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    counts = re.findall(r"^==\d+== Collected : (\d+)$", proc.stderr, re.MULTILINE)
+    if not counts:
+        raise RuntimeError(f"no instruction count from valgrind: {proc.stderr[-500:]}")
+    return sum(int(n) for n in counts)
+
+
+def _instruction_rows(env: dict[str, str], baseline: list[str]) -> list[Row]:
+    base_name = f"python -c '{LAMBDA_BASELINE}'"
+    if shutil.which("valgrind") is None:
+        return [Row("startup", "instructions: not counted (valgrind is not installed)", 0.0,
+                    "M", base_name, None)]
+    # Bytecode compiled by a first run, as for the timed rows (PYTHONPYCACHEPREFIX).
+    base = instructions(baseline, env) / 1e6
+    rows = []
+    for name, module in (("issuer Lambda init", "deploy.issuer_lambda"),
+                         ("floor", "bench.token_floor_app")):
+        ours = instructions([sys.executable, "-c", f"import {module}" + NO_EXIT], env) / 1e6
+        rows.append(Row("startup", f"{name}, instructions executed: import {module} "
+                        "(callgrind, one run)", ours, "M", base_name, base))
+    return rows
+
+
 def pairs(ours: list[str], baseline: list[str], env: dict[str, str], rounds: int) -> dict:
     """`rounds` alternating runs of each (after one untimed run of each)."""
     _run(ours, env)
@@ -112,7 +152,7 @@ def _row(name: str, figures: dict, baseline_name: str, target: str) -> Row:
                target, note, paired_ratio=figures["ratio"])
 
 
-def measure(rounds: int) -> list[Row]:
+def measure(rounds: int, count_instructions: bool = False) -> list[Row]:
     from bench.issuer_setup import prepare, sqlite_url
 
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-startup-") as tmp:
@@ -147,11 +187,14 @@ def measure(rounds: int) -> list[Row]:
         rows.append(_row(f"floor: import bench.token_floor_app (one table, one query, one "
                          f"route; median of {rounds})", floor,
                          f"python -c '{LAMBDA_BASELINE}'", ""))
+        if count_instructions:
+            rows += _instruction_rows(env, baseline)
     return rows
 
 
 def run(options: list[str]) -> list[Row]:
-    return measure(5 if "--quick" in options else 15)
+    quick = "--quick" in options
+    return measure(5 if quick else 15, count_instructions=not quick)
 
 
 if __name__ == "__main__":
