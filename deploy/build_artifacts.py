@@ -15,6 +15,10 @@ credentials; a function's `package.artifact` does not.
                     the issuer's runtime dependencies (boto3 is the runtime's own)
     orders.zip      deploy/protected_lambda.py (stdlib only)
 
+Every module in them comes with its CPython 3.12 bytecode (`with_bytecode`): the
+function's /var/task is read-only, so a cold start would otherwise compile each module
+it imports from source, every time.
+
 The operator's policy is packaged as `policy.toml` at the task root, where both halves
 read it (POLICY_FILE=policy.toml). A production stage (any stage but `offline`) refuses
 the example policy: production never ships it by default.
@@ -186,6 +190,44 @@ def _source(*names: str, skip: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
     return files
 
 
+def with_bytecode(files: list[tuple[Path, str]], python: str, work: Path
+                  ) -> list[tuple[Path, str]]:
+    """`files` staged under `work`, with each .py's bytecode for CPython `python` beside
+    it (`__pycache__/NAME.cpython-3NN.pyc`, hash-based and unchecked: PEP 552). /var/task
+    is read-only, so without them every cold start compiles every module it imports and
+    keeps nothing. The runtime's 3.12 is compiled by Pyodide under Node
+    (deploy/compile_bytecode.mjs: this machine's Python is not 3.12); the interpreter
+    running this build compiles for its own version (tests run such zips)."""
+    for path, name in files:
+        staged = work / name
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, staged)
+    if python == f"{sys.version_info.major}.{sys.version_info.minor}":
+        import compileall
+        import py_compile
+
+        ok = compileall.compile_dir(
+            str(work), quiet=1,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        if not ok:
+            raise BuildError(f"some files of {work.name} did not compile for Python {python}")
+    elif python == PYTHON_VERSION:
+        node = shutil.which("node")
+        if node is None:
+            raise BuildError("node is needed to compile the packages' bytecode for Python "
+                             f"{python}: install Node.js 20, then `npm ci`")
+        done = subprocess.run([node, str(REPO / "deploy" / "compile_bytecode.mjs"), str(work)],
+                              cwd=REPO, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BuildError(f"compiling bytecode for Python {python} failed "
+                             f"(run `npm ci` first?): {done.stderr.strip()[-800:]}")
+    else:
+        raise BuildError(f"no compiler for Python {python}: build for {PYTHON_VERSION} "
+                         "(the runtime) or for the Python running this build")
+    return [(path, path.relative_to(work).as_posix())
+            for path in sorted(work.rglob("*")) if path.is_file()]
+
+
 def write_zip(out: Path, files: list[tuple[Path, str]]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
@@ -219,14 +261,15 @@ def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Pa
             "<issuer>/.well-known/jwks.json at its first token. Bundle one with "
             "`python -m deploy.bundle_jwks` to verify at cold start without a fetch.")
     authorizer += _tree(vendor("authorizer", AUTHORIZER_DEPS, arch, deps_root, python))
-    write_zip(out / "authorizer.zip", authorizer)
 
     issuer = _source(*ISSUER_DEPLOY_FILES) + _source("issuer", "migrations")
     issuer += _source("shared", skip=shared_skip) + policy_file
     issuer += _tree(vendor("issuer", ISSUER_DEPS, arch, deps_root, python))
-    write_zip(out / "issuer.zip", issuer)
 
-    write_zip(out / "orders.zip", _source("deploy/__init__.py", "deploy/protected_lambda.py"))
+    orders = _source("deploy/__init__.py", "deploy/protected_lambda.py")
+    with tempfile.TemporaryDirectory(prefix="tollgate-package-") as tmp:
+        for name, files in (("authorizer", authorizer), ("issuer", issuer), ("orders", orders)):
+            write_zip(out / f"{name}.zip", with_bytecode(files, python, Path(tmp, name)))
 
     manifest = {
         "stage": stage,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the deploy tooling (osls CLI + serverless-offline) pinned by package-lock.json.
+# Installs the deploy tooling (osls CLI, serverless-offline, Pyodide for the packages' bytecode)
+# pinned by package-lock.json.
 # --legacy-peer-deps: serverless-offline declares a peer dependency on the `serverless`
 # package, which osls replaces under another name; without the flag npm refuses the tree.
 # Safe to run repeatedly; a no-op when node_modules already matches the lock.

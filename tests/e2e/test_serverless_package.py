@@ -333,8 +333,12 @@ def x86_build(service, signing_key, packaged, tmp_path_factory):
 
 def test_the_x86_64_test_build_holds_the_same_files_as_the_arm64_one(packaged, x86_build):
     service, _ = packaged
-    arm = {n for n in names(service / "build/artifacts/authorizer.zip") if not NATIVE.search(n)}
-    x86 = {n for n in names(x86_build / "authorizer.zip") if not NATIVE.search(n)}
+    # Bytecode is named for its interpreter: cpython-312 there, this one's here.
+    tag = re.compile(r"\.cpython-3\d+\.pyc$")
+    arm = {tag.sub(".pyc", n) for n in names(service / "build/artifacts/authorizer.zip")
+           if not NATIVE.search(n)}
+    x86 = {tag.sub(".pyc", n) for n in names(x86_build / "authorizer.zip")
+           if not NATIVE.search(n)}
     # Wheel metadata names the platform (WHEEL tags); everything else is identical.
     strip = re.compile(r"[^/]*\.dist-info/(WHEEL|RECORD)$")
     assert {n for n in arm if not strip.search(n)} == {n for n in x86 if not strip.search(n)}
@@ -371,6 +375,32 @@ def test_every_packaged_wheel_loads_on_the_python312_runtime(packaged):
         interpreter = tag.split("-")[0]
         assert interpreter.startswith(("py3", "py2.py3")) or (
             interpreter.startswith("cp3") and int(interpreter[3:]) <= 12), tag
+
+
+# CPython 3.12's bytecode magic number (Lib/importlib/_bootstrap_external.py, 3531) and
+# the PEP 552 flags of a hash-based .pyc whose source is never checked.
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
+UNCHECKED_HASH = (1).to_bytes(4, "little")
+
+
+def test_every_packaged_module_has_its_python312_bytecode(packaged):
+    """/var/task is read-only: a module with no .pyc there is compiled at every cold
+    start. Each .py of the three zips has a CPython 3.12 .pyc beside it that the
+    runtime uses without checking the source (deploy/compile_bytecode.mjs)."""
+    service, _ = packaged
+    for zip_name in ("issuer.zip", "authorizer.zip", "orders.zip"):
+        with zipfile.ZipFile(service / "build" / "artifacts" / zip_name) as z:
+            listed = set(z.namelist())
+            sources = [n for n in listed if n.endswith(".py")]
+            assert len(sources) > (1000 if zip_name == "issuer.zip" else 1), zip_name
+            for source in sources:
+                folder, _, file = source.rpartition("/")
+                cached = (folder + "/" if folder else "") + \
+                    f"__pycache__/{file[:-3]}.cpython-312.pyc"
+                assert cached in listed, cached
+                header = z.read(cached)[:8]
+                assert header == MAGIC_312 + UNCHECKED_HASH, (cached, header)
+            assert not [n for n in listed if n.endswith(".pyc") and "cpython-312" not in n]
 
 
 def test_authorizer_zip_holds_only_the_authorizer_shared_policy_jwks_and_cryptography(packaged):
@@ -416,3 +446,28 @@ def test_authorizer_cold_starts_from_its_zip_alone(packaged, x86_build, signing_
     else:  # started; keys not reachable yet: refused, not crashed
         assert result["allowed"] == "raised Unauthorized"
         assert '"reason":"jwks_unavailable"' in done.stdout
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the test build is x86_64")
+def test_the_packaged_modules_load_from_their_bytecode(x86_build, tmp_path):
+    """The test build's bytecode (this interpreter's, made the same way) is what an import
+    runs: a source edited after packaging is not read, the .pyc is (hash-based,
+    unchecked: PEP 552). For the project's modules and a vendored library alike."""
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(x86_build / "authorizer.zip") as z:
+        z.extractall(unpacked)
+    for source in ("shared/policy.py", "cryptography/__about__.py"):
+        with (unpacked / source).open("a") as f:
+            f.write("\nEDITED_AFTER_PACKAGING = True\n")
+    probe = ("import sys; sys.path.insert(0, '.'); "
+             "import shared.policy, cryptography.__about__ as about; "
+             "print(hasattr(shared.policy, 'EDITED_AFTER_PACKAGING'), "
+             "hasattr(about, 'EDITED_AFTER_PACKAGING'), shared.policy.__cached__)")
+    done = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", probe], cwd=unpacked,
+                          env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    edited_policy, edited_about, cached = done.stdout.split()
+    assert (edited_policy, edited_about) == ("False", "False")
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    assert cached == str(unpacked / "shared" / "__pycache__" / f"policy.{tag}.pyc")
