@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import shared
 from issuer.keys.kek import KekError, decode_kek
+from issuer.logs import redact
 from issuer.oauth.token_lifetime import (
     DEFAULT_TOKEN_LIFETIME,
     MAX_TOKEN_LIFETIME,
@@ -150,16 +151,8 @@ class Settings(NamedTuple):
         shown = {name: ("***" if value is not None else None)
                  if name in ("key_encryption_key", "previous_key_encryption_key") else value
                  for name, value in self._asdict().items()}
-        shown["database_url"] = _without_password(self.database_url)
+        shown["database_url"] = redact(self.database_url)
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]  # as written: brackets and port kept
-    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
 DEFAULTS = Settings()  # the default of each setting (a NamedTuple's class has none to read)

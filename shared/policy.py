@@ -147,14 +147,6 @@ class Policy:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"a Policy is read-only: cannot delete {name!r}")
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Policy):
-            return NotImplemented
-        return (self.source, self.apis) == (other.source, other.apis)
-
-    def __hash__(self) -> int:
-        return hash((self.source, self.apis))
-
     def __repr__(self) -> str:
         return f"Policy(source={self.source!r}, apis={self.apis!r})"
 

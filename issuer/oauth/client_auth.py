@@ -58,9 +58,10 @@ ASSERTION_ALGS = sorted(ALLOWED_ALGS)
 
 
 class TokenRequest:
-    """What client authentication reads of one token request. A plain class, as the
-    other records on the token path are NamedTuples: a dataclass is compiled from source
-    when it is declared, ~1 ms of the Lambda init each (docs/benchmarks.md)."""
+    """What client authentication reads of one token request. A plain class: its cached
+    properties need an instance dict, which a NamedTuple (the other records on the token
+    path) has not, and a dataclass is compiled from source when it is declared, ~1 ms of
+    the Lambda init each (docs/benchmarks.md)."""
 
     def __init__(self, form: Mapping[str, str], authorization: str | None,
                  client_cert: PresentedCertificate | None = None) -> None:

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from issuer.keys.store import Signer
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.settings import MAX_CLIENT_CACHE_TTL
-from issuer.store.models import Base, ClientRevocation
+from issuer.store.models import ClientRevocation
 
 # Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
 # of the revocation contract is defined in shared.
@@ -279,7 +279,7 @@ def prune(session: Session, now: datetime) -> None:
     # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
     # expired record changes nothing it holds (a token minted with its old generation is
     # not revoked by anything once the record is gone).
-    table = Base.metadata.tables[ClientRevocation.__tablename__]
+    table = ClientRevocation.__table__
     session.execute(delete(table).where(table.c.expires_at <= now))
 
 
@@ -377,11 +377,11 @@ def watch_revocations(sessions: sessionmaker[Session], cache: SignedListCache) -
     key = "tollgate_revocation_touched"
     # By table name: `RevokedToken` is imported by the first revocation, not with this
     # watch (module docstring).
-    watched = frozenset({"revoked_tokens", ClientRevocation.__tablename__})
+    watched = frozenset({"revoked_tokens", ClientRevocation.__table__.name})
 
     def after_flush(session: Session, _context: Any) -> None:
         for obj in (*session.new, *session.dirty, *session.deleted):
-            if getattr(obj, "__tablename__", None) in watched:
+            if obj.__table__.name in watched:
                 session.info[key] = True
                 return
 

@@ -103,7 +103,6 @@ class Client(Base):
     most two are valid: the current one and, during a rotation's grace period, the
     previous one until `previous_secret_valid_until`."""
 
-    __tablename__ = "clients"
     __table__ = Table(
         "clients",
         Base.metadata,
@@ -165,7 +164,6 @@ class SigningKey(Base):
     """A token-signing key. Lifecycle: next (published, not signing) -> active (signing)
     -> retiring (published until its tokens expire) -> retired (gone from the JWKS)."""
 
-    __tablename__ = "signing_keys"
     __table__ = Table(
         "signing_keys",
         Base.metadata,
@@ -228,7 +226,6 @@ class ClientRevocation(Base):
     foreign key: the record must outlive a deleted client. Kept until `expires_at`, when
     no token it revokes can still be accepted by a verifier."""
 
-    __tablename__ = "client_revocations"
     __table__ = Table(
         "client_revocations",
         Base.metadata,
@@ -254,7 +251,6 @@ class KekCheck(Base):
     stored keys and secret hashes were made under. Exactly one row (`id` 1): concurrent
     first starts race on the primary key and the losers verify the winner's value."""
 
-    __tablename__ = "kek_check"
     __table__ = Table(
         "kek_check",
         Base.metadata,
@@ -279,7 +275,6 @@ class ClientActivity(Base):
     batches, never per request). Rows go with the client (ON DELETE CASCADE) and are
     pruned past `activity.KEEP`."""
 
-    __tablename__ = "client_activity"
     __table__ = Table(
         "client_activity",
         Base.metadata,
