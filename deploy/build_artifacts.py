@@ -190,18 +190,20 @@ def _source(*names: str, skip: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
     return files
 
 
-def with_bytecode(files: list[tuple[Path, str]], python: str, work: Path
-                  ) -> list[tuple[Path, str]]:
-    """`files` staged under `work`, with each .py's bytecode for CPython `python` beside
-    it (`__pycache__/NAME.cpython-3NN.pyc`, hash-based and unchecked: PEP 552). /var/task
-    is read-only, so without them every cold start compiles every module it imports and
-    keeps nothing. The runtime's 3.12 is compiled by Pyodide under Node
-    (deploy/compile_bytecode.mjs: this machine's Python is not 3.12); the interpreter
-    running this build compiles for its own version (tests run such zips)."""
-    for path, name in files:
-        staged = work / name
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, staged)
+def with_bytecode(packages: dict[str, list[tuple[Path, str]]], python: str, work: Path
+                  ) -> dict[str, list[tuple[Path, str]]]:
+    """Each package's files staged under `work/<package>`, with each .py's bytecode for
+    CPython `python` beside it (`__pycache__/NAME.cpython-3NN.pyc`, hash-based and
+    unchecked: PEP 552). /var/task is read-only, so without them every cold start
+    compiles every module it imports and keeps nothing. The runtime's 3.12 is compiled by
+    Pyodide under Node (deploy/compile_bytecode.mjs: this machine's Python is not 3.12),
+    once for all the packages; the interpreter running this build compiles for its own
+    version (tests run such zips)."""
+    for package, files in packages.items():
+        for path, name in files:
+            staged = work / package / name
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, staged)
     if python == f"{sys.version_info.major}.{sys.version_info.minor}":
         import compileall
         import py_compile
@@ -210,7 +212,7 @@ def with_bytecode(files: list[tuple[Path, str]], python: str, work: Path
             str(work), quiet=1,
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         if not ok:
-            raise BuildError(f"some files of {work.name} did not compile for Python {python}")
+            raise BuildError(f"some packaged files did not compile for Python {python}")
     elif python == PYTHON_VERSION:
         node = shutil.which("node")
         if node is None:
@@ -224,8 +226,9 @@ def with_bytecode(files: list[tuple[Path, str]], python: str, work: Path
     else:
         raise BuildError(f"no compiler for Python {python}: build for {PYTHON_VERSION} "
                          "(the runtime) or for the Python running this build")
-    return [(path, path.relative_to(work).as_posix())
-            for path in sorted(work.rglob("*")) if path.is_file()]
+    return {package: [(path, path.relative_to(work / package).as_posix())
+                      for path in sorted((work / package).rglob("*")) if path.is_file()]
+            for package in packages}
 
 
 def write_zip(out: Path, files: list[tuple[Path, str]]) -> None:
@@ -267,9 +270,10 @@ def build(stage: str, policy: Path | None, jwks: Path | None, arch: str, out: Pa
     issuer += _tree(vendor("issuer", ISSUER_DEPS, arch, deps_root, python))
 
     orders = _source("deploy/__init__.py", "deploy/protected_lambda.py")
+    packages = {"authorizer": authorizer, "issuer": issuer, "orders": orders}
     with tempfile.TemporaryDirectory(prefix="tollgate-package-") as tmp:
-        for name, files in (("authorizer", authorizer), ("issuer", issuer), ("orders", orders)):
-            write_zip(out / f"{name}.zip", with_bytecode(files, python, Path(tmp, name)))
+        for name, files in with_bytecode(packages, python, Path(tmp)).items():
+            write_zip(out / f"{name}.zip", files)
 
     manifest = {
         "stage": stage,
