@@ -33,7 +33,7 @@ from issuer.oauth.throttle import FailureThrottle
 from issuer.oauth.throttle_store import DatabaseFailureStore
 from issuer.settings import Settings
 from issuer.store.engine import make_engine, make_session_factory
-from issuer.store.models import utcnow
+from issuer.store.tables import utcnow
 from shared.policy import Policy, load_policy
 
 if TYPE_CHECKING:  # made on first use (module docstring)
@@ -67,7 +67,8 @@ DEFERRED_MODULES = (
     "issuer.audit",
     # DPoP proofs
     "shared.dpop",
-    # the tables a token does not touch (schema: the module that imports them all)
+    # the ORM classes, and the tables a token does not touch (schema: the module that
+    # imports them all)
     "issuer.store.schema",
 )
 

@@ -25,13 +25,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.logs import error_fields, log_event
-from issuer.store.models import Client, ClientActivity, UtcDateTime
+from issuer.store.tables import UtcDateTime, client_activity_table, clients_table
 
 FLUSH_SECONDS = 5
 MAX_PENDING = 10_000
 KEEP = timedelta(days=7)
 HOUR = 3600
 ISSUED, FAILED = 0, 1
+_ACTIVITY = client_activity_table.c
 
 log = logging.getLogger("issuer.activity")
 
@@ -120,25 +121,25 @@ class ActivityCounter:
                 at = datetime.fromtimestamp(hour * HOUR, UTC)
                 # INSERT ... SELECT from clients: an id that names no client adds nothing.
                 rows = select(
-                    Client.client_id,
+                    clients_table.c.client_id,
                     literal(at, UtcDateTime()),
                     literal(issued),
                     literal(failed),
-                ).where(Client.client_id == client_id)
+                ).where(clients_table.c.client_id == client_id)
                 columns = ["client_id", "hour", "issued", "failed"]
-                stmt = insert(ClientActivity).from_select(columns, rows)
+                stmt = insert(client_activity_table).from_select(columns, rows)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["client_id", "hour"],
                     set_={
-                        "issued": ClientActivity.issued + stmt.excluded.issued,
-                        "failed": ClientActivity.failed + stmt.excluded.failed,
+                        "issued": _ACTIVITY.issued + stmt.excluded.issued,
+                        "failed": _ACTIVITY.failed + stmt.excluded.failed,
                     },
                 )
                 session.execute(stmt)
             newest = max(hour for _, hour in pending)
             if newest != self._pruned_hour:  # once an hour per process
                 cutoff = datetime.fromtimestamp(newest * HOUR, UTC) - KEEP
-                session.execute(delete(ClientActivity).where(ClientActivity.hour < cutoff))
+                session.execute(delete(client_activity_table).where(_ACTIVITY.hour < cutoff))
                 self._pruned_hour = newest
             session.commit()
 
@@ -157,9 +158,9 @@ class Activity(NamedTuple):
 def activity_of(session: Session, client_id: str, now: datetime) -> Activity:
     since = hour_of(now) - KEEP
     rows = session.execute(
-        select(ClientActivity.hour, ClientActivity.issued, ClientActivity.failed)
-        .where(ClientActivity.client_id == client_id, ClientActivity.hour >= since)
-        .order_by(ClientActivity.hour.desc())
+        select(_ACTIVITY.hour, _ACTIVITY.issued, _ACTIVITY.failed)
+        .where(_ACTIVITY.client_id == client_id, _ACTIVITY.hour >= since)
+        .order_by(_ACTIVITY.hour.desc())
     ).all()
     day = hour_of(now) - timedelta(hours=23)
     hours = [(h, i, f) for h, i, f in rows]

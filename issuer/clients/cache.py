@@ -10,7 +10,7 @@ Reading both on every token request cost more than signing (docs/benchmarks.md),
 Freshness:
 - In this process a change is seen at once: `watch_client_changes(sessions, cache)`
   listens to the ORM sessions of this issuer and drops a client's record when a commit
-  touched its `Client` row or `ClientRevocation` record (admin API, or anything else
+  touched its `clients` row or `client_revocations` record (admin API, or anything else
   written through `services.sessions`), and every record on a bulk UPDATE/DELETE of
   clients. A load that started before such a commit is not stored (generation check),
   so an old row read concurrently cannot come back for a TTL.
@@ -40,7 +40,7 @@ from typing import Any, Final, Literal, NamedTuple
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from issuer.store.models import Client, ClientRevocation
+from issuer.store.tables import client_revocations_table, clients_table
 
 MAX_ENTRIES = 10_000
 
@@ -51,32 +51,34 @@ class _Miss(Enum):
 
 _MISS: Final = _Miss.MISS
 
+_CLIENT = clients_table.c
+_REVOCATION = client_revocations_table.c
 _LOAD = (
     select(
-        Client.client_id,
-        Client.enabled,
-        Client.auth_method,
-        Client.secret_hash,
-        Client.previous_secret_hash,
-        Client.previous_secret_valid_until,
-        Client.scopes,
-        Client.default_scopes,
-        Client.audiences,
-        Client.grant_types,
-        Client.token_lifetime,
-        Client.jwks,
-        Client.tls_client_auth_subject_dn,
-        Client.token_binding,
-        ClientRevocation.generation,
+        _CLIENT.client_id,
+        _CLIENT.enabled,
+        _CLIENT.auth_method,
+        _CLIENT.secret_hash,
+        _CLIENT.previous_secret_hash,
+        _CLIENT.previous_secret_valid_until,
+        _CLIENT.scopes,
+        _CLIENT.default_scopes,
+        _CLIENT.audiences,
+        _CLIENT.grant_types,
+        _CLIENT.token_lifetime,
+        _CLIENT.jwks,
+        _CLIENT.tls_client_auth_subject_dn,
+        _CLIENT.token_binding,
+        _REVOCATION.generation,
     )
-    .outerjoin(ClientRevocation, ClientRevocation.client_id == Client.client_id)
-    .where(Client.client_id == bindparam("client_id"))
+    .outerjoin(client_revocations_table, _REVOCATION.client_id == _CLIENT.client_id)
+    .where(_CLIENT.client_id == bindparam("client_id"))
 )
 
 
 class ClientRecord(NamedTuple):
     """A snapshot of one client: the fields client authentication and the grant read
-    (the same names as `models.Client`), plus its revocation record if any."""
+    (the same names as the `clients` columns), plus its revocation record if any."""
 
     client_id: str
     enabled: bool
@@ -90,7 +92,7 @@ class ClientRecord(NamedTuple):
     grant_types: tuple[str, ...]
     token_lifetime: int | None
     jwks: Mapping[str, Any] | None
-    # ClientRevocation.generation (0: none): what a token minted from this snapshot
+    # client_revocations.generation (0: none): what a token minted from this snapshot
     # carries as `gen`.
     generation: int
     # RFC 8705 §2.1.2 (tls_client_auth clients) and what tokens are bound to (none, mtls,
@@ -214,6 +216,12 @@ def _touched(session: Session) -> set[str]:
     return session.info.setdefault(_TOUCHED, set())
 
 
+def _watched(table: object) -> bool:
+    # By table, not by ORM class: the classes (issuer/store/models.py) are imported by
+    # what edits clients, never by a cold start for a token.
+    return table is clients_table or table is client_revocations_table
+
+
 def watch_client_changes(sessions: sessionmaker[Session], cache: ClientCache) -> None:
     """Invalidate `cache` when a session of `sessions` commits a change to a client or
     its revocation record (flushed objects, and bulk UPDATE/DELETE statements). What a
@@ -221,12 +229,15 @@ def watch_client_changes(sessions: sessionmaker[Session], cache: ClientCache) ->
 
     def after_flush(session: Session, _context: Any) -> None:
         for obj in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(obj, (Client, ClientRevocation)):
+            if _watched(getattr(obj, "__table__", None)):
                 _touched(session).add(obj.client_id)
 
     def do_orm_execute(state: ORMExecuteState) -> None:
+        # ORM statements only (update(Client)): a Core DELETE on the table is how the
+        # revocation prune drops expired records without emptying this cache
+        # (issuer/oauth/revocation.py `prune`).
         if (state.is_update or state.is_delete) and state.bind_mapper is not None:
-            if state.bind_mapper.class_ in (Client, ClientRevocation):
+            if _watched(state.bind_mapper.local_table):
                 _touched(state.session).add(_ALL)
 
     def after_commit(session: Session) -> None:

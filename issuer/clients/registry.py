@@ -8,7 +8,8 @@ form-urlencodes them (RFC 6749 §2.3.1).
 
 The token endpoint imports this module (the hasher, the id shape, the method names); a
 client's keys and certificates are checked by `client_keys.py`, which registration
-imports when it needs it.
+imports when it needs it, and the ORM class `Client` is imported by the functions that
+make or read one (a cold start for a token maps no ORM class: issuer/store/tables.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import secrets
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -27,14 +28,11 @@ from sqlalchemy.orm import Session
 from issuer.clients.cache import ClientRecord
 from issuer.oauth.scopes import PolicyView
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
-from issuer.store.models import (
-    CLIENT_ID_LENGTH,
-    CLIENT_NAME_LENGTH,
-    SUBJECT_DN_LENGTH,
-    Client,
-    utcnow,
-)
+from issuer.store.tables import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH, SUBJECT_DN_LENGTH, utcnow
 from shared.scope import ADMIN_SCOPE, is_scope_token
+
+if TYPE_CHECKING:
+    from issuer.store.models import Client
 
 CLIENT_CREDENTIALS = "client_credentials"
 CLIENT_SECRET = "client_secret"  # noqa: S105 (a method name: client_secret_basic/_post)
@@ -239,8 +237,9 @@ def new_client(
     federated_identities = fields.pop("federated_identities", None)
     checked = check_client_fields(policy, **fields)
     jwks = check_auth_method(auth_method, jwks)
-    # Imported here: issuer/federation/ builds on this module.
+    # Imported here: issuer/federation/ builds on this module; `Client`: module docstring.
     from issuer.federation.identities import check_identities, set_identities
+    from issuer.store.models import Client
 
     identities = check_identities(session, auth_method, federated_identities)
     subject_dn = check_subject_dn(auth_method, tls_client_auth_subject_dn)
@@ -357,6 +356,8 @@ def check_subject_dn(auth_method: str, subject_dn: Any) -> str | None:
 def get_client(session: Session, client_id: str) -> Client | None:
     """None, unread, for an id of a shape never made (a path or form holding NUL would
     otherwise be a database error on PostgreSQL, not a 404)."""
+    from issuer.store.models import Client  # module docstring
+
     return session.get(Client, client_id) if could_be_client_id(client_id) else None
 
 

@@ -11,7 +11,7 @@ new key (`check_kek`, read only).
 Evidence, strongest first:
 1. the published signing keys (next, active, retiring: the ones that will be
    decrypted): AES-GCM authenticates, so a wrong KEK fails on each of them;
-2. the KEK check value (`issuer/store/models.py` `KekCheck`), a marker sealed under the
+2. the KEK check value (`issuer/store/tables.py` `kek_check_table`), a marker sealed under the
    KEK the first time one is verified on a database. It is the only evidence while clients exist but
    no signing key does: a secret hash cannot be checked without the secret.
 A database with no check value gets one: verified against its keys if it has any, else
@@ -32,17 +32,42 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.keys.kek import KEK_BYTES, SECRET_KEY_AAD, Kek, KekError, WrongKek
 from issuer.logs import log_event
-from issuer.store.models import PUBLISHED_STATUSES, Client, KekCheck, SigningKey, utcnow
+from issuer.store.tables import (
+    PUBLISHED_STATUSES,
+    clients_table,
+    kek_check_table,
+    signing_keys_table,
+    utcnow,
+)
 
 log = logging.getLogger("issuer.kek")
 
 CHECK_ROW = 1
+# Core statements throughout: the Lambda cold start runs `verify_kek`, and an ORM query
+# would map and configure the ORM classes for it (issuer/store/tables.py).
+_KEY = signing_keys_table.c
+_CHECK = kek_check_table.c
+
+
+class StoredCheck(NamedTuple):
+    """The `kek_check` row."""
+
+    value: bytes
+    created_at: datetime
+    secret_key: bytes | None
+
+
+def _stored_check(session: Session) -> StoredCheck | None:
+    row = session.execute(
+        select(_CHECK.value, _CHECK.created_at, _CHECK.secret_key).where(_CHECK.id == CHECK_ROW)
+    ).one_or_none()
+    return StoredCheck(*row) if row is not None else None
 
 
 def _refusal(kek: Kek, what: str) -> WrongKek:
@@ -53,16 +78,16 @@ def _refusal(kek: Kek, what: str) -> WrongKek:
     )
 
 
-def check_kek(session: Session, kek: Kek) -> tuple[KekCheck | None, int]:
+def check_kek(session: Session, kek: Kek) -> tuple[StoredCheck | None, int]:
     """Raise `WrongKek` unless `kek` decrypts the published signing keys and the stored
     check value (either of its keys, while a KEK change is under way). Reads only.
     Returns (the check row or None, published keys checked), and points `kek` at the
     key the database is sealed under (`Kek.seal_with`), so what it seals next the
     processes not yet given the new KEK can still open."""
     keys = session.execute(
-        select(SigningKey.kid, SigningKey.private_key_encrypted)
-        .where(SigningKey.status.in_(PUBLISHED_STATUSES))
-        .order_by(SigningKey.created_at, SigningKey.kid)
+        select(_KEY.kid, _KEY.private_key_encrypted)
+        .where(_KEY.status.in_(PUBLISHED_STATUSES))
+        .order_by(_KEY.created_at, _KEY.kid)
     ).all()
     record: int | None = None
     for kid, blob in keys:
@@ -71,7 +96,7 @@ def check_kek(session: Session, kek: Kek) -> tuple[KekCheck | None, int]:
         except KekError:
             raise _refusal(kek, f"the stored signing keys (kid {kid})") from None
         record = index if record is None else record
-    row = session.get(KekCheck, CHECK_ROW)
+    row = _stored_check(session)
     if row is not None:
         opener = kek.opener(row.value)
         if opener is None:
@@ -98,8 +123,11 @@ def _secrets_exist(session: Session) -> int:
     return (
         session.scalar(
             select(func.count())
-            .select_from(Client)
-            .where(Client.secret_hash.is_not(None) | Client.previous_secret_hash.is_not(None))
+            .select_from(clients_table)
+            .where(
+                clients_table.c.secret_hash.is_not(None)
+                | clients_table.c.previous_secret_hash.is_not(None)
+            )
         )
         or 0
     )
@@ -129,15 +157,15 @@ def verify_kek(sessions: sessionmaker[Session], kek: Kek, now: datetime | None =
             return
         unverified = _secrets_exist(session) if keys == 0 else 0
         data_key = _new_secret_key(session, kek)
-        session.add(
-            KekCheck(
-                id=CHECK_ROW,
-                value=kek.check_value(),
-                created_at=now or utcnow(),
-                secret_key=kek.encrypt(data_key, SECRET_KEY_AAD),
-            )
-        )
         try:
+            session.execute(
+                insert(kek_check_table).values(
+                    id=CHECK_ROW,
+                    value=kek.check_value(),
+                    created_at=now or utcnow(),
+                    secret_key=kek.encrypt(data_key, SECRET_KEY_AAD),
+                )
+            )
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -165,8 +193,8 @@ def _store_secret_key(session: Session, kek: Kek) -> None:
     race on `secret_key IS NULL` and the losers read the winner's."""
     data_key = _new_secret_key(session, kek)
     result = session.execute(
-        update(KekCheck)
-        .where(KekCheck.id == CHECK_ROW, KekCheck.secret_key.is_(None))
+        update(kek_check_table)
+        .where(_CHECK.id == CHECK_ROW, _CHECK.secret_key.is_(None))
         .values(secret_key=kek.encrypt(data_key, SECRET_KEY_AAD))
     )
     session.commit()
@@ -175,7 +203,7 @@ def _store_secret_key(session: Session, kek: Kek) -> None:
         # `derived`: the existing secrets' key, kept; else a new random one.
         log_event(log, "secret_key_stored", derived=data_key == kek.legacy_secret_hmac_key())
         return
-    row = session.get(KekCheck, CHECK_ROW, populate_existing=True)
+    row = _stored_check(session)
     if row is None or row.secret_key is None:
         raise KekError("the client-secret key could not be stored")
     kek.data_key = _open_secret_key(kek, row.secret_key)
@@ -203,24 +231,37 @@ def rekey(sessions: sessionmaker[Session], kek: Kek, now: datetime | None = None
     processes given both keys open either. Raises `WrongKek` if a key opens nothing."""
     verify_kek(sessions, kek, now)
     with sessions() as session:
-        row = session.get(KekCheck, CHECK_ROW)
+        row = _stored_check(session)
         if row is None or row.secret_key is None:  # verify_kek stored both
             raise KekError("the KEK check value is missing")
         moved = 0
-        for key in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
+        keys = session.execute(
+            select(_KEY.kid, _KEY.status, _KEY.private_key_encrypted).order_by(_KEY.created_at)
+        ).all()
+        for kid, status, blob in keys:
             try:
-                plain, index = kek.open(key.private_key_encrypted, key.kid)
+                plain, index = kek.open(blob, kid)
             except KekError:
-                raise _refusal(kek, f"the stored signing key {key.kid} ({key.status})") from None
+                raise _refusal(kek, f"the stored signing key {kid} ({status})") from None
             if index != 0:
-                key.private_key_encrypted = kek.encrypt(plain, key.kid, 0)
+                session.execute(
+                    update(signing_keys_table)
+                    .where(_KEY.kid == kid)
+                    .values(private_key_encrypted=kek.encrypt(plain, kid, 0))
+                )
                 moved += 1
         secret_key = kek.decrypt(row.secret_key, SECRET_KEY_AAD)
         current = kek.opener(row.value) == 0 and _opened_by_current(kek, row.secret_key)
         if current and moved == 0:
             return Rekeyed(signing_keys=0, already_current=True)
-        row.value = kek.check_value(0)
-        row.secret_key = kek.encrypt(secret_key, SECRET_KEY_AAD, 0)
+        session.execute(
+            update(kek_check_table)
+            .where(_CHECK.id == CHECK_ROW)
+            .values(
+                value=kek.check_value(0),
+                secret_key=kek.encrypt(secret_key, SECRET_KEY_AAD, 0),
+            )
+        )
         session.commit()
     kek.seal_with(0)
     log_event(log, "kek_rotated", signing_keys=moved, kek_source=kek.source)

@@ -25,12 +25,15 @@ from sqlalchemy.orm import Session
 
 from issuer.logs import log_event
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
-from issuer.store.models import PUBLISHED_STATUSES, SigningKey
+from issuer.store.tables import PUBLISHED_STATUSES, signing_keys_table
 
 if TYPE_CHECKING:  # an annotation only: the lifecycle needs no settings module to run
     from issuer.settings import Settings
+    from issuer.store.models import SigningKey
 
 log = logging.getLogger("issuer.keys")
+
+_KEY = signing_keys_table.c
 
 # How often a process looks again for transitions it cannot foresee (a `next` key made by
 # another process). Only ever delays a promotion or retirement, never hastens one.
@@ -53,10 +56,10 @@ class KeySchedule(NamedTuple):
             rotation_period=timedelta(days=settings.key_rotation_days),
         )
 
-    def activates_at(self, key: SigningKey) -> datetime:
+    def activates_at(self, key: SigningKey | PublishedKey) -> datetime:
         return key.created_at + self.publish_lead
 
-    def retires_at(self, key: SigningKey) -> datetime | None:
+    def retires_at(self, key: SigningKey | PublishedKey) -> datetime | None:
         return key.retiring_at + self.retire_after if key.retiring_at is not None else None
 
 
@@ -66,17 +69,26 @@ class Transition(NamedTuple):
     new: str
 
 
-def published_keys(session: Session) -> list[SigningKey]:
-    return list(
-        session.scalars(
-            select(SigningKey)
-            .where(SigningKey.status.in_(PUBLISHED_STATUSES))
-            .order_by(SigningKey.created_at, SigningKey.kid)
-        )
+class PublishedKey(NamedTuple):
+    """What the lifecycle reads of a published key (a Core query: the first token of a
+    cold start runs it and maps no ORM class, issuer/store/tables.py)."""
+
+    kid: str
+    status: str
+    created_at: datetime
+    retiring_at: datetime | None
+
+
+def published_keys(session: Session) -> list[PublishedKey]:
+    rows = session.execute(
+        select(_KEY.kid, _KEY.status, _KEY.created_at, _KEY.retiring_at)
+        .where(_KEY.status.in_(PUBLISHED_STATUSES))
+        .order_by(_KEY.created_at, _KEY.kid)
     )
+    return [PublishedKey(*row) for row in rows]
 
 
-def due_at(keys: list[SigningKey], schedule: KeySchedule) -> datetime | None:
+def due_at(keys: list[PublishedKey], schedule: KeySchedule) -> datetime | None:
     """When the next foreseeable transition among `keys` falls due (None: none pending)."""
     times = [schedule.activates_at(k) for k in keys if k.status == "next"]
     times += [t for k in keys if k.status == "retiring" and (t := schedule.retires_at(k))]
@@ -112,7 +124,7 @@ def advance(session: Session, schedule: KeySchedule, now: datetime) -> list[Tran
 
 
 def _promote(
-    session: Session, pending: SigningKey, active: SigningKey | None, now: datetime
+    session: Session, pending: PublishedKey, active: PublishedKey | None, now: datetime
 ) -> list[Transition] | None:
     steps = []
     if active is not None:
@@ -128,8 +140,8 @@ def _promote(
 
 def _move(session: Session, kid: str, old: str, new: str, **dates: datetime) -> bool:
     result = session.execute(
-        update(SigningKey)
-        .where(SigningKey.kid == kid, SigningKey.status == old)
+        update(signing_keys_table)
+        .where(_KEY.kid == kid, _KEY.status == old)
         .values(status=new, **dates)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]

@@ -30,12 +30,18 @@ from issuer.keys.kek import Kek
 from issuer.keys.kek_check import check_kek
 from issuer.keys.lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys
 from issuer.logs import log_event
-from issuer.store.models import PUBLISHED_STATUSES, SigningKey, utcnow
+from issuer.store.tables import PUBLISHED_STATUSES, signing_keys_table, utcnow
 
 if TYPE_CHECKING:  # the JWK code is imported by what uses it: making a key, the admin guard
+    from issuer.store.models import SigningKey
     from shared.jwk import KeySet
 
 log = logging.getLogger("issuer.keys")
+
+# Core statements on the signing path: a cold start's first token maps no ORM class
+# (issuer/store/tables.py). Making a key (a rotation, a first start) uses the ORM class.
+_KEY = signing_keys_table.c
+_ACTIVE_KID = select(_KEY.kid).where(_KEY.status == "active")
 
 # How long the active signer is used without reading the active kid again.
 SIGNER_RECHECK = timedelta(seconds=5)
@@ -52,7 +58,9 @@ class Signer(NamedTuple):
 
 
 def new_signing_key(kek: Kek, alg: str, status: str, now: datetime | None = None) -> SigningKey:
-    # Imported here: signing needs neither (a cold start for a token loads no JWK code).
+    # Imported here: signing needs none of them (a cold start for a token loads no JWK
+    # code and maps no ORM class).
+    from issuer.store.models import SigningKey
     from shared.jwa import generate_private_key
     from shared.jwk import public_jwk
 
@@ -78,8 +86,10 @@ def new_signing_key(kek: Kek, alg: str, status: str, now: datetime | None = None
 def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str:
     """The active kid, making the first key if there is none. Safe to run from several
     processes at once: the one-active unique index lets only one insert win."""
+    from issuer.store.models import SigningKey  # see new_signing_key
+
     with factory() as session:
-        active = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
+        active = session.scalar(_ACTIVE_KID)
         if active:
             return active
         # Never seal or promote the first key under a KEK the stored keys or check value
@@ -99,7 +109,7 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
             session.commit()
         except IntegrityError:
             session.rollback()
-            winner = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
+            winner = session.scalar(_ACTIVE_KID)
             if winner is None:
                 raise
             return winner
@@ -110,11 +120,11 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
 def published_jwks(session: Session) -> dict[str, list[dict[str, Any]]]:
     """RFC 7517 JWK Set of keys verifiers must know: next, active, retiring."""
     rows = session.scalars(
-        select(SigningKey)
-        .where(SigningKey.status.in_(PUBLISHED_STATUSES))
-        .order_by(SigningKey.created_at, SigningKey.kid)
+        select(_KEY.public_jwk)
+        .where(_KEY.status.in_(PUBLISHED_STATUSES))
+        .order_by(_KEY.created_at, _KEY.kid)
     )
-    return {"keys": [dict(row.public_jwk) for row in rows]}
+    return {"keys": [dict(jwk) for jwk in rows]}
 
 
 class KeyStore:
@@ -161,7 +171,7 @@ class KeyStore:
         version = self._version
         if self._schedule is not None:
             self.maintain(session, now)
-        kid = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active"))
+        kid = session.scalar(_ACTIVE_KID)
         if kid is None:
             raise NoSigningKey("no active signing key")
         current = self._signer
@@ -220,7 +230,9 @@ class KeyStore:
         return cached[1]
 
     def _load(self, session: Session, kid: str) -> Signer:
-        row = session.get(SigningKey, kid)
+        row = session.execute(
+            select(_KEY.kid, _KEY.alg, _KEY.private_key_encrypted).where(_KEY.kid == kid)
+        ).one_or_none()
         if row is None:
             raise NoSigningKey(f"active key {kid} vanished")
         der = self._kek.decrypt(row.private_key_encrypted, row.kid)

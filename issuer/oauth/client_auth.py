@@ -39,7 +39,7 @@ from issuer.clients.registry import (
     could_be_client_id,
 )
 from issuer.oauth.errors import InvalidClient, InvalidRequest
-from issuer.store.models import utcnow
+from issuer.store.tables import utcnow
 from shared.errors import TokenError
 from shared.jose_names import ALLOWED_ALGS
 

@@ -35,7 +35,9 @@ decides what goes in it and signs it.
 
 Every token reads this module (its `gen` claim) and none revokes: the per-token records
 and the sequence (`issuer/store/revocation_tables.py`) are imported by the functions
-that use them, so a cold start for a token does not declare those tables.
+that use them, so a cold start for a token does not declare those tables, and so is
+the ORM class of the client-wide records (`issuer/store/models.py`), which a cold start
+does not map; reading and pruning use the Core table.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, case, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,13 +55,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from issuer.keys.store import Signer
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.settings import MAX_CLIENT_CACHE_TTL
-from issuer.store.models import ClientRevocation
+from issuer.store.tables import client_revocations_table
 
 # Re-exported (`as`) for the issuer's modules that mint and check tokens: the token side
 # of the revocation contract is defined in shared.
 from shared.revocation_list import GENERATION_CLAIM as GENERATION_CLAIM
 from shared.revocation_list import TYP, list_claims
 from shared.revocation_list import token_generation as token_generation
+
+if TYPE_CHECKING:
+    from issuer.store.models import ClientRevocation
+
+_CLIENT_CUTOFF = client_revocations_table.c
 
 # The largest leeway a verifier may apply to `exp` (authorizer/settings.py MAX_LEEWAY;
 # tests/issuer/test_revoke.py holds the two equal): records outlive the tokens by this.
@@ -137,6 +144,8 @@ def revoke_client(
     generation, so the record is kept until such a token, too, is past its `exp` plus
     the verifiers' leeway. Not committed: the caller commits it with the change that
     caused it (and its audit record), so the two happen together or not at all."""
+    from issuer.store.models import ClientRevocation  # module docstring
+
     generation = next_seq(session, now)
     until = now + timedelta(seconds=stale_for + MAX_TOKEN_LIFETIME + VERIFIER_MAX_LEEWAY)
     row = session.get(ClientRevocation, client_id)
@@ -174,6 +183,7 @@ def revoke_token(
     Keeps the list bounded: a client past `MAX_JTIS_PER_CLIENT` records, or the client
     with the most when all clients are past `MAX_LISTED_JTIS`, has its records replaced
     by one client-wide revocation (which revokes every token it holds)."""
+    from issuer.store.models import ClientRevocation  # module docstring
     from issuer.store.revocation_tables import RevokedToken  # module docstring
 
     prune(session, now)
@@ -246,6 +256,7 @@ def is_revoked(
     """The issuer-side check (introspection, the admin guard): the rules the authorizer
     applies to the list, on the records themselves (no cache: a revocation made by any
     process is seen at once)."""
+    from issuer.store.models import ClientRevocation  # module docstring
     from issuer.store.revocation_tables import RevokedToken  # module docstring
 
     if jti is not None and session.get(RevokedToken, jti) is not None:
@@ -254,8 +265,12 @@ def is_revoked(
     return row is not None and row.expires_at > now and generation < row.generation
 
 
-def client_cutoffs(session: Session, now: datetime, limit: int = 200) -> list[ClientRevocation]:
+def client_cutoffs(
+    session: Session, now: datetime, limit: int = 200
+) -> list[ClientRevocation]:
     """The client-wide revocations still in force, newest first (the admin console)."""
+    from issuer.store.models import ClientRevocation  # module docstring
+
     return list(session.scalars(
         select(ClientRevocation)
         .where(ClientRevocation.expires_at > now)
@@ -266,6 +281,8 @@ def client_cutoffs(session: Session, now: datetime, limit: int = 200) -> list[Cl
 
 def current_generation(session: Session, client_id: str) -> int:
     """The generation tokens minted for the client now carry (0 before any cut-off)."""
+    from issuer.store.models import ClientRevocation  # module docstring
+
     row = session.get(ClientRevocation, client_id)
     return row.generation if row is not None else 0
 
@@ -279,7 +296,7 @@ def prune(session: Session, now: datetime) -> None:
     # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
     # expired record changes nothing it holds (a token minted with its old generation is
     # not revoked by anything once the record is gone).
-    table = ClientRevocation.__table__
+    table = client_revocations_table
     session.execute(delete(table).where(table.c.expires_at <= now))
 
 
@@ -309,8 +326,8 @@ def revocation_list_claims(session: Session, issuer: str, now: datetime) -> dict
     clients = {
         client_id: generation
         for client_id, generation in session.execute(
-            select(ClientRevocation.client_id, ClientRevocation.generation).where(
-                ClientRevocation.expires_at > now
+            select(_CLIENT_CUTOFF.client_id, _CLIENT_CUTOFF.generation).where(
+                _CLIENT_CUTOFF.expires_at > now
             )
         )
     }
@@ -377,7 +394,7 @@ def watch_revocations(sessions: sessionmaker[Session], cache: SignedListCache) -
     key = "tollgate_revocation_touched"
     # By table name: `RevokedToken` is imported by the first revocation, not with this
     # watch (module docstring).
-    watched = frozenset({"revoked_tokens", ClientRevocation.__table__.name})
+    watched = frozenset({"revoked_tokens", client_revocations_table.name})
 
     def after_flush(session: Session, _context: Any) -> None:
         for obj in (*session.new, *session.dirty, *session.deleted):

@@ -3,7 +3,9 @@ client_secret token needs (issue 14; bench/startup_bench.py measures it): the ot
 client authentication methods (issuer/oauth/client_auth.py `DeferredMethod`), federation
 (issuer/services.py `OnFirstUse`), DPoP's proof checks (issuer/oauth/dpop.py) and the
 JWS/JWK code behind them are imported by the first request that uses them, and so are
-the tables a token does not touch (issuer/store/models.py declares the others).
+the tables a token does not touch (issuer/store/tables.py declares the others) and the
+ORM classes (issuer/store/models.py: the token path reads and writes with Core, so
+no class is mapped by the init or the first token).
 
 Then, in one process whose init loaded none of them, a client_secret token, then a
 private_key_jwt, a DPoP, a federated and a mutual-TLS token, a wrong secret, a
@@ -49,8 +51,9 @@ WORKLOAD = "repo:octo-org/octo-repo:ref:refs/heads/main"
 
 # Imported by the first request that uses them, never by the init: what the init leaves
 # out (and SnapStart's before-snapshot hook imports: tests/issuer/test_snapstart.py), and
-# each table module issuer.store.schema imports.
-LAZY_MODULES = (*DEFERRED_MODULES,
+# each table module issuer.store.schema imports, and the ORM classes of the token's
+# tables (where those classes are declared: not imported, none is mapped).
+LAZY_MODULES = (*DEFERRED_MODULES, "issuer.store.models",
                 "issuer.store.audit_tables", "issuer.store.console_tables",
                 "issuer.store.federation_tables", "issuer.store.replay_tables",
                 "issuer.store.revocation_tables", "issuer.store.throttle_tables")
@@ -68,8 +71,8 @@ def loaded():
     return sorted(m for m in LAZY if m in sys.modules)
 
 def tables():
-    from issuer.store.models import Base
-    return sorted(Base.metadata.tables)
+    from issuer.store.tables import metadata
+    return sorted(metadata.tables)
 
 from deploy.issuer_lambda import handler
 

@@ -27,7 +27,7 @@ from issuer.oauth.client_auth import TokenRequest, claimed_client_id
 from issuer.oauth.errors import InvalidClient
 from issuer.oauth.throttle import TooManyFailures, throttle_keys
 from issuer.services import Services
-from issuer.store.models import CLIENT_ID_LENGTH
+from issuer.store.tables import CLIENT_ID_LENGTH
 
 log = logging.getLogger("issuer.oauth")
 
