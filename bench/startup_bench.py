@@ -22,11 +22,14 @@ job needs, in the same run:
 
 Then the init and the floor once more as instructions executed (valgrind's callgrind,
 one run of each side: the same count for the same program whatever else the machine is
-doing). Wall time on a shared virtual machine moves by +-30 % from one run to the next
-(the rows' notes print every round), more than the 5 % the target allows; the
-instruction ratio is the figure that does not move, though not the time itself (cache
-misses and system calls weigh differently). Full mode only (~1 min per run), and only
-where valgrind is installed (the row says so when it is not).
+doing), on the same SQLite database and, where a PostgreSQL answers
+(TOLLGATE_BENCH_POSTGRES), on a migrated PostgreSQL database through psycopg, the
+database the stack deploys (no target: the driver's import is most of what it adds).
+Wall time on a shared virtual machine moves by +-30 % from one run to the next (the
+rows' notes print every round), more than the 5 % the target allows; the instruction
+ratio is the figure that does not move, though not the time itself (cache misses and
+system calls weigh differently). Full mode only (~1 min per run), and only where
+valgrind is installed (otherwise the rows are left out, said on stderr).
 
 Wall time of the process. Runs alternate (ours, baseline, then the reverse), so a
 slow moment of a shared machine moves one pair, not one side; the figure is the median
@@ -38,6 +41,7 @@ compiled on every start while the libraries' are not (PYTHONDONTWRITEBYTECODE un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -111,20 +115,40 @@ def instructions(argv: list[str], env: dict[str, str]) -> int:
     return sum(int(n) for n in counts)
 
 
-def _instruction_rows(env: dict[str, str], baseline: list[str]) -> list[Row]:
+def _instruction_rows(env: dict[str, str], baseline: list[str],
+                      postgres_env: dict[str, str] | None) -> list[Row]:
     base_name = f"python -c '{LAMBDA_BASELINE}'"
     if shutil.which("valgrind") is None:
-        return [Row("startup", "instructions: not counted (valgrind is not installed)", 0.0,
-                    "M", base_name, None)]
+        print("bench: valgrind is not installed; the instruction rows are skipped",
+              file=sys.stderr)
+        return []
     # Bytecode compiled by a first run, as for the timed rows (PYTHONPYCACHEPREFIX).
+    _run(baseline, env)
     base = instructions(baseline, env) / 1e6
     rows = []
-    for name, module in (("issuer Lambda init", "deploy.issuer_lambda"),
-                         ("floor", "bench.token_floor_app")):
-        ours = instructions([sys.executable, "-c", f"import {module}" + NO_EXIT], env) / 1e6
-        rows.append(Row("startup", f"{name}, instructions executed: import {module} "
-                        "(callgrind, one run)", ours, "M", base_name, base))
+    databases = [("SQLite", env)]
+    if postgres_env is not None:
+        databases.append(("PostgreSQL", postgres_env))
+    for database, database_env in databases:
+        for name, module in (("issuer Lambda init", "deploy.issuer_lambda"),
+                             ("floor", "bench.token_floor_app")):
+            argv = [sys.executable, "-c", f"import {module}" + NO_EXIT]
+            _run(argv, database_env)  # its bytecode, as for the timed rows
+            ours = instructions(argv, database_env) / 1e6
+            rows.append(Row("startup", f"{name}, instructions executed: import {module} "
+                            f"({database}, callgrind, one run)", ours, "M", base_name, base))
     return rows
+
+
+def _postgres_env(env: dict[str, str], stack: contextlib.ExitStack) -> dict[str, str] | None:
+    """The init's environment on a migrated PostgreSQL database (psycopg, as the stack
+    deploys it: deploy/README.md), or None when no PostgreSQL answers."""
+    from bench.issuer_setup import postgres_available, postgres_database, prepare
+
+    if not postgres_available():
+        return None
+    issuer = prepare(stack.enter_context(postgres_database()), "RS256")
+    return {**env, **issuer.env}
 
 
 def pairs(ours: list[str], baseline: list[str], env: dict[str, str], rounds: int) -> dict:
@@ -188,7 +212,8 @@ def measure(rounds: int, count_instructions: bool = False) -> list[Row]:
                          f"route; median of {rounds})", floor,
                          f"python -c '{LAMBDA_BASELINE}'", ""))
         if count_instructions:
-            rows += _instruction_rows(env, baseline)
+            with contextlib.ExitStack() as stack:
+                rows += _instruction_rows(env, baseline, _postgres_env(env, stack))
     return rows
 
 
