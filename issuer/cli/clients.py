@@ -23,6 +23,7 @@ from issuer.clients.registry import (
     NO_BINDING,
     TOKEN_BINDINGS,
     client_view,
+    client_views,
     could_be_client_id,
     get_client,
 )
@@ -192,7 +193,7 @@ def run_list(settings: Settings, args: argparse.Namespace) -> int:
     )
     with services_for(settings) as services, services.sessions() as session:
         page = client_page(session, args.limit, after)
-        views = [client_view(c) for c in page]
+        views = client_views(page)
 
     def line(view: dict[str, Any]) -> str:
         state = "enabled" if view["enabled"] else "disabled"

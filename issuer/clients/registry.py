@@ -361,20 +361,44 @@ def get_client(session: Session, client_id: str) -> Client | None:
     return session.get(Client, client_id) if could_be_client_id(client_id) else None
 
 
-def _federated_identities(client: Client) -> list[dict[str, str]]:
-    """A federated client's pairs, read in the client's session (`Client` has no
-    relationship to them: issuer/store/models.py)."""
-    # Imported here: issuer/federation/ builds on this module.
-    from issuer.federation.identities import identities_of, identity_views
-
+def _session_of(client: Client) -> Session:
     session = Session.object_session(client)
     if session is None:
         raise ValueError(f"client {client.client_id} is not in a session")
-    return identity_views(identities_of(session, client.client_id))
+    return session
 
 
 def client_view(client: Client) -> dict[str, Any]:
-    """What may be shown about a client: never a secret or its hash."""
+    """What may be shown about a client: never a secret or its hash. A federated client's
+    pairs are read in its session (`Client` has no relationship to them:
+    issuer/store/tables.py)."""
+    identities = None
+    if client.auth_method == FEDERATED:
+        # Imported here: issuer/federation/ builds on this module.
+        from issuer.federation.identities import identities_of, identity_views
+
+        identities = identity_views(identities_of(_session_of(client), client.client_id))
+    return _view(client, identities)
+
+
+def client_views(clients: Sequence[Client]) -> list[dict[str, Any]]:
+    """`client_view` of each client of a page (one session), the federated ones' pairs
+    read in one query rather than one each."""
+    federated = [c.client_id for c in clients if c.auth_method == FEDERATED]
+    if not federated:
+        return [_view(c, None) for c in clients]
+    # See client_view.
+    from issuer.federation.identities import identities_of_clients, identity_views
+
+    pairs = identities_of_clients(_session_of(clients[0]), federated)
+    return [
+        _view(c, identity_views(pairs.get(c.client_id, [])) if c.auth_method == FEDERATED
+              else None)
+        for c in clients
+    ]
+
+
+def _view(client: Client, identities: list[dict[str, str]] | None) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
         "name": client.name,
@@ -387,8 +411,8 @@ def client_view(client: Client) -> dict[str, Any]:
         "auth_method": client.auth_method,
         **({"jwks": client.jwks} if client.jwks is not None else {}),
         **(
-            {"federated_identities": _federated_identities(client)}
-            if client.auth_method == FEDERATED
+            {"federated_identities": identities}
+            if identities is not None
             else {}
         ),
         **(

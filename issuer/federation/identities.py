@@ -103,6 +103,21 @@ def identities_of(session: Session, client_id: str) -> list[Pair]:
     return [(issuer, subject) for issuer, subject in rows]
 
 
+def identities_of_clients(session: Session, client_ids: Sequence[str]) -> dict[str, list[Pair]]:
+    """`identities_of` for several clients in one query (a page of clients listed), each
+    client's pairs sorted; a client with none is absent."""
+    found: dict[str, list[Pair]] = {}
+    rows = session.execute(
+        select(FederatedIdentity.client_id, FederatedIdentity.issuer, FederatedIdentity.subject)
+        .where(FederatedIdentity.client_id.in_(client_ids))
+        .order_by(FederatedIdentity.client_id, FederatedIdentity.issuer,
+                  FederatedIdentity.subject)
+    )
+    for client_id, issuer, subject in rows:
+        found.setdefault(client_id, []).append((issuer, subject))
+    return found
+
+
 def set_identities(
     session: Session, client_id: str, held: Sequence[Pair], pairs: Sequence[Pair]
 ) -> None:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from helpers.external_issuer import DROP, ExternalIssuer, JwksServer, assertion_form
 from helpers.issuer_env import ISSUER_URL, ORDERS
 from helpers.mint import forge_hmac, forge_none, make_key, public_pem, sign_raw
+from sqlalchemy import event
 
 from issuer.federation.jwks import UNKNOWN_KID_COOLDOWN
 from issuer.oauth.throttle import FailureThrottle
@@ -356,3 +357,39 @@ def test_dispatch_by_iss_parses_once_and_never_crosses_over(fed, github, caplog,
     assert crossed.status_code == 401
     assert [(f["method"], f["reason"]) for f in failures(caplog)] == [
         ("private_key_jwt", "unknown_client")]
+
+
+def test_a_page_of_clients_reads_every_federated_clients_pairs_in_one_query(fed, github):
+    # GET /admin/clients lists a page of clients; a federated client's pairs live in
+    # their own table (no ORM relationship). One query per federated client on the page
+    # would be up to a page's worth of round trips per listing.
+    issuer, _, admin_http, _ = fed
+    made = {federated_client(admin_http, (GITHUB, f"repo:octo-org/repo-{n}:ref:refs/heads/main"),
+                             (GITHUB, f"repo:octo-org/repo-{n}:ref:refs/heads/dev")): n
+            for n in range(4)}
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = issuer.services.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = admin_http.get("/admin/clients", params={"limit": 100})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.text
+    listed = {item["client_id"]: item for item in response.json()["items"]}
+    for client_id, n in made.items():
+        assert listed[client_id]["federated_identities"] == [
+            {"issuer": GITHUB, "subject": f"repo:octo-org/repo-{n}:ref:refs/heads/dev"},
+            {"issuer": GITHUB, "subject": f"repo:octo-org/repo-{n}:ref:refs/heads/main"},
+        ]
+    # Secret clients on the same page carry no pairs at all.
+    assert all("federated_identities" not in item for item in listed.values()
+               if item["auth_method"] != "federated")
+    reads = [s for s in statements if "FROM federated_identities" in s]
+    assert len(reads) == 1, reads
+    # The same view the client's own page shows.
+    one = next(iter(made))
+    assert admin_http.get(f"/admin/clients/{one}").json() == listed[one]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from issuer.clients import admin as client_admin
-from issuer.clients.registry import client_view, could_be_client_id, get_client
+from issuer.clients.registry import client_view, client_views, could_be_client_id, get_client
 from issuer.http.admin.guard import AdminDep, AdminRoute
 from issuer.http.admin.schemas import ClientCreate, ClientUpdate, SecretRotation
 from issuer.http.deps import ServicesDep, SessionDep
@@ -99,7 +99,7 @@ def list_clients(
 ) -> dict[str, Any]:
     page = client_admin.client_page(session, limit, _after(cursor))
     return {
-        "items": [client_view(c) for c in page],
+        "items": client_views(page),
         "next_cursor": next_cursor(page, limit, client_admin.client_position),
     }
 

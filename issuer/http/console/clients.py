@@ -24,6 +24,7 @@ from issuer.clients.registry import (
     PRIVATE_KEY_JWT,
     ClientError,
     client_view,
+    client_views,
     could_be_client_id,
     get_client,
 )
@@ -140,7 +141,7 @@ def list_clients(request: Request) -> Response:
             after = None  # a cursor we did not write: the first page
     with services.sessions() as session:
         rows = search_clients(session, query, PAGE_SIZE, after)
-        views = [client_view(c) for c in rows]
+        views = client_views(rows)
     done = DONE.get(request.query_params.get("done", ""))
     return page("clients.html", signed_in=who, csrf=who.csrf, clients=views, q=query,
                 next_cursor=next_cursor(rows, PAGE_SIZE, client_admin.client_position),
