@@ -191,9 +191,11 @@ def measure(rounds: int, count_instructions: bool = False) -> list[Row]:
                          f"python -c '{CLI_BASELINE}'", "<= 5x"))
         issuer = prepare(sqlite_url(tmp, "RS256"), "RS256")
         # As the function is deployed (serverless.yml: ISSUER_ENV=production, a policy
-        # file named): /docs, /openapi.json and the console off.
+        # file named, tokens counted as embedded metrics): /docs, /openapi.json and the
+        # console off.
         env = {**base_env, **issuer.env, "ISSUER_ENV": "production",
-               "POLICY_FILE": str(ROOT / "shared" / "example_policy.toml")}
+               "POLICY_FILE": str(ROOT / "shared" / "example_policy.toml"),
+               "ISSUER_METRICS": "emf", "ISSUER_METRICS_NAMESPACE": "Tollgate/bench"}
         baseline = [sys.executable, "-c", LAMBDA_BASELINE + NO_EXIT]
         init = pairs([sys.executable, "-c", "import deploy.issuer_lambda" + NO_EXIT], baseline,
                      env, rounds)
