@@ -10,8 +10,11 @@ job needs, in the same run:
   token needs (target <= 1.05x, issue 14). Both end with `os._exit(0)` right after the
   import: a Lambda init ends when the handler's module is imported, and Lambda never runs
   the interpreter's exit (its final garbage collections, 90-150 ms here, more the more
-  objects the process holds). The same pair as whole processes, exit included, is the
-  next row (no target);
+  objects the process holds). The same pair as whole processes, exit included, is
+  printed too (no target);
+- the same init against that baseline with the cyclic collector paused during the
+  import and what it made frozen, as the init itself does (deploy/issuer_lambda.py):
+  like for like, what the issuer's own code adds (no target);
 - the same init plus the first token through the Lambda handler (an API Gateway HTTP API
   event, client_secret_basic), against the same baseline (no target: what a cold
   start costs the first caller without SnapStart);
@@ -58,6 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CLI_BASELINE = "import argparse, json, logging"
 LAMBDA_BASELINE = "import fastapi, sqlalchemy.orm, jwt, mangum"
+# The same with the cyclic collector paused and what was made frozen, as the init does
+# (deploy/issuer_lambda.py): like for like, what the issuer's own code costs.
+PAUSED_BASELINE = f"import gc; gc.disable(); {LAMBDA_BASELINE}; gc.freeze(); gc.enable()"
 # A Lambda init ends at the end of the import: no interpreter exit (see above).
 NO_EXIT = "; import os; os._exit(0)"
 FIRST_TOKEN = r"""
@@ -115,7 +121,7 @@ def instructions(argv: list[str], env: dict[str, str]) -> int:
     return sum(int(n) for n in counts)
 
 
-def _instruction_rows(env: dict[str, str], baseline: list[str],
+def _instruction_rows(env: dict[str, str], baseline: list[str], paused: list[str],
                       postgres_env: dict[str, str] | None) -> list[Row]:
     base_name = f"python -c '{LAMBDA_BASELINE}'"
     if shutil.which("valgrind") is None:
@@ -125,6 +131,8 @@ def _instruction_rows(env: dict[str, str], baseline: list[str],
     # Bytecode compiled by a first run, as for the timed rows (PYTHONPYCACHEPREFIX).
     _run(baseline, env)
     base = instructions(baseline, env) / 1e6
+    _run(paused, env)
+    paused_base = instructions(paused, env) / 1e6
     rows = []
     databases = [("SQLite", env)]
     if postgres_env is not None:
@@ -137,6 +145,10 @@ def _instruction_rows(env: dict[str, str], baseline: list[str],
             ours = instructions(argv, database_env) / 1e6
             rows.append(Row("startup", f"{name}, instructions executed: import {module} "
                             f"({database}, callgrind, one run)", ours, "M", base_name, base))
+            if database == "SQLite" and module == "deploy.issuer_lambda":
+                rows.append(Row("startup", "the same against the baseline with the collector "
+                                "paused as the init pauses it (like for like)", ours, "M",
+                                "the baseline, collector paused", paused_base))
     return rows
 
 
@@ -201,6 +213,12 @@ def measure(rounds: int, count_instructions: bool = False) -> list[Row]:
                      env, rounds)
         rows.append(_row(f"issuer Lambda init: import deploy.issuer_lambda (SQLite, median of "
                          f"{rounds})", init, f"python -c '{LAMBDA_BASELINE}'", "<= 1.05x"))
+        paused = [sys.executable, "-c", PAUSED_BASELINE + NO_EXIT]
+        like = pairs([sys.executable, "-c", "import deploy.issuer_lambda" + NO_EXIT], paused,
+                     env, rounds)
+        rows.append(_row(f"the same against the baseline with the collector paused as the "
+                         f"init pauses it (like for like; median of {rounds})", like,
+                         "the baseline, collector paused", ""))
         whole = pairs([sys.executable, "-c", "import deploy.issuer_lambda"],
                       [sys.executable, "-c", LAMBDA_BASELINE], env, rounds)
         rows.append(_row(f"the same, whole process: interpreter exit included (median of "
@@ -215,7 +233,7 @@ def measure(rounds: int, count_instructions: bool = False) -> list[Row]:
                          f"python -c '{LAMBDA_BASELINE}'", ""))
         if count_instructions:
             with contextlib.ExitStack() as stack:
-                rows += _instruction_rows(env, baseline, _postgres_env(env, stack))
+                rows += _instruction_rows(env, baseline, paused, _postgres_env(env, stack))
     return rows
 
 
