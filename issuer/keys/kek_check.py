@@ -37,14 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.keys.kek import KEK_BYTES, SECRET_KEY_AAD, Kek, KekError, WrongKek
+from issuer.keys.lifecycle import published
 from issuer.logs import log_event
-from issuer.store.tables import (
-    PUBLISHED_STATUSES,
-    clients_table,
-    kek_check_table,
-    signing_keys_table,
-    utcnow,
-)
+from issuer.store.tables import clients_table, kek_check_table, signing_keys_table, utcnow
 
 log = logging.getLogger("issuer.kek")
 
@@ -84,11 +79,7 @@ def check_kek(session: Session, kek: Kek) -> tuple[StoredCheck | None, int]:
     Returns (the check row or None, published keys checked), and points `kek` at the
     key the database is sealed under (`Kek.seal_with`), so what it seals next the
     processes not yet given the new KEK can still open."""
-    keys = session.execute(
-        select(_KEY.kid, _KEY.private_key_encrypted)
-        .where(_KEY.status.in_(PUBLISHED_STATUSES))
-        .order_by(_KEY.created_at, _KEY.kid)
-    ).all()
+    keys = session.execute(published(_KEY.kid, _KEY.private_key_encrypted)).all()
     record: int | None = None
     for kid, blob in keys:
         try:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,12 +79,19 @@ class PublishedKey(NamedTuple):
     retiring_at: datetime | None
 
 
-def published_keys(session: Session) -> list[PublishedKey]:
-    rows = session.execute(
-        select(_KEY.kid, _KEY.status, _KEY.created_at, _KEY.retiring_at)
+def published(*columns: ColumnElement[Any]) -> Select[Any]:
+    """`columns` of the published keys (next, active, retiring: what verifiers must know,
+    and what the KEK must open), oldest first. The one query the lifecycle, the JWKS and
+    the KEK check read them with."""
+    return (
+        select(*columns)
         .where(_KEY.status.in_(PUBLISHED_STATUSES))
         .order_by(_KEY.created_at, _KEY.kid)
     )
+
+
+def published_keys(session: Session) -> list[PublishedKey]:
+    rows = session.execute(published(_KEY.kid, _KEY.status, _KEY.created_at, _KEY.retiring_at))
     return [PublishedKey(*row) for row in rows]
 
 

@@ -28,9 +28,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from issuer.keys.kek import Kek
 from issuer.keys.kek_check import check_kek
-from issuer.keys.lifecycle import RECHECK, KeySchedule, Transition, advance, due_at, published_keys
+from issuer.keys.lifecycle import (
+    RECHECK,
+    KeySchedule,
+    Transition,
+    advance,
+    due_at,
+    published,
+    published_keys,
+)
 from issuer.logs import log_event
-from issuer.store.tables import PUBLISHED_STATUSES, signing_keys_table, utcnow
+from issuer.store.tables import signing_keys_table, utcnow
 
 if TYPE_CHECKING:  # the JWK code is imported by what uses it: making a key, the admin guard
     from issuer.store.models import SigningKey
@@ -119,12 +127,7 @@ def ensure_active_key(factory: sessionmaker[Session], kek: Kek, alg: str) -> str
 
 def published_jwks(session: Session) -> dict[str, list[dict[str, Any]]]:
     """RFC 7517 JWK Set of keys verifiers must know: next, active, retiring."""
-    rows = session.scalars(
-        select(_KEY.public_jwk)
-        .where(_KEY.status.in_(PUBLISHED_STATUSES))
-        .order_by(_KEY.created_at, _KEY.kid)
-    )
-    return {"keys": [dict(jwk) for jwk in rows]}
+    return {"keys": [dict(jwk) for jwk in session.scalars(published(_KEY.public_jwk))]}
 
 
 class KeyStore:
