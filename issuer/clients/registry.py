@@ -369,33 +369,24 @@ def _session_of(client: Client) -> Session:
 
 
 def client_view(client: Client) -> dict[str, Any]:
-    """What may be shown about a client: never a secret or its hash. A federated client's
-    pairs are read in its session (`Client` has no relationship to them:
-    issuer/store/tables.py)."""
-    identities = None
-    if client.auth_method == FEDERATED:
-        # Imported here: issuer/federation/ builds on this module.
-        from issuer.federation.identities import identities_of, identity_views
-
-        identities = identity_views(identities_of(_session_of(client), client.client_id))
-    return _view(client, identities)
+    """What may be shown about a client: never a secret or its hash."""
+    return client_views([client])[0]
 
 
 def client_views(clients: Sequence[Client]) -> list[dict[str, Any]]:
-    """`client_view` of each client of a page (one session), the federated ones' pairs
-    read in one query rather than one each."""
+    """`client_view` of each client of a page (one session). The federated ones' pairs
+    are read in their session, in one query for the page rather than one each (`Client`
+    has no relationship to them: issuer/store/tables.py)."""
     federated = [c.client_id for c in clients if c.auth_method == FEDERATED]
     if not federated:
         return [_view(c, None) for c in clients]
-    # See client_view.
+    # Imported here: issuer/federation/ builds on this module.
     from issuer.federation.identities import identities_of_clients, identity_views
 
     pairs = identities_of_clients(_session_of(clients[0]), federated)
-    return [
-        _view(c, identity_views(pairs.get(c.client_id, [])) if c.auth_method == FEDERATED
-              else None)
-        for c in clients
-    ]
+    return [_view(c, identity_views(pairs.get(c.client_id, []))
+                  if c.auth_method == FEDERATED else None)
+            for c in clients]
 
 
 def _view(client: Client, identities: list[dict[str, str]] | None) -> dict[str, Any]:

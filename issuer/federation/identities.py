@@ -93,19 +93,14 @@ def identity_views(pairs: Sequence[Pair]) -> list[dict[str, str]]:
 
 
 def identities_of(session: Session, client_id: str) -> list[Pair]:
-    """A client's pairs, sorted (a query: `Client` has no relationship to them,
-    issuer/store/models.py says why)."""
-    rows = session.execute(
-        select(FederatedIdentity.issuer, FederatedIdentity.subject)
-        .where(FederatedIdentity.client_id == client_id)
-        .order_by(FederatedIdentity.issuer, FederatedIdentity.subject)
-    )
-    return [(issuer, subject) for issuer, subject in rows]
+    """A client's pairs, sorted."""
+    return identities_of_clients(session, [client_id]).get(client_id, [])
 
 
 def identities_of_clients(session: Session, client_ids: Sequence[str]) -> dict[str, list[Pair]]:
-    """`identities_of` for several clients in one query (a page of clients listed), each
-    client's pairs sorted; a client with none is absent."""
+    """The pairs of each of `client_ids` (a page of clients listed: one query, not one
+    each), each client's sorted; a client with none is absent. A query: `Client` has no
+    relationship to them (issuer/store/tables.py says why)."""
     found: dict[str, list[Pair]] = {}
     rows = session.execute(
         select(FederatedIdentity.client_id, FederatedIdentity.issuer, FederatedIdentity.subject)
