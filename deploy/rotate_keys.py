@@ -28,7 +28,7 @@ from issuer.keys.lifecycle import KeySchedule
 from issuer.logs import error_fields, error_message, log_event
 from issuer.settings import SettingsError, load_settings
 from issuer.store.engine import make_session_factory
-from issuer.store.models import utcnow
+from issuer.store.tables import utcnow
 
 log = logging.getLogger("issuer.keys")
 

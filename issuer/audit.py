@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from issuer.store.audit_tables import AuditRecord
-from issuer.store.models import utcnow
+from issuer.store.tables import utcnow
 
 _FORBIDDEN = ("secret", "hash", "private", "password")
 

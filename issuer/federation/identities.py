@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from issuer.clients.registry import FEDERATED, has_control_character
 from issuer.federation.errors import Conflict, FederationError
 from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
-from issuer.store.models import SUBJECT_LENGTH
+from issuer.store.tables import SUBJECT_LENGTH
 
 MAX_IDENTITIES = 20
 

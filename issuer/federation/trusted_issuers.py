@@ -39,7 +39,7 @@ from issuer.federation.errors import Conflict as Conflict  # (re-exported: the v
 from issuer.federation.errors import FederationError as FederationError
 from issuer.federation.jwks import UriPolicy, UriRefused
 from issuer.store.federation_tables import FederatedIdentity, TrustedIssuer
-from issuer.store.models import ISSUER_LENGTH, URI_LENGTH
+from issuer.store.tables import ISSUER_LENGTH, URI_LENGTH
 from shared.jwa import ALLOWED_ALGS
 
 DEFAULT_ALGORITHMS = ("RS256",)

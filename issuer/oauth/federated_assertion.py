@@ -62,8 +62,8 @@ from issuer.oauth.client_auth import (
     TokenRequest,
     federated_issuer,
 )
-from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import FederatedAssertionJti
+from issuer.store.tables import JTI_LENGTH, utcnow
 from shared.errors import KeySetError, TokenError
 from shared.verify import verify_signature
 

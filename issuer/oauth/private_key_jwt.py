@@ -41,8 +41,8 @@ from issuer.oauth.client_auth import (
     ClientLookup,
     TokenRequest,
 )
-from issuer.store.models import JTI_LENGTH, utcnow
 from issuer.store.replay_tables import ClientAssertionJti
+from issuer.store.tables import JTI_LENGTH, utcnow
 from shared.errors import KeySetError, TokenError
 from shared.jwk import KeySet
 from shared.verify import verify_signature

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from issuer.store.models import Base, UtcDateTime, utcnow
+from issuer.store.models import Base
+from issuer.store.tables import UtcDateTime, utcnow
 
 
 class AuditRecord(Base):

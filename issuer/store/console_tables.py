@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from issuer.store.models import CLIENT_ID_LENGTH, Base, UtcDateTime
+from issuer.store.models import Base
+from issuer.store.tables import CLIENT_ID_LENGTH, UtcDateTime
 
 
 class ConsoleSignInLink(Base):

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from issuer.store.models import (
+from issuer.store.models import Base
+from issuer.store.tables import (
     CLIENT_ID_LENGTH,
     ISSUER_LENGTH,
     SUBJECT_LENGTH,
     URI_LENGTH,
-    Base,
     UtcDateTime,
     utcnow,
 )

@@ -26,17 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-# Re-exported (`as`): the other tables and the code that edits rows take them from here.
-from issuer.store.tables import CLIENT_ID_LENGTH as CLIENT_ID_LENGTH
-from issuer.store.tables import CLIENT_NAME_LENGTH as CLIENT_NAME_LENGTH
-from issuer.store.tables import ISSUER_LENGTH as ISSUER_LENGTH
-from issuer.store.tables import JKT_LENGTH as JKT_LENGTH
-from issuer.store.tables import JTI_LENGTH as JTI_LENGTH
-from issuer.store.tables import PUBLISHED_STATUSES as PUBLISHED_STATUSES
-from issuer.store.tables import SUBJECT_DN_LENGTH as SUBJECT_DN_LENGTH
-from issuer.store.tables import SUBJECT_LENGTH as SUBJECT_LENGTH
-from issuer.store.tables import URI_LENGTH as URI_LENGTH
-from issuer.store.tables import UtcDateTime as UtcDateTime
 from issuer.store.tables import (
     client_activity_table,
     client_revocations_table,
@@ -45,7 +34,6 @@ from issuer.store.tables import (
     metadata,
     signing_keys_table,
 )
-from issuer.store.tables import utcnow as utcnow
 
 
 class Base(DeclarativeBase):

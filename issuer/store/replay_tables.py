@@ -11,14 +11,8 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from issuer.store.models import (
-    CLIENT_ID_LENGTH,
-    ISSUER_LENGTH,
-    JKT_LENGTH,
-    JTI_LENGTH,
-    Base,
-    UtcDateTime,
-)
+from issuer.store.models import Base
+from issuer.store.tables import CLIENT_ID_LENGTH, ISSUER_LENGTH, JKT_LENGTH, JTI_LENGTH, UtcDateTime
 
 
 class ClientAssertionJti(Base):

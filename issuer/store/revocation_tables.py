@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from issuer.store.models import CLIENT_ID_LENGTH, JTI_LENGTH, Base, UtcDateTime, utcnow
+from issuer.store.models import Base
+from issuer.store.tables import CLIENT_ID_LENGTH, JTI_LENGTH, UtcDateTime, utcnow
 
 
 class RevokedToken(Base):

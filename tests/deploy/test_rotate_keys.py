@@ -17,7 +17,8 @@ from issuer.keys.kek import Kek, decode_kek, new_kek_text
 from issuer.keys.store import new_signing_key
 from issuer.store.engine import make_engine, make_session_factory
 from issuer.store.migrate import upgrade
-from issuer.store.models import SigningKey, utcnow
+from issuer.store.models import SigningKey
+from issuer.store.tables import utcnow
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from issuer.http.app import create_app
 from issuer.oauth.revocation import is_revoked, token_generation
 from issuer.oauth.throttle import FailureThrottle
 from issuer.services import build_services
-from issuer.store.models import utcnow
+from issuer.store.tables import utcnow
 from shared.jws import parse_compact
 from shared.revocation_list import client_key
 

@@ -18,7 +18,8 @@ from issuer.keys.store import (
     published_jwks,
 )
 from issuer.oauth import errors as oauth_errors
-from issuer.store.models import SigningKey, utcnow
+from issuer.store.models import SigningKey
+from issuer.store.tables import utcnow
 
 
 class CountingKek:

@@ -191,7 +191,7 @@ def test_bad_client_authentication(http, body, headers):
 def test_previous_secret_grace_period(http, issuer):
     from datetime import timedelta
 
-    from issuer.store.models import utcnow
+    from issuer.store.tables import utcnow
 
     new = issuer.client(["orders:read"], name="rotating")
     old_secret = "old-" + "s" * 40

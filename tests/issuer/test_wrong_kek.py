@@ -250,7 +250,7 @@ def test_key_writers_check_the_kek_themselves(setup, monkeypatch):
     from issuer.keys.kek import Kek, WrongKek, decode_kek
     from issuer.keys.store import ensure_active_key
     from issuer.store.engine import make_session_factory
-    from issuer.store.models import utcnow
+    from issuer.store.tables import utcnow
 
     url, _right, _created, _kind = setup
     before = snapshot(url)

@@ -18,8 +18,9 @@ from issuer.http.deps import ServicesDep, SessionDep
 from issuer.http.openapi import CLIENT_EXAMPLE, admin_errors, ok
 from issuer.http.openapi_models import ClientList, ClientView, NewClient, SecretRotated
 from issuer.oauth.errors import NO_STORE
-from issuer.store.models import CLIENT_ID_LENGTH, Client
+from issuer.store.models import Client
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, next_cursor
+from issuer.store.tables import CLIENT_ID_LENGTH
 
 router = APIRouter(
     prefix="/admin/clients",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
-from issuer.store.models import CLIENT_NAME_LENGTH, SUBJECT_DN_LENGTH
+from issuer.store.tables import CLIENT_NAME_LENGTH, SUBJECT_DN_LENGTH
 
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=CLIENT_NAME_LENGTH)

@@ -20,8 +20,8 @@ from issuer.http.deps import ServicesDep, SessionDep
 from issuer.http.openapi import admin_errors, ok
 from issuer.services import Services
 from issuer.store.federation_tables import TrustedIssuer
-from issuer.store.models import CLIENT_ID_LENGTH, ISSUER_LENGTH, URI_LENGTH
 from issuer.store.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_time_key_cursor, next_cursor
+from issuer.store.tables import CLIENT_ID_LENGTH, ISSUER_LENGTH, URI_LENGTH
 
 router = APIRouter(
     prefix="/admin/trusted-issuers",

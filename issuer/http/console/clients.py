@@ -41,8 +41,8 @@ from issuer.http.console.render import page, redirect
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from issuer.services import Services
 from issuer.settings import MAX_SECRET_ROTATION_GRACE
-from issuer.store.models import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH
 from issuer.store.paging import decode_time_key_cursor, next_cursor
+from issuer.store.tables import CLIENT_ID_LENGTH, CLIENT_NAME_LENGTH
 from shared.jws import strict_json
 from shared.scope import ADMIN_SCOPE
 

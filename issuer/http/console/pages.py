@@ -38,8 +38,8 @@ from issuer.oauth.revocation import (
 )
 from issuer.oauth.token_lifetime import MAX_TOKEN_LIFETIME
 from issuer.services import Services
-from issuer.store.models import CLIENT_ID_LENGTH
 from issuer.store.paging import decode_id_cursor, next_cursor
+from issuer.store.tables import CLIENT_ID_LENGTH
 from shared.jws import MAX_TOKEN_BYTES
 from shared.route_pattern import METHODS
 from shared.scope import ADMIN_SCOPE
