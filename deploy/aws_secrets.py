@@ -20,8 +20,8 @@ may `secretsmanager:GetSecretValue` on exactly these two ARNs and `kms:Decrypt` 
 key only through Secrets Manager (`kms:ViaService`). Off AWS (`issuer serve`, the CLI)
 none of this runs: the settings come from `ISSUER_*` as before.
 
-boto3 is imported here only, lazily: the Lambda Python runtime provides it, and the
-authorizer never imports this module.
+The call itself is deploy/aws_api.py's (SigV4 over urllib, not boto3: a cold start's
+cost, docs/benchmarks.md). The authorizer never imports this module.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.b64 import b64url_encode
+
+if TYPE_CHECKING:  # imported on AWS only, by the first read: off AWS the init never needs it
+    from deploy.aws_api import SecretsManager
 
 DB_SECRET = "TOLLGATE_DB_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
 KEK_SECRET = "TOLLGATE_KEK_SECRET_ARN"  # noqa: S105 - a variable name
@@ -55,18 +58,13 @@ def on_aws(environ: Mapping[str, str]) -> bool:
     return bool(environ.get(DB_SECRET) or environ.get(KEK_SECRET))
 
 
-def secrets_client():  # pragma: no cover - replaced by moto in tests, real on AWS
-    import boto3
+def read_secret(client: SecretsManager, arn: str) -> str:
+    from deploy.aws_api import AwsApiError
 
-    return boto3.client("secretsmanager")
-
-
-def read_secret(client, arn: str) -> str:
     try:
-        value = client.get_secret_value(SecretId=arn)
-    except Exception as exc:  # botocore's errors: name the secret and the error code only
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise SecretError(f"cannot read secret {arn}: {code}") from None
+        value = client.get_secret_value(arn)
+    except AwsApiError as exc:  # name the secret and the error code only
+        raise SecretError(f"cannot read secret {arn}: {exc.code}") from None
     text = value.get("SecretString")
     if not isinstance(text, str) or not text:
         raise SecretError(f"secret {arn} has no SecretString")
@@ -98,7 +96,7 @@ class DbCredentials:
     """The database secret, re-read at most every CREDENTIALS_TTL seconds, or at once
     after a failed connect (`refresh()`): RDS rotation changes the password in place."""
 
-    def __init__(self, client, environ: Mapping[str, str],
+    def __init__(self, client: SecretsManager, environ: Mapping[str, str],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._arn = environ[DB_SECRET]
@@ -117,6 +115,12 @@ class DbCredentials:
             raise SecretError(f"secret {self._arn} has no username/password")
         self._value, self._read_at = value, self._clock()
         return value
+
+    def invalidate(self) -> None:
+        """Read the secret, and the credentials to read it with, again before the next
+        connection (a SnapStart restore: the snapshot may be days old)."""
+        self._value = None
+        self._client.forget_credentials()
 
     def current(self) -> dict[str, Any]:
         if self._value is None or self._clock() - self._read_at > CREDENTIALS_TTL:
@@ -140,14 +144,23 @@ class DbCredentials:
         return f"postgresql+psycopg://{auth}@{host}:{int(port)}/{quote(str(name))}?sslmode=require"
 
 
-def resolve(environ: Mapping[str, str] | None = None, client=None) -> tuple[dict, DbCredentials]:
+def resolve(environ: Mapping[str, str] | None = None,
+            client: SecretsManager | None = None) -> tuple[dict, DbCredentials]:
     """The environment the issuer's settings are loaded from, with the database URL and
     the KEK filled in from Secrets Manager (in this process's memory only)."""
     env = dict(os.environ if environ is None else environ)
     missing = [name for name in (DB_SECRET, KEK_SECRET) if not env.get(name)]
     if missing:
         raise SecretError(f"{', '.join(missing)} unset: both secrets are needed on AWS")
-    client = client if client is not None else secrets_client()
+    # The live os.environ on AWS: credentials are read when a call needs them, so a
+    # SnapStart environment uses its own, not the snapshot's.
+    if client is None:
+        from deploy.aws_api import AwsApiError, SecretsManager
+
+        try:
+            client = SecretsManager(os.environ if environ is None else environ)
+        except AwsApiError as exc:  # no region
+            raise SecretError(str(exc)) from None
     creds = DbCredentials(client, env)
     env["ISSUER_DATABASE_URL"] = creds.url()
     env["ISSUER_KEY_ENCRYPTION_KEY"] = kek_text(read_secret(client, env[KEK_SECRET]),

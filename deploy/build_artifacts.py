@@ -12,7 +12,7 @@ credentials; a function's `package.artifact` does not.
     authorizer.zip  authorizer/ (no gateway.py, cli.py), shared/, policy.toml,
                     [jwks.json], cryptography and its cffi
     issuer.zip      deploy/ Lambda entries, issuer/, shared/, migrations/, policy.toml,
-                    the issuer's runtime dependencies (boto3 is the runtime's own)
+                    the issuer's runtime dependencies (no AWS SDK: deploy/aws_api.py)
     orders.zip      deploy/protected_lambda.py (stdlib only)
 
 Every module in them comes with its CPython 3.12 bytecode (`with_bytecode`): the
@@ -63,14 +63,14 @@ PLATFORMS = {
     arch: [f"manylinux{tag}_{machine}" for tag in ("2014", "_2_28", "_{}_{}".format(*MAX_GLIBC))]
     for arch, machine in (("arm64", "aarch64"), ("x86_64", "x86_64"))
 }
-# Runtime closures (requirements.lock pins the versions). boto3 is not vendored: the
-# Lambda Python runtime provides it, and only deploy/aws_secrets.py imports it.
+# Runtime closures (requirements.lock pins the versions). No AWS SDK: the one AWS call,
+# Secrets Manager's GetSecretValue, is signed by deploy/aws_api.py with the stdlib.
 AUTHORIZER_DEPS = ("cryptography",)
 ISSUER_DEPS = ("PyJWT", "cryptography", "fastapi", "python-multipart", "SQLAlchemy",
                "alembic", "psycopg[binary]", "mangum")
 ISSUER_DEPLOY_FILES = ("deploy/__init__.py", "deploy/issuer_lambda.py",
                        "deploy/rotate_keys.py", "deploy/ops_lambda.py", "deploy/aws_secrets.py",
-                       "deploy/lambda_runtime.py")
+                       "deploy/aws_api.py", "deploy/sigv4.py", "deploy/lambda_runtime.py")
 # Fixed zip timestamps: the same inputs give the same bytes, so an unchanged function
 # keeps its CodeSha256 and is not redeployed.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

@@ -39,12 +39,13 @@ import sys  # noqa: E402
 
 from mangum import Mangum  # noqa: E402
 
+from deploy.aws_secrets import SecretError  # noqa: E402
 from deploy.lambda_runtime import environment, lambda_engine  # noqa: E402
 from issuer.http.app import create_app  # noqa: E402
 from issuer.keys.kek import KekError  # noqa: E402
 from issuer.logs import error_fields, lean_log_records, log_event  # noqa: E402
 from issuer.services import build_services  # noqa: E402
-from issuer.settings import load_settings  # noqa: E402
+from issuer.settings import SettingsError, load_settings  # noqa: E402
 
 # Lambda's Python runtime gives the root logger its handler but leaves it at WARNING, so
 # the issuer's INFO events (token_issued: every issued token is logged) would be
@@ -56,8 +57,14 @@ lean_log_records()
 
 # No .env inside a Lambda package: settings come only from the function's environment
 # (plus, on AWS, the two secrets).
-_environ, _credentials = environment()
-settings = load_settings(_environ, env_file=None)
+try:
+    _environ, _credentials = environment()
+    settings = load_settings(_environ, env_file=None)
+except (SecretError, SettingsError) as exc:
+    # A secret missing, unreadable or malformed (deploy/aws_secrets.py), or a setting
+    # wrong: one line naming it (never a secret's value), and the cold start fails.
+    print(f"issuer: {exc}", file=sys.stderr)
+    raise SystemExit(1) from None
 services = build_services(settings, engine=lambda_engine(settings.database_url, _credentials))
 del _environ
 try:
@@ -108,6 +115,10 @@ def _after_restore() -> None:
     # environment's, or closed by the server since. New ones are opened on first use
     # (each takes the current password: deploy/lambda_runtime.py).
     services.engine.dispose()
+    # The database secret and the credentials that read it are the snapshot's: read both
+    # again on the next connection (Lambda gives a restored environment its own).
+    if _credentials is not None:
+        _credentials.invalidate()
     # `random` was seeded once at init, so every restored environment would draw the
     # same sequence; re-seed from os.urandom. (The issuer's own secrets, jti and salts
     # come from the `secrets` module, which reads the kernel at each call.)

@@ -20,10 +20,14 @@ ALLOWED = frozenset({"db", "clients", "keys", "audit"})
 
 
 def handler(event, context):
+    from deploy.aws_secrets import SecretError
     from deploy.lambda_runtime import export_secrets
     from issuer.cli import main
 
-    export_secrets()
+    try:
+        export_secrets()
+    except SecretError as exc:  # one line naming the secret, never its value
+        return {"ok": False, "error": str(exc)}
     command = event.get("command") if isinstance(event, dict) else None
     if command == "migrate":
         argv_list = [["db", "upgrade"], ["keys", "list", "--json"]]

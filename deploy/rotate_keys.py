@@ -8,7 +8,7 @@ means. The KEK is verified against the database first (issuer/keys/kek_check.py)
 wrong one writes nothing.
 
 Returns what happened (`RotationReport.view`) and logs it as one `key_rotation_checked`
-line. A failure (settings, a wrong KEK, the database) is logged as `key_rotation_failed`
+line. A failure (a secret, settings, a wrong KEK, the database) is logged as `key_rotation_failed`
 and raised as a `RuntimeError` naming the error in one line, passwords redacted: the
 invocation is recorded as failed and the schedule's alarm sees it.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from deploy.aws_secrets import SecretError
 from deploy.lambda_runtime import environment, lambda_engine
 from issuer.keys.admin import rotate_if_due
 from issuer.keys.kek import KekError, kek_from_settings
@@ -64,7 +65,7 @@ def rotate() -> dict[str, Any]:
 def handler(event: object, context: object) -> dict[str, Any]:
     try:
         return rotate()
-    except (SettingsError, KekError, SQLAlchemyError) as exc:
+    except (SecretError, SettingsError, KekError, SQLAlchemyError) as exc:
         log_event(log, "key_rotation_failed", logging.ERROR, **error_fields(exc))
         reason = f"{type(exc).__name__}: {error_message(exc)}"
         raise RuntimeError(f"scheduled key rotation failed: {reason}") from None

@@ -59,10 +59,6 @@ print(json.dumps(sorted(sys.modules)))
 # Imported by product code, provided by the platform that runs it, so not a runtime
 # dependency of the package: {import name: (where it may be imported, why)}.
 PROVIDED_BY_RUNTIME = {
-    # "Your code runs in an environment that includes the SDK for Python (Boto3)"
-    # (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html). Never vendored
-    # into a function package (deploy/build_artifacts.py); pinned for tests in an extra.
-    "boto3": ("deploy/", "the AWS Lambda Python runtime"),
     # SnapStart runtime hooks: "included in Python managed runtimes"
     # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
     "snapshot_restore_py": ("deploy/", "the AWS Lambda Python runtime"),

@@ -98,3 +98,25 @@ def test_an_unreachable_database_fails_the_invocation_without_its_password(datab
     message = str(failed.value)
     assert message.startswith("scheduled key rotation failed: OperationalError")
     assert "s3cr3t-pw" not in message and "\n" not in message
+
+
+def test_a_secret_it_cannot_read_fails_the_invocation_in_one_line(database, monkeypatch):
+    # On AWS (a secret ARN set): the other ARN missing is named, as the issuer's cold
+    # start names it (deploy/aws_secrets.py), and the schedule's alarm sees a failure.
+    monkeypatch.setenv("TOLLGATE_DB_SECRET_ARN",
+                       "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf")
+    with pytest.raises(RuntimeError) as failed:
+        handler({}, None)
+    assert str(failed.value) == ("scheduled key rotation failed: SecretError: "
+                                 "TOLLGATE_KEK_SECRET_ARN unset: both secrets are needed on AWS")
+
+
+def test_the_ops_function_answers_a_secret_problem_in_one_line(monkeypatch):
+    from deploy import ops_lambda
+
+    monkeypatch.delenv("TOLLGATE_DB_SECRET_ARN", raising=False)
+    monkeypatch.setenv("TOLLGATE_KEK_SECRET_ARN",
+                       "arn:aws:secretsmanager:eu-west-1:123456789012:secret:kek-AbCdEf")
+    assert ops_lambda.handler({"command": "migrate"}, None) == {
+        "ok": False,
+        "error": "TOLLGATE_DB_SECRET_ARN unset: both secrets are needed on AWS"}

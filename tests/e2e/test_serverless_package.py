@@ -448,6 +448,60 @@ def test_authorizer_cold_starts_from_its_zip_alone(packaged, x86_build, signing_
         assert '"reason":"jwks_unavailable"' in done.stdout
 
 
+# The issuer's init from its zip alone, as on AWS: both secrets read from Secrets Manager
+# (moto over HTTP, checking the SigV4 signature and the role's policy) with the execution
+# role's credentials, no AWS SDK in the zip. The database the secret names does not
+# answer (no proxy here): the init completes, the KEK check waits for the first request.
+ISSUER_FROM_ZIP = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import deploy.issuer_lambda as entry
+forbidden = [m for m in sys.argv[2].split(",") if m in sys.modules]
+files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""}
+print(json.dumps({"file": entry.__file__, "loaded": forbidden,
+                  "kek": entry.settings.key_encryption_key.hex(),
+                  "host": entry.services.engine.url.host,
+                  "outside": sorted(f for f in files
+                                    if not f.startswith((sys.argv[1], sys.base_prefix)))}))
+"""
+
+
+def test_issuer_cold_starts_from_its_zip_with_its_secrets_from_aws(x86_build, tmp_path):
+    from helpers.aws_server import MotoAws
+
+    from issuer.keys.kek import decode_kek, new_kek_text
+
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(x86_build / "issuer.zip") as z:
+        z.extractall(unpacked)
+    aws = MotoAws().start()
+    try:
+        aws.reset()
+        key = aws.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        sm = aws.client("secretsmanager")
+        kek = new_kek_text()
+        db = {"username": "tollgate", "password": "pw", "host": "127.0.0.1", "port": 9,
+              "dbname": "tollgate"}
+        db_arn = sm.create_secret(Name="db", KmsKeyId=key, SecretString=json.dumps(db))["ARN"]
+        kek_arn = sm.create_secret(Name="kek", KmsKeyId=key, SecretString=kek)["ARN"]
+        role = aws.role_credentials("issuer", [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}])
+        env = {"PATH": "/usr/bin:/bin", "ISSUER_ENV": "production",
+               "ISSUER_URL": "https://issuer.test", "POLICY_FILE": "policy.toml",
+               "TOLLGATE_DB_SECRET_ARN": db_arn, "TOLLGATE_KEK_SECRET_ARN": kek_arn,
+               **{k: v for k, v in role.items() if not k.startswith("_")}}
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", ISSUER_FROM_ZIP, str(unpacked),
+             "boto3,botocore"], cwd=unpacked, env=env, capture_output=True, text=True,
+            timeout=120, check=False)
+    finally:
+        aws.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"file": str(unpacked / "deploy" / "issuer_lambda.py"), "loaded": [],
+                      "kek": decode_kek(kek).hex(), "host": "127.0.0.1", "outside": []}
+
+
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the test build is x86_64")
 def test_the_packaged_modules_load_from_their_bytecode(x86_build, tmp_path):
     """The test build's bytecode (this interpreter's, made the same way) is what an import

@@ -196,6 +196,23 @@ def test_lambda_cold_start_refuses_a_wrong_kek(setup, policy_file):
     assert snapshot(url) == before
 
 
+def test_lambda_cold_start_with_a_malformed_kek_fails_in_one_line(setup, policy_file):
+    # A setting the settings refuse (here the KEK is not base64url of 32 bytes): one line
+    # naming it, no traceback in the function's init log, nothing written.
+    url, _right, _created, _kind = setup
+    before = snapshot(url)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import deploy.issuer_lambda"],
+        env=_child_env(url, "not-a-kek", policy_file), cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr[-2000:]
+    assert proc.stderr.startswith("issuer: ISSUER_KEY_ENCRYPTION_KEY")
+    assert "not-a-kek" not in proc.stderr
+    assert snapshot(url) == before
+
+
 def test_scheduled_rotation_refuses_a_wrong_kek(setup, monkeypatch):
     from deploy.rotate_keys import handler
 
