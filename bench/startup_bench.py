@@ -34,6 +34,12 @@ ratio is the figure that does not move, though not the time itself (cache misses
 system calls weigh differently). Full mode only (~1 min per run), and only where
 valgrind is installed (otherwise the rows are left out, said on stderr).
 
+On AWS the init also reads its two secrets from Secrets Manager (deploy/aws_secrets.py).
+Two more instruction rows count that read on its own: the baseline with the collector
+paused, plus two GetSecretValue calls to a local stand-in answering as Secrets Manager,
+made by deploy/aws_api.py (the init's client) and by boto3, against the same baseline
+alone (no target: what an SDK would add to every cold start).
+
 Wall time of the process. Runs alternate (ours, baseline, then the reverse), so a
 slow moment of a shared machine moves one pair, not one side; the figure is the median
 over the rounds and the ratio the median of the per-round ratios (their range below the
@@ -45,6 +51,7 @@ compiled on every start while the libraries' are not (PYTHONDONTWRITEBYTECODE un
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -53,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.table import Row, spread
@@ -121,6 +129,80 @@ def instructions(argv: list[str], env: dict[str, str]) -> int:
     return sum(int(n) for n in counts)
 
 
+# Reading both secrets as the init does on AWS, after the paused baseline (see above).
+SECRETS_OURS = ("from deploy.aws_api import SecretsManager; c = SecretsManager(os.environ); "
+                "c.get_secret_value('db'); c.get_secret_value('kek')")
+SECRETS_BOTO3 = ("import boto3; c = boto3.client('secretsmanager'); "
+                 "c.get_secret_value(SecretId='db'); c.get_secret_value(SecretId='kek')")
+
+
+@contextlib.contextmanager
+def _secrets_stand_in(env: dict[str, str]) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """A local HTTP server answering GetSecretValue as Secrets Manager does (JSON 1.1),
+    the environment a function with a role would have, pointed at it, and the list of
+    secret ids it was asked for."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            asked.append(request["SecretId"])
+            body = json.dumps({"ARN": f"arn:aws:secretsmanager:eu-west-1:123456789012:"
+                                      f"secret:{request['SecretId']}-AbCdEf",
+                               "Name": request["SecretId"], "SecretString": "x" * 64,
+                               "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
+                               "CreatedDate": 1.7e9}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield ({**env, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench",
+               "AWS_SESSION_TOKEN": "bench", "AWS_REGION": "eu-west-1",
+               "AWS_DEFAULT_REGION": "eu-west-1",  # Lambda sets both; boto3 reads this one
+               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_address[1]}",
+               # boto3 reads no file and asks no instance metadata service
+               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+               "AWS_EC2_METADATA_DISABLED": "true"}, asked)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _secrets_rows(env: dict[str, str], paused_base: float) -> list[Row]:
+    rows = []
+    with _secrets_stand_in(env) as (aws_env, asked):
+        for name, code in (("deploy/aws_api.py", SECRETS_OURS), ("boto3", SECRETS_BOTO3)):
+            if name == "boto3" and importlib.util.find_spec("boto3") is None:
+                print("bench: boto3 is not installed; its secrets row is skipped",
+                      file=sys.stderr)
+                continue
+            # Read during the init, so with the collector paused as the rest of it.
+            argv = [sys.executable, "-c", f"import gc; gc.disable(); {LAMBDA_BASELINE}; "
+                    f"import os; {code}; gc.freeze(); gc.enable()" + NO_EXIT]
+            _run(argv, aws_env)  # its bytecode
+            ours = instructions(argv, aws_env) / 1e6
+            if asked != ["db", "kek"] * 2:  # each run read both secrets from the stand-in
+                raise RuntimeError(f"bench: {name} asked the stand-in for {asked}")
+            asked.clear()
+            rows.append(Row("startup", f"the baseline, collector paused, + reading both "
+                            f"secrets with {name} (two GetSecretValue from a local stand-in; "
+                            f"callgrind)", ours, "M", "the baseline, collector paused",
+                            paused_base))
+    return rows
+
+
 def _instruction_rows(env: dict[str, str], baseline: list[str], paused: list[str],
                       postgres_env: dict[str, str] | None) -> list[Row]:
     base_name = f"python -c '{LAMBDA_BASELINE}'"
@@ -149,7 +231,7 @@ def _instruction_rows(env: dict[str, str], baseline: list[str], paused: list[str
                 rows.append(Row("startup", "the same against the baseline with the collector "
                                 "paused as the init pauses it (like for like)", ours, "M",
                                 "the baseline, collector paused", paused_base))
-    return rows
+    return rows + _secrets_rows(env, paused_base)
 
 
 def _postgres_env(env: dict[str, str], stack: contextlib.ExitStack) -> dict[str, str] | None:

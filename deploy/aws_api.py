@@ -2,10 +2,10 @@
 cold start (deploy/aws_secrets.py), over HTTPS with the standard library, signed with
 SigV4 (deploy/sigv4.py).
 
-Why not boto3: importing it and making a Secrets Manager client executes about 640 M
-instructions, more than a quarter of everything else the issuer's init does
-(docs/benchmarks.md, "Issuer cold start"). This module adds none of that: urllib, json,
-hmac and hashlib are loaded by the init already. It does what boto3 would do for this
+Why not boto3: importing it, making a Secrets Manager client and reading the two secrets
+executes 577 M instructions, a quarter of what importing the frameworks does; this
+module and the same two reads, 18 M (`make bench`; docs/benchmarks.md, "Issuer cold
+start"): urllib, json, hmac and hashlib are loaded by the init already. It does what boto3 would do for this
 one call, as the AWS SDKs document it:
 
 - **Credentials** (the AWS SDKs and Tools Reference Guide, "Understand the credential
