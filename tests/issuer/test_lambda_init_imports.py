@@ -88,7 +88,7 @@ def _signing_key_index_ddl(url: str) -> list[str]:
 
 
 def test_the_partial_indexes_keep_their_where_on_both_backends():
-    # The PostgreSQL WHERE is attached at DDL time (issuer/store/models.py): without it a
+    # The PostgreSQL WHERE is attached at DDL time (issuer/store/tables.py): without it a
     # plain unique index on `status` would allow one retired key in all.
     assert _signing_key_index_ddl("postgresql+psycopg://") == [
         "CREATE UNIQUE INDEX uq_signing_keys_one_active ON signing_keys (status) "
