@@ -5,8 +5,8 @@ SigV4 (deploy/sigv4.py).
 Why not boto3: importing it, making a Secrets Manager client and reading the two secrets
 executes 577 M instructions, a quarter of what importing the frameworks does; this
 module and the same two reads, 18 M (`make bench`; docs/benchmarks.md, "Issuer cold
-start"): urllib, json, hmac and hashlib are loaded by the init already. It does what boto3 would do for this
-one call, as the AWS SDKs document it:
+start"): urllib, json, hmac and hashlib are loaded by the init already. It does what
+boto3 would do for this one call, as the AWS SDKs document it:
 
 - **Credentials** (the AWS SDKs and Tools Reference Guide, "Understand the credential
   provider chain"): `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
