@@ -16,8 +16,8 @@ boto3 would do for this one call, as the AWS SDKs document it:
   `AWS_CONTAINER_CREDENTIALS_FULL_URI` with `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the
   contents of `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) as `Authorization`, answered
   with `AccessKeyId`, `SecretAccessKey`, `Token` and `Expiration`. That endpoint must be
-  HTTPS, a loopback address or one of the container agents' link-local addresses, as the
-  SDKs require: the token is never sent anywhere else.
+  HTTPS, `localhost`, a loopback address or one of the container agents' link-local
+  addresses, as the SDKs require: the token is never sent anywhere else.
 - **Endpoint**: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, then `AWS_ENDPOINT_URL` (the SDKs'
   "Service-specific endpoints" settings), else `https://secretsmanager.REGION.amazonaws.com`
   (`.amazonaws.com.cn` in the China regions), in `AWS_REGION` (set by Lambda) or
@@ -105,7 +105,7 @@ def endpoint(environ: Mapping[str, str]) -> str:
     return f"https://{SERVICE}.{region}.{suffix}"
 
 
-def _container_uri(environ: Mapping[str, str]) -> str | None:
+def container_credentials_uri(environ: Mapping[str, str]) -> str | None:
     relative = environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
     if relative:
         return "http://169.254.170.2" + relative
@@ -114,6 +114,8 @@ def _container_uri(environ: Mapping[str, str]) -> str | None:
         return None
     parts = urlsplit(full)
     if parts.scheme == "https":
+        return full
+    if parts.scheme == "http" and parts.hostname == "localhost":
         return full
     try:
         host = ipaddress.ip_address(parts.hostname or "")
@@ -152,7 +154,7 @@ class CredentialSource:
             # they cost a dictionary lookup.
             return Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
                                env.get("AWS_SESSION_TOKEN") or None)
-        uri = _container_uri(env)
+        uri = container_credentials_uri(env)
         if uri is None:
             raise AwsApiError("NoCredentials", "no AWS credentials in the environment "
                               "(AWS_ACCESS_KEY_ID or AWS_CONTAINER_CREDENTIALS_FULL_URI)")

@@ -146,13 +146,24 @@ def test_credentials_about_to_expire_are_fetched_again():
 
 @pytest.mark.parametrize("uri", ["http://169.254.169.254/latest/credentials",
                                  "http://attacker.example/creds", "file:///etc/passwd",
-                                 "http://10.0.0.8/creds"])
+                                 "http://10.0.0.8/creds", "http://localhost.attacker.example/",
+                                 "ftp://127.0.0.1/creds"])
 def test_the_container_token_is_never_sent_to_another_host(uri):
     source = aws_api.CredentialSource({"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri,
                                        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t"})
     with pytest.raises(aws_api.AwsApiError) as err:
         source.get()
     assert err.value.code == "InvalidContainerCredentialsUri"
+
+
+@pytest.mark.parametrize("uri", ["http://localhost:9001/creds", "http://127.0.0.1:9001/c",
+                                 "http://[::1]:9001/c", "http://169.254.170.2/v2/creds",
+                                 "http://169.254.170.23/v1/credentials",
+                                 "http://[fd00:ec2::23]/v1/credentials",
+                                 "https://creds.example/c"])
+def test_the_container_token_may_go_to_loopback_https_and_the_agents(uri):
+    assert aws_api.container_credentials_uri(
+        {"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri}) == uri
 
 
 def test_a_refused_container_token_is_an_error_with_the_status_only():
