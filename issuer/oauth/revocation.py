@@ -37,7 +37,8 @@ Every token reads this module (its `gen` claim) and none revokes: the per-token 
 and the sequence (`issuer/store/revocation_tables.py`) are imported by the functions
 that use them, so a cold start for a token does not declare those tables, and so is
 the ORM class of the client-wide records (`issuer/store/models.py`), which a cold start
-does not map; reading and pruning use the Core table.
+does not map: writing a record and listing them for the console use it; every other
+read, and the prune, use the Core table.
 """
 
 from __future__ import annotations
@@ -256,12 +257,14 @@ def is_revoked(
     """The issuer-side check (introspection, the admin guard): the rules the authorizer
     applies to the list, on the records themselves (no cache: a revocation made by any
     process is seen at once)."""
-    from issuer.store.models import ClientRevocation  # module docstring
     from issuer.store.revocation_tables import RevokedToken  # module docstring
 
     if jti is not None and session.get(RevokedToken, jti) is not None:
         return True
-    row = session.get(ClientRevocation, client_id)
+    row = session.execute(
+        select(_CLIENT_CUTOFF.expires_at, _CLIENT_CUTOFF.generation)
+        .where(_CLIENT_CUTOFF.client_id == client_id)
+    ).one_or_none()
     return row is not None and row.expires_at > now and generation < row.generation
 
 
@@ -281,10 +284,10 @@ def client_cutoffs(
 
 def current_generation(session: Session, client_id: str) -> int:
     """The generation tokens minted for the client now carry (0 before any cut-off)."""
-    from issuer.store.models import ClientRevocation  # module docstring
-
-    row = session.get(ClientRevocation, client_id)
-    return row.generation if row is not None else 0
+    found = session.scalar(
+        select(_CLIENT_CUTOFF.generation).where(_CLIENT_CUTOFF.client_id == client_id)
+    )
+    return found if found is not None else 0
 
 
 def prune(session: Session, now: datetime) -> None:
@@ -296,8 +299,7 @@ def prune(session: Session, now: datetime) -> None:
     # the client cache drop every client (issuer/clients/cache.py watch_client_changes), and an
     # expired record changes nothing it holds (a token minted with its old generation is
     # not revoked by anything once the record is gone).
-    table = client_revocations_table
-    session.execute(delete(table).where(table.c.expires_at <= now))
+    session.execute(delete(client_revocations_table).where(_CLIENT_CUTOFF.expires_at <= now))
 
 
 class SignedRevocationList(NamedTuple):

@@ -41,9 +41,7 @@ class Base(DeclarativeBase):
 
 
 class Client(Base):
-    """An OAuth client (RFC 6749 §2). Secrets are stored only as HMAC-SHA-256 hashes; at
-    most two are valid: the current one and, during a rotation's grace period, the
-    previous one until `previous_secret_valid_until`."""
+    """An OAuth client: `clients_table` (tables.py says what each column holds)."""
 
     __table__ = clients_table
     if TYPE_CHECKING:  # the columns as the type checker sees them (module docstring)
@@ -67,8 +65,7 @@ class Client(Base):
 
 
 class SigningKey(Base):
-    """A token-signing key. Lifecycle: next (published, not signing) -> active (signing)
-    -> retiring (published until its tokens expire) -> retired (gone from the JWKS)."""
+    """A token-signing key: `signing_keys_table` (tables.py: columns, lifecycle)."""
 
     __table__ = signing_keys_table
     if TYPE_CHECKING:
@@ -84,12 +81,7 @@ class SigningKey(Base):
 
 
 class ClientRevocation(Base):
-    """ "Every token of this client minted with a generation below `generation` is
-    revoked": how a disable, delete, no-grace secret rotation or an overflow of
-    per-token records reaches tokens we never stored. Tokens carry the generation of the
-    client record they were minted from (the `gen` claim, issuer/oauth/revocation.py). No
-    foreign key: the record must outlive a deleted client. Kept until `expires_at`, when
-    no token it revokes can still be accepted by a verifier."""
+    """A client-wide revocation: `client_revocations_table` (tables.py)."""
 
     __table__ = client_revocations_table
     if TYPE_CHECKING:
@@ -101,10 +93,7 @@ class ClientRevocation(Base):
 
 
 class KekCheck(Base):
-    """`value`: a known marker sealed under the KEK with AES-256-GCM (`Kek.check_value`).
-    Not secret and useless without the KEK; a KEK that cannot open it is not the one the
-    stored keys and secret hashes were made under. Exactly one row (`id` 1): concurrent
-    first starts race on the primary key and the losers verify the winner's value."""
+    """The KEK check row: `kek_check_table` (tables.py)."""
 
     __table__ = kek_check_table
     if TYPE_CHECKING:
@@ -115,10 +104,7 @@ class KekCheck(Base):
 
 
 class ClientActivity(Base):
-    """Per client and hour: tokens issued to it and failed client authentications naming
-    it, shared by every process (issuer/clients/activity.py adds each process's counts in
-    batches, never per request). Rows go with the client (ON DELETE CASCADE) and are
-    pruned past `activity.KEEP`."""
+    """A client's counts for one hour: `client_activity_table` (tables.py)."""
 
     __table__ = client_activity_table
     if TYPE_CHECKING:
