@@ -51,7 +51,6 @@ compiled on every start while the libraries' are not (PYTHONDONTWRITEBYTECODE un
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import shutil
@@ -69,9 +68,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CLI_BASELINE = "import argparse, json, logging"
 LAMBDA_BASELINE = "import fastapi, sqlalchemy.orm, jwt, mangum"
-# The same with the cyclic collector paused and what was made frozen, as the init does
-# (deploy/issuer_lambda.py): like for like, what the issuer's own code costs.
-PAUSED_BASELINE = f"import gc; gc.disable(); {LAMBDA_BASELINE}; gc.freeze(); gc.enable()"
+
+
+def paused(code: str) -> str:
+    """`code` with the cyclic collector paused and what it made frozen, as the init runs
+    (deploy/issuer_lambda.py)."""
+    return f"import gc; gc.disable(); {code}; gc.freeze(); gc.enable()"
+
+
+# The baseline run that way: like for like, what the issuer's own code costs.
+PAUSED_BASELINE = paused(LAMBDA_BASELINE)
 # A Lambda init ends at the end of the import: no interpreter exit (see above).
 NO_EXIT = "; import os; os._exit(0)"
 FIRST_TOKEN = r"""
@@ -184,13 +190,9 @@ def _secrets_rows(env: dict[str, str], paused_base: float) -> list[Row]:
     rows = []
     with _secrets_stand_in(env) as (aws_env, asked):
         for name, code in (("deploy/aws_api.py", SECRETS_OURS), ("boto3", SECRETS_BOTO3)):
-            if name == "boto3" and importlib.util.find_spec("boto3") is None:
-                print("bench: boto3 is not installed; its secrets row is skipped",
-                      file=sys.stderr)
-                continue
             # Read during the init, so with the collector paused as the rest of it.
-            argv = [sys.executable, "-c", f"import gc; gc.disable(); {LAMBDA_BASELINE}; "
-                    f"import os; {code}; gc.freeze(); gc.enable()" + NO_EXIT]
+            argv = [sys.executable, "-c",
+                    paused(f"{LAMBDA_BASELINE}; import os; {code}") + NO_EXIT]
             _run(argv, aws_env)  # its bytecode
             ours = instructions(argv, aws_env) / 1e6
             if asked != ["db", "kek"] * 2:  # each run read both secrets from the stand-in

@@ -42,7 +42,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,11 +56,14 @@ BACKOFF = 0.1  # seconds before the second attempt; doubled before the third
 MAX_RESPONSE = 1 << 20  # a secret is at most 64 KiB (Secrets Manager quotas)
 # Temporary credentials are fetched again this long before they expire, as the SDKs do.
 REFRESH_BEFORE = 300.0
-# The codes AWS's SDKs retry ("Retry behavior", AWS SDKs and Tools Reference Guide).
-RETRYABLE = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException",
-                       "RequestLimitExceeded", "RequestThrottled", "RequestTimeout",
-                       "RequestTimeoutException", "InternalServiceError",
-                       "InternalFailure", "ServiceUnavailable"})
+# The throttling and transient codes the SDKs' standard retry mode retries besides any
+# 5xx ("Retry behavior", AWS SDKs and Tools Reference Guide; botocore's
+# retries/standard.py lists them).
+RETRYABLE = frozenset({"Throttling", "ThrottlingException", "ThrottledException",
+                       "RequestThrottledException", "TooManyRequestsException",
+                       "RequestLimitExceeded", "LimitExceededException", "RequestThrottled",
+                       "PriorRequestNotComplete", "RequestTimeout",
+                       "RequestTimeoutException"})
 # Where the container credential provider may send its token: the ECS agent, the EKS Pod
 # Identity agent, or this host (Lambda's SnapStart credentials endpoint is loopback).
 CONTAINER_HOSTS = (ipaddress.ip_address("169.254.170.2"),
@@ -81,8 +84,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises the 3xx as an HTTPError
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_NoRedirect())
+# One for the process: no redirect handler that would follow a 3xx.
+_OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 def _region(environ: Mapping[str, str]) -> str:
@@ -133,12 +136,8 @@ class CredentialSource:
     """The function's credentials, read from `environ` when first needed and again when
     temporary ones come within REFRESH_BEFORE of their expiry (or after `forget()`)."""
 
-    def __init__(self, environ: Mapping[str, str],
-                 opener: Callable[[], urllib.request.OpenerDirector] = _opener,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
-        self._opener = opener
-        self._clock = clock
         self._cached: Credentials | None = None
         self._expires_at = 0.0
 
@@ -146,7 +145,7 @@ class CredentialSource:
         self._cached = None
 
     def get(self) -> Credentials:
-        if self._cached is not None and self._clock() < self._expires_at - REFRESH_BEFORE:
+        if self._cached is not None and time.time() < self._expires_at - REFRESH_BEFORE:
             return self._cached
         env = self._environ
         if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
@@ -179,7 +178,7 @@ class CredentialSource:
         token = self._token()
         if token:
             request.add_header("Authorization", token)
-        body = _send(self._opener(), request, "container credentials")
+        body = _send(request, "container credentials")
         try:
             doc = json.loads(body)
             credentials = Credentials(doc["AccessKeyId"], doc["SecretAccessKey"],
@@ -208,13 +207,12 @@ def _error_code(error: urllib.error.HTTPError, body: bytes) -> str:
     return kind.rsplit("#", 1)[-1] or f"HTTP{error.code}"
 
 
-def _send(opener: urllib.request.OpenerDirector, request: urllib.request.Request,
-          what: str) -> bytes:
+def _send(request: urllib.request.Request, what: str) -> bytes:
     """The response body of one request, retried as the module docstring says."""
     delay = BACKOFF
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with opener.open(request, timeout=TIMEOUT) as response:
+            with _OPENER.open(request, timeout=TIMEOUT) as response:
                 body: bytes = response.read(MAX_RESPONSE)
                 if getattr(response, "length", None):  # fewer bytes than Content-Length
                     raise http.client.IncompleteRead(body)
@@ -238,14 +236,10 @@ class SecretsManager:
     """`get_secret_value(secret_id)`: the GetSecretValue response (`SecretString`,
     `ARN`, `VersionId`, ...) as a dict."""
 
-    def __init__(self, environ: Mapping[str, str],
-                 opener: Callable[[], urllib.request.OpenerDirector] = _opener,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self._region = _region(environ)
         self._endpoint = endpoint(environ)
-        self._credentials = CredentialSource(environ, opener)
-        self._opener = opener
-        self._now = now
+        self._credentials = CredentialSource(environ)
 
     def forget_credentials(self) -> None:
         """Fetch credentials again before the next call (a SnapStart restore)."""
@@ -259,11 +253,11 @@ class SecretsManager:
                    "X-Amz-Target": "secretsmanager.GetSecretValue"}
         headers.update(authorization("POST", path, "", headers, body,
                                      self._credentials.get(), self._region, SERVICE,
-                                     self._now()))
+                                     datetime.now(UTC)))
         # http(s) only: endpoint() checked the scheme.
         request = urllib.request.Request(f"{parts.scheme}://{parts.netloc}{path}",  # noqa: S310
                                          data=body, headers=headers, method="POST")
-        answer = _send(self._opener(), request, "GetSecretValue")
+        answer = _send(request, "GetSecretValue")
         try:
             value = json.loads(answer)
         except ValueError:

@@ -46,6 +46,7 @@ from issuer.keys.kek import KekError  # noqa: E402
 from issuer.logs import error_fields, lean_log_records, log_event  # noqa: E402
 from issuer.services import build_services  # noqa: E402
 from issuer.settings import SettingsError, load_settings  # noqa: E402
+from shared.policy import PolicyError  # noqa: E402
 
 # Lambda's Python runtime gives the root logger its handler but leaves it at WARNING, so
 # the issuer's INFO events (token_issued: every issued token is logged) would be
@@ -60,20 +61,18 @@ lean_log_records()
 try:
     _environ, _credentials = environment()
     settings = load_settings(_environ, env_file=None)
-except (SecretError, SettingsError) as exc:
-    # A secret missing, unreadable or malformed (deploy/aws_secrets.py), or a setting
-    # wrong: one line naming it (never a secret's value), and the cold start fails.
-    print(f"issuer: {exc}", file=sys.stderr)
-    raise SystemExit(1) from None
-services = build_services(settings, engine=lambda_engine(settings.database_url, _credentials))
-del _environ
-try:
+    services = build_services(settings,
+                              engine=lambda_engine(settings.database_url, _credentials))
     app = create_app(settings, services)
-except KekError as exc:
-    # A wrong KEK (issuer/keys/kek_check.py): this cold start fails in one line on stderr, no
-    # traceback, and the function never answers with an issuer that cannot sign.
-    print(f"issuer: {exc}", file=sys.stderr)
+except (SecretError, SettingsError, PolicyError, KekError) as exc:
+    # What the operator must fix: a secret missing, unreadable or malformed
+    # (deploy/aws_secrets.py), a setting, the policy file, or a wrong KEK
+    # (issuer/keys/kek_check.py). The cold start fails in one line on stderr naming it
+    # (never a secret's value), no traceback, and the function never answers with an
+    # issuer that cannot sign.
+    print("issuer: " + " ".join(str(exc).split()), file=sys.stderr)
     raise SystemExit(1) from None
+del _environ
 handler = Mangum(app, lifespan="off")
 
 

@@ -4,7 +4,6 @@ same Authorization header, with and without a session token."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -115,4 +114,4 @@ def test_the_signing_key_is_the_documented_hmac_chain():
 def test_credentials_repr_never_shows_the_secret_or_the_token():
     creds = Credentials("ASIAEXAMPLE", "the-secret-key", "the-session-token")
     assert repr(creds) == "Credentials(access_key_id='ASIAEXAMPLE', ...)"
-    assert "the-secret" not in json.dumps(repr([creds]))
+    assert repr([creds]) == "[Credentials(access_key_id='ASIAEXAMPLE', ...)]"  # in a list too

@@ -196,19 +196,25 @@ def test_lambda_cold_start_refuses_a_wrong_kek(setup, policy_file):
     assert snapshot(url) == before
 
 
-def test_lambda_cold_start_with_a_malformed_kek_fails_in_one_line(setup, policy_file):
-    # A setting the settings refuse (here the KEK is not base64url of 32 bytes): one line
-    # naming it, no traceback in the function's init log, nothing written.
-    url, _right, _created, _kind = setup
+@pytest.mark.parametrize("broken", ["kek", "policy"])
+def test_lambda_cold_start_with_a_bad_setting_fails_in_one_line(setup, policy_file, tmp_path,
+                                                                  broken):
+    # A setting the settings refuse (the KEK not base64url of 32 bytes) or a policy file
+    # that does not parse: one line naming it, no traceback in the function's init log,
+    # nothing written.
+    url, right, _created, _kind = setup
     before = snapshot(url)
-    proc = subprocess.run(
-        [sys.executable, "-c", "import deploy.issuer_lambda"],
-        env=_child_env(url, "not-a-kek", policy_file), cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
-    )
+    bad_policy = tmp_path / "policy.toml"
+    bad_policy.write_text("[apis.orders\n")
+    env = (_child_env(url, "not-a-kek", policy_file) if broken == "kek"
+           else _child_env(url, right, bad_policy))
+    proc = subprocess.run([sys.executable, "-c", "import deploy.issuer_lambda"], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert len(proc.stderr.splitlines()) == 1, proc.stderr[-2000:]
-    assert proc.stderr.startswith("issuer: ISSUER_KEY_ENCRYPTION_KEY")
+    expected = ("issuer: ISSUER_KEY_ENCRYPTION_KEY" if broken == "kek"
+                else f"issuer: {bad_policy}: not valid TOML")
+    assert proc.stderr.startswith(expected), proc.stderr
     assert "not-a-kek" not in proc.stderr
     assert snapshot(url) == before
 
